@@ -1,0 +1,618 @@
+"""`make bench`: the product against its two floors, measured in the same run (issue 9).
+
+Starts three gunicorn servers with the same settings (the bare psycopg floor, the minimal
+Django + DRF floor, the product), then for every case runs wrk on loopback against each in turn,
+interleaved floor, product, floor (the order flips each round), takes the median of the rounds,
+and reports throughput, latency, errors, deadlocks, ratios to both floors and where the CPU went
+(server, PostgreSQL backends of this database, wrk, everything else on the machine). Prints a
+table and writes JSON (var/bench/results.json).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/run.py
+
+The database must hold generated data (manage.py generate_data) and the demo stores.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+import psycopg
+
+REPO = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+SERVERS = {
+    # name: (WSGI app, settings module or None, URL prefix)
+    "bare": ("bench.floor_wsgi:application", None, ""),
+    "drf": ("bench.drf_floor.wsgi:application", "bench.drf_floor.settings", ""),
+    "product": ("loyalty.wsgi:application", "loyalty.settings", "/api/v1"),
+}
+PORTS = {"bare": 8101, "drf": 8102, "product": 8103}
+
+LUA_COMMON = """
+local counter = 0
+statuses = {}
+local threads = {}
+local nthreads = 0
+function setup(thread)
+  thread:set("tid", nthreads)
+  nthreads = nthreads + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + tid)
+  statuses = {}
+end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local merged = {}
+  for _, thread in ipairs(threads) do
+    local s = thread:get("statuses")
+    for code, n in pairs(s) do merged[code] = (merged[code] or 0) + n end
+  end
+  local parts = {}
+  for code, n in pairs(merged) do table.insert(parts, string.format('"%d": %d', code, n)) end
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "p50": %d, "p95": %d, "p99": %d, '
+    .. '"max": %d, "socket_errors": %d, "statuses": {%s}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.max, e.connect + e.read + e.write + e.timeout,
+    table.concat(parts, ", ")))
+end
+"""
+
+
+def lua_list(values):
+    return "{" + ",".join(json.dumps(value) for value in values) + "}"
+
+
+def purchase_script(path, cards, headers, prefix, redeem):
+    """Each request a new receipt number: <prefix><thread>-<counter>."""
+    amount = "string.format('%d.00', math.random(100, 5000))" if not redeem else "'1000.00'"
+    return (
+        LUA_COMMON
+        + f"""
+local cards = {lua_list(cards)}
+local headers = {headers}
+function request()
+  counter = counter + 1
+  local card = cards[math.random(#cards)]
+  local body = string.format(
+    '{{"external_id": "{prefix}%d-%d", "card_number": "%s", "amount": "%s", '
+    .. '"redeem_points": {redeem}}}', tid, counter, card, {amount})
+  return wrk.format("POST", "{path}", headers, body)
+end
+"""
+    )
+
+
+def get_script(paths, headers):
+    return (
+        LUA_COMMON
+        + f"""
+local paths = {lua_list(paths)}
+local headers = {headers}
+function request()
+  return wrk.format("GET", paths[math.random(#paths)], headers)
+end
+"""
+    )
+
+
+def lua_headers(headers):
+    return "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()) + "}"
+
+
+# ---- CPU accounting -----------------------------------------------------------------------------
+def proc_ticks(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def machine_ticks():
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def children(pid):
+    try:
+        out = subprocess.run(  # noqa: S603
+            ["/usr/bin/pgrep", "-P", str(pid)], capture_output=True, text=True
+        ).stdout
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in out.split()]
+
+
+class CpuSample:
+    def __init__(self, groups):
+        self.groups = groups  # name -> [pid]
+        self.ticks = {name: {pid: proc_ticks(pid) for pid in pids} for name, pids in groups.items()}
+        self.busy, self.total = machine_ticks()
+        self.time = time.monotonic()
+
+    def since(self, before):
+        seconds = self.time - before.time
+        out = {}
+        accounted = 0
+        for name, pids in self.ticks.items():
+            used = 0
+            for pid, ticks in pids.items():
+                start = before.ticks.get(name, {}).get(pid)
+                if ticks is not None and start is not None:
+                    used += ticks - start
+            accounted += used
+            out[name] = round(used / CLK_TCK / seconds, 2)
+        out["other"] = round(max(0, self.busy - before.busy - accounted) / CLK_TCK / seconds, 2)
+        return out  # cores busy on average
+
+
+# ---- the run ------------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.dsn = args.database_url.replace("postgres://", "postgresql://", 1)
+        self.dbname = urllib.parse.urlsplit(self.dsn).path.lstrip("/")
+        self.product_dir = Path(args.product_dir).resolve()
+        self.out_dir = Path(args.out).resolve().parent
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.servers = {}
+        self.run_id = uuid.uuid4().hex[:6]
+        # One key for every process of the run, so the staff session made here stays valid.
+        self.secret_key = os.environ.get("SECRET_KEY") or "bench-" + uuid.uuid4().hex
+
+    def env(self, settings=None):
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.args.database_url,
+            PYTHONPATH=f"{self.product_dir}{os.pathsep}{REPO}",
+            SECRET_KEY=self.secret_key,
+            API_THROTTLE_RATE="1000000000/min",
+            REDIS_URL=self.args.redis_url,
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            SECURE_SSL_REDIRECT="false",
+            SESSION_COOKIE_SECURE="false",
+            DEBUG="false",
+            LOG_LEVEL="WARNING",
+        )
+        if settings:
+            env["DJANGO_SETTINGS_MODULE"] = settings
+        return env
+
+    def manage(self, *argv):
+        return subprocess.run(  # noqa: S603
+            [sys.executable, "manage.py", *argv],
+            cwd=self.product_dir,
+            env=self.env("loyalty.settings"),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    def start_servers(self):
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        for name, (app, settings, _prefix) in SERVERS.items():
+            command = [
+                gunicorn, app, "--workers", str(self.args.workers), "--worker-class", "sync",
+                "--bind", f"127.0.0.1:{PORTS[name]}", "--backlog", "2048",
+                "--log-level", "warning", "--timeout", "60",
+            ]  # fmt: skip
+            self.servers[name] = subprocess.Popen(  # noqa: S603
+                command, cwd=self.product_dir, env=self.env(settings)
+            )
+        deadline = time.monotonic() + 60
+        for name in SERVERS:
+            url = f"http://127.0.0.1:{PORTS[name]}/"
+            while True:
+                try:
+                    urllib.request.urlopen(url, timeout=2)  # noqa: S310  (loopback)
+                    break
+                except urllib.error.HTTPError:
+                    break  # it answers
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{name} server did not start") from None
+                    time.sleep(0.3)
+
+    def stop_servers(self):
+        for process in self.servers.values():
+            process.terminate()
+        for process in self.servers.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    # -- data the scripts draw from --
+    def samples(self):
+        n = self.args.sample
+        with psycopg.connect(self.dsn) as conn:
+            members = conn.execute(
+                "SELECT card_number, phone FROM members_member TABLESAMPLE SYSTEM (5) "
+                "WHERE status = 'active' AND merged_into_id IS NULL LIMIT %s",
+                [n],
+            ).fetchall()
+            rich = conn.execute(
+                """
+                SELECT m.card_number FROM members_member m
+                CROSS JOIN LATERAL (
+                    SELECT SUM(remaining) AS available FROM loyalty_pointslot l
+                    WHERE l.member_id = m.id AND l.remaining > 0
+                      AND l.available_from <= now() AND l.expires_at > now()) a
+                WHERE m.status = 'active' AND m.merged_into_id IS NULL
+                  AND m.points_balance >= 1500 AND m.points_debt = 0 AND a.available >= 1200
+                LIMIT %s
+                """,
+                [n],
+            ).fetchall()
+            names = conn.execute(
+                "SELECT DISTINCT lower(left(last_name, 5)) FROM members_member "
+                "TABLESAMPLE SYSTEM (1) WHERE last_name <> '' LIMIT 200"
+            ).fetchall()
+        if not members or not rich:
+            raise SystemExit("No members to benchmark with: run manage.py generate_data first")
+        return {
+            "cards": [row[0] for row in members],
+            "phones": [row[1] for row in members],
+            "rich": [row[0] for row in rich],
+            "names": [row[0] for row in names],
+        }
+
+    def credentials(self):
+        key = self.manage("create_api_key", "MSK-01").strip().splitlines()[-1].strip()
+        session = (
+            self.manage(
+                "shell",
+                "-c",
+                "from django.contrib.sessions.backends.db import SessionStore\n"
+                "from loyalty.models import User\n"
+                "u, _ = User.objects.get_or_create(username='bench', "
+                "defaults={'is_staff': True, 'is_superuser': True})\n"
+                "s = SessionStore()\n"
+                "s['_auth_user_id'] = str(u.pk)\n"
+                "s['_auth_user_backend'] = 'django.contrib.auth.backends.ModelBackend'\n"
+                "s['_auth_user_hash'] = u.get_session_auth_hash()\n"
+                "s.create()\n"
+                "print(s.session_key)",
+            )
+            .strip()
+            .splitlines()[-1]
+        )
+        return key, session
+
+    # -- one wrk run --
+    def wrk(self, server, script, connections, duration):
+        path = self.out_dir / f"{server}.lua"
+        path.write_text(script)
+        threads = min(self.args.threads, connections)
+        command = [
+            self.args.wrk, "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+            "--timeout", "10s", "-s", str(path), f"http://127.0.0.1:{PORTS[server]}",
+        ]  # fmt: skip
+        wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+        master = self.servers[server].pid
+        groups = {
+            "server": [master, *children(master)],
+            "postgres": self.backends(),
+            "wrk": [wrk.pid],
+        }
+        before = CpuSample(groups)
+        deadlocks = self.deadlocks()
+        output = wrk.stdout.read()
+        # Reap wrk ourselves: its CPU time comes with it (its /proc entry is gone after).
+        _pid, status, usage = os.wait4(wrk.pid, 0)
+        wrk.returncode = os.waitstatus_to_exitcode(status)
+        groups["postgres"] = sorted(set(groups["postgres"]) | set(self.backends()))
+        after = CpuSample(groups)
+        time.sleep(1)  # requests in flight when wrk stopped still commit; let them land
+        wrk_seconds = (
+            usage.ru_utime + usage.ru_stime - (before.ticks["wrk"][wrk.pid] or 0) / CLK_TCK
+        )
+        line = next((x for x in output.splitlines() if x.startswith("WRKJSON ")), None)
+        if line is None:
+            raise RuntimeError(f"wrk printed no result: {output}")
+        result = json.loads(line[len("WRKJSON ") :])
+        cpu = after.since(before)
+        cpu["wrk"] = round(wrk_seconds / (after.time - before.time), 2)
+        cpu["other"] = round(max(0.0, cpu["other"] - cpu["wrk"]), 2)
+        seconds = result["duration_us"] / 1e6
+        ok = sum(n for code, n in result["statuses"].items() if code.startswith("2"))
+        return {
+            "rps": round(ok / seconds, 1),
+            "p50_ms": result["p50"] / 1000,
+            "p95_ms": result["p95"] / 1000,
+            "p99_ms": result["p99"] / 1000,
+            "errors": result["requests"] - ok + result["socket_errors"],
+            "statuses": result["statuses"],
+            "deadlocks": self.deadlocks() - deadlocks,
+            "cpu": cpu,
+        }
+
+    def backends(self):
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [self.dbname],
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def deadlocks(self):
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            return conn.execute(
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = %s", [self.dbname]
+            ).fetchone()[0]
+
+    def member_state(self, card):
+        with psycopg.connect(self.dsn) as conn:
+            return conn.execute(
+                """
+                SELECT m.points_balance,
+                       (SELECT COALESCE(SUM(points), 0) FROM loyalty_ledgerentry e
+                        WHERE e.member_id = m.id),
+                       (SELECT COALESCE(SUM(remaining), 0) FROM loyalty_pointslot l
+                        WHERE l.member_id = m.id) - m.points_debt
+                FROM members_member m WHERE m.card_number = %s
+                """,
+                [card],
+            ).fetchone()
+
+    def run_gain(self, card, prefix):
+        with psycopg.connect(self.dsn) as conn:
+            return conn.execute(
+                "SELECT COALESCE(SUM(p.earned_points - p.redeemed_points), 0), COUNT(*) "
+                "FROM loyalty_purchase p JOIN members_member m ON m.id = p.member_id "
+                "WHERE m.card_number = %s AND p.external_id LIKE %s",
+                [card, prefix + "%"],
+            ).fetchone()
+
+    # -- cases --
+    def _purchases(self, cards, headers, tag, redeem):
+        def script(server, n):
+            prefix = f"B{self.run_id}{tag}{server[0]}{n}-"
+            return purchase_script(
+                SERVERS[server][2] + "/purchases", cards, headers, prefix, redeem
+            )
+
+        return script
+
+    def cases(self, samples, key, session):
+        """Each case's script takes (server, tag); receipt numbers carry run, case and tag."""
+        auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        headers = lua_headers(auth)
+        cases = []
+        for kind, cards, redeem in (
+            ("earn", samples["cards"], 0),
+            ("redeem", samples["rich"], 10),
+        ):
+            for conns in (8, 32):
+                cases.append(
+                    {
+                        "name": f"purchase {kind} c{conns}",
+                        "servers": ["bare", "product", "drf"],
+                        "connections": conns,
+                        "script": self._purchases(cards, headers, f"{kind[0]}{conns}", redeem),
+                    }
+                )
+        busy = samples["rich"][0]
+        cases.append(
+            {
+                "name": "busiest customer c8",
+                "servers": ["bare", "product", "drf"],
+                "connections": 8,
+                "busiest": busy,
+                "script": lambda server, n: purchase_script(
+                    SERVERS[server][2] + "/purchases",
+                    [busy],
+                    headers,
+                    f"H{self.run_id}{server[0]}{n}-",
+                    0,
+                ),
+            }
+        )
+        cards = samples["cards"]
+        phones = [urllib.parse.quote(phone, safe="") for phone in samples["phones"]]
+        for name, paths in (
+            ("lookup by card c8", lambda prefix: [f"{prefix}/members/{c}" for c in cards]),
+            ("lookup by phone c8", lambda prefix: [f"{prefix}/members?phone={p}" for p in phones]),
+        ):
+            cases.append(
+                {
+                    "name": name,
+                    "servers": ["bare", "product", "drf"],
+                    "connections": 8,
+                    "script": lambda server, n, paths=paths: get_script(
+                        paths(SERVERS[server][2]), headers
+                    ),
+                }
+            )
+        search_headers = lua_headers(
+            {"Cookie": f"sessionid={session}", "HX-Request": "true", "Accept-Language": "ru"}
+        )
+        names = [urllib.parse.quote(name) for name in samples["names"]]
+        cases.append(
+            {
+                "name": "back-office search by name c8",
+                "servers": ["product"],
+                "connections": 8,
+                "script": lambda server, n: get_script(
+                    [f"/members/?q={name}" for name in names], search_headers
+                ),
+            }
+        )
+        return cases
+
+    def run(self):
+        args = self.args
+        samples = self.samples()
+        key, session = self.credentials()
+        results = {"machine": machine(), "settings": vars(args), "cases": []}
+        self.start_servers()
+        try:
+            for case in self.cases(samples, key, session):
+                if args.only and not any(word in case["name"] for word in args.only):
+                    continue
+                runs = {server: [] for server in case["servers"]}
+                balance_checks = []
+                for round_no in range(args.runs):
+                    order = case["servers"] if round_no % 2 == 0 else case["servers"][::-1]
+                    for server in order:
+                        if round_no == 0 and args.warmup:
+                            self.wrk(
+                                server,
+                                case["script"](server, f"w{round_no}"),
+                                case["connections"],
+                                args.warmup,
+                            )
+                        tag = f"r{round_no}"
+                        before = self.member_state(case["busiest"]) if "busiest" in case else None
+                        outcome = self.wrk(
+                            server, case["script"](server, tag), case["connections"], args.duration
+                        )
+                        if before is not None:
+                            after = self.member_state(case["busiest"])
+                            prefix = f"H{self.run_id}{server[0]}{tag}-"
+                            gain, count = self.run_gain(case["busiest"], prefix)
+                            exact = after[0] == after[1] == after[2] == before[0] + gain
+                            outcome["balance_exact"] = exact
+                            balance_checks.append(exact)
+                        runs[server].append(outcome)
+                        print(f"  {case['name']:<32} {server:<8} {summary(outcome)}", flush=True)
+                results["cases"].append(aggregate(case, runs))
+        finally:
+            self.stop_servers()
+        return results
+
+
+def summary(outcome):
+    cpu = outcome["cpu"]
+    return (
+        f"{outcome['rps']:>8.1f} rps  p99 {outcome['p99_ms']:>7.1f} ms  "
+        f"err {outcome['errors']}  dl {outcome['deadlocks']}  cpu srv {cpu['server']} "
+        f"pg {cpu['postgres']} wrk {cpu['wrk']} other {cpu['other']}"
+    )
+
+
+def aggregate(case, runs):
+    entry = {"case": case["name"], "connections": case["connections"], "servers": {}}
+    for server, outcomes in runs.items():
+        entry["servers"][server] = {
+            "rps": statistics.median(o["rps"] for o in outcomes),
+            "p50_ms": statistics.median(o["p50_ms"] for o in outcomes),
+            "p95_ms": statistics.median(o["p95_ms"] for o in outcomes),
+            "p99_ms": statistics.median(o["p99_ms"] for o in outcomes),
+            "errors": sum(o["errors"] for o in outcomes),
+            "deadlocks": sum(o["deadlocks"] for o in outcomes),
+            "cpu": {
+                part: round(statistics.median(o["cpu"][part] for o in outcomes), 2)
+                for part in outcomes[0]["cpu"]
+            },
+            "runs": outcomes,
+        }
+        if any("balance_exact" in o for o in outcomes):
+            entry["servers"][server]["balance_exact"] = all(o["balance_exact"] for o in outcomes)
+    product = entry["servers"].get("product")
+    if product:
+        for floor in ("bare", "drf"):
+            if floor in entry["servers"] and entry["servers"][floor]["rps"]:
+                entry[f"product_vs_{floor}"] = round(
+                    product["rps"] / entry["servers"][floor]["rps"], 3
+                )
+    return entry
+
+
+def machine():
+    with open("/proc/cpuinfo") as handle:
+        model = next((line.split(":", 1)[1].strip() for line in handle if "model name" in line), "")
+    with psycopg.connect(
+        os.environ.get("DATABASE_URL", "").replace("postgres://", "postgresql://", 1)
+    ) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        counts = {
+            table: conn.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [table]
+            ).fetchone()[0]
+            for table in ("members_member", "loyalty_purchase", "loyalty_ledgerentry")
+        }
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "postgresql": version,
+        "rows": counts,
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def print_table(results):
+    print()
+    print(
+        f"{'case':<32} {'bare rps':>9} {'drf rps':>8} {'product':>8} {'÷bare':>6} {'÷drf':>6} "
+        f"{'p99 ms':>7} {'p95 ms':>7} {'err':>4} {'dl':>3}  cpu srv/pg/wrk/other"
+    )
+    for entry in results["cases"]:
+        servers = entry["servers"]
+        product = servers.get("product", {})
+        cpu = product.get("cpu", {})
+
+        def rps(name, servers=servers):
+            return f"{servers[name]['rps']:.0f}" if name in servers else "-"
+
+        extra = ""
+        if "balance_exact" in product:
+            extra = "  balance exact" if product["balance_exact"] else "  BALANCE WRONG"
+        print(
+            f"{entry['case']:<32} {rps('bare'):>9} {rps('drf'):>8} {rps('product'):>8} "
+            f"{entry.get('product_vs_bare', '-'):>6} {entry.get('product_vs_drf', '-'):>6} "
+            f"{product.get('p99_ms', 0):>7.1f} {product.get('p95_ms', 0):>7.1f} "
+            f"{product.get('errors', 0):>4} {product.get('deadlocks', 0):>3}  "
+            f"{cpu.get('server')}/{cpu.get('postgres')}/{cpu.get('wrk')}/{cpu.get('other')}{extra}"
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
+    )
+    parser.add_argument("--product-dir", default=str(REPO))
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers per server")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per server")
+    parser.add_argument("--runs", type=int, default=3, help="rounds (the median is reported)")
+    parser.add_argument("--sample", type=int, default=2000, help="members the scripts draw from")
+    parser.add_argument("--only", nargs="*", help="run only cases whose name contains a word")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
+    parser.add_argument("--out", default=str(REPO / "var" / "bench" / "results.json"))
+    args = parser.parse_args()
+    if not args.database_url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("Set DATABASE_URL to the PostgreSQL database with generated data")
+    os.environ["DATABASE_URL"] = args.database_url
+    results = Bench(args).run()
+    Path(args.out).write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print_table(results)
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

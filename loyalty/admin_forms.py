@@ -1,0 +1,107 @@
+"""Forms of the administration pages."""
+
+from django import forms
+from django.contrib.auth.password_validation import validate_password
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.models import ProgramSettings, Store, Tier, User
+from loyalty.roles import ROLE_LABELS
+
+
+class StoreForm(forms.ModelForm):
+    class Meta:
+        model = Store
+        fields = ["code", "name", "city", "time_zone", "kind", "earn_rate", "is_active"]
+
+
+class ApiKeyForm(forms.Form):
+    store = forms.ModelChoiceField(label=_("Store or partner"), queryset=Store.objects.all())
+    name = forms.CharField(
+        label=_("Name"), max_length=100, help_text=_("Where the key is used, e.g. 'Till 3'.")
+    )
+
+
+class ProgramSettingsForm(forms.ModelForm):
+    class Meta:
+        model = ProgramSettings
+        fields = [
+            "currency",
+            "point_value",
+            "max_redeem_share",
+            "min_purchase_amount",
+            "pending_days",
+            "expiry_days",
+            "tier_qualification",
+            "tier_window_days",
+            "downgrade_grace_days",
+            "returned_points_expiry_days",
+            "birthday_points",
+            "birthday_points_expiry_days",
+            "expiry_reminder_days",
+            "referral_points",
+        ]
+
+
+class TierForm(forms.ModelForm):
+    perks = forms.CharField(
+        label=_("Perks"),
+        required=False,
+        help_text=_("Comma-separated, e.g. free_delivery, priority_support"),
+    )
+
+    class Meta:
+        model = Tier
+        fields = ["code", "name", "name_ru", "threshold", "earn_rate", "discount_percent", "perks"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["perks"] = ", ".join(self.instance.perks or [])
+
+    def clean_perks(self):
+        return [perk.strip() for perk in self.cleaned_data["perks"].split(",") if perk.strip()]
+
+
+class StaffForm(forms.ModelForm):
+    role = forms.ChoiceField(label=_("Role"), choices=list(ROLE_LABELS.items()))
+    stores = forms.ModelMultipleChoiceField(
+        label=_("Stores managed"),
+        queryset=Store.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Only store managers are limited to their stores."),
+    )
+    password = forms.CharField(
+        label=_("New password"),
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Leave empty to keep the current password."),
+    )
+
+    class Meta:
+        model = User
+        fields = ["username", "first_name", "last_name", "email", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            group = self.instance.groups.first()
+            self.initial["role"] = group.name if group else None
+            self.initial["stores"] = list(self.instance.stores.all())
+        else:
+            self.fields["password"].required = True
+            self.fields["password"].help_text = ""
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if password:
+            validate_password(password, self.instance)
+        return password
+
+    def clean(self):
+        cleaned = super().clean()
+        from loyalty.roles import STORE_MANAGER
+
+        if cleaned.get("role") == STORE_MANAGER and not cleaned.get("stores"):
+            self.add_error("stores", _("A store manager needs at least one store."))
+        return cleaned

@@ -1,0 +1,25 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from loyalty.api import views
+from surveys import api as survey_api
+
+urlpatterns = [
+    path("members", views.MembersView.as_view(), name="api-members"),
+    path("members/<str:card_number>", views.MemberDetailView.as_view(), name="api-member"),
+    path("members/<str:card_number>/ledger", views.MemberLedgerView.as_view(), name="api-ledger"),
+    path("purchases/quote", views.QuoteView.as_view(), name="api-quote"),
+    path("purchases", views.PurchasesView.as_view(), name="api-purchases"),
+    path("purchases/<str:external_id>/refunds", views.RefundsView.as_view(), name="api-refunds"),
+    path(
+        "coupons/<str:code>/validate",
+        views.CouponValidateView.as_view(),
+        name="api-coupon-validate",
+    ),
+    path(
+        "surveys/responses", survey_api.SurveyResponsesView.as_view(), name="api-survey-responses"
+    ),
+    path("complaints", survey_api.ComplaintsView.as_view(), name="api-complaints"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,266 @@
+"""API v1 views: validate with a serializer, call one service, answer."""
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loyalty.api import serializers as s
+from loyalty.errors import LoyaltyError
+from loyalty.models import LedgerEntry
+from loyalty.services import points as ledger
+from loyalty.services.coupons import coupon_effect
+from loyalty.services.purchases import (
+    find_member,
+    money_str,
+    quote_purchase,
+    record_purchase,
+    refund_purchase,
+)
+from members.models import Member
+from members.services import enrol_member, normalise_phone
+
+ERRORS = dict.fromkeys((400, 401, 403, 404, 409, 422, 429), s.ErrorEnvelopeSerializer)
+
+
+def validated(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def member_body(member, balance):
+    """The member as the API shows it (documented by MemberOutSerializer)."""
+    return {
+        "card_number": member.card_number,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "phone": member.phone.as_e164 if member.phone else None,
+        "email": member.email,
+        "birth_date": member.birth_date.isoformat() if member.birth_date else None,
+        "tier": {"code": member.tier.code, "name": member.tier.name},
+        "balance": balance.as_dict(),
+        "status": member.status,
+        "marketing_consent": member.marketing_consent,
+        "referral_code": member.referral_code,
+        "enrolled_at": timezone.localtime(member.enrolled_at).isoformat(),
+    }
+
+
+def member_response(member, status_code=200):
+    balance = getattr(member, "balance", None) or ledger.balance_of(member, timezone.now())
+    return Response(member_body(member, balance), status=status_code)
+
+
+def get_member_or_404(card_number):
+    """The member behind a card with its balance, in one query."""
+    member = ledger.with_balance(
+        Member.objects.select_related("tier").filter(card_number=card_number), timezone.now()
+    ).first()
+    if member is None:
+        raise LoyaltyError(
+            "member_not_found",
+            _("No member has card %(card)s.") % {"card": card_number},
+            status_code=404,
+        )
+    return member
+
+
+class MembersView(APIView):
+    @extend_schema(
+        request=s.EnrolSerializer,
+        responses={201: s.MemberOutSerializer, **ERRORS},
+        summary="Enrol a member",
+    )
+    def post(self, request):
+        data = validated(s.EnrolSerializer, request)
+        member = enrol_member(
+            **data,
+            store=request.user.store,
+            channel=Member.Channel.STORE,
+        )
+        member = Member.objects.select_related("tier").get(pk=member.pk)
+        return member_response(member, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("phone", str, description="Phone in E.164 or national format"),
+            OpenApiParameter("email", str),
+        ],
+        responses={200: s.MemberOutSerializer(many=True), **ERRORS},
+        summary="Look up members by phone or e-mail",
+    )
+    def get(self, request):
+        phone = request.query_params.get("phone", "").strip()
+        email = request.query_params.get("email", "").strip()
+        if not phone and not email:
+            raise LoyaltyError(
+                "invalid",
+                _("Give a phone or an e-mail to look up."),
+                fields={"phone": [str(_("Give a phone or an e-mail."))]},
+                status_code=400,
+            )
+        members = Member.objects.select_related("tier").order_by("id")
+        if phone:
+            members = members.filter(phone=normalise_phone(phone))
+        if email:
+            if len(email) > 254:
+                raise LoyaltyError("invalid", _("Enter a valid e-mail."), status_code=400)
+            members = members.filter(email__iexact=email)
+        members = list(members[:50])
+        now = timezone.now()
+        balances = {member.pk: ledger.balance_of(member, now) for member in members}
+        data = s.MemberOutSerializer(members, many=True, context={"balances": balances}).data
+        return Response({"count": len(data), "results": data})
+
+
+class MemberDetailView(APIView):
+    @extend_schema(responses={200: s.MemberOutSerializer, **ERRORS}, summary="A member")
+    def get(self, request, card_number):
+        return member_response(get_member_or_404(card_number))
+
+
+class LedgerPagination(CursorPagination):
+    ordering = ("-id",)
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class MemberLedgerView(APIView):
+    pagination_class = LedgerPagination
+
+    @extend_schema(
+        responses={200: s.LedgerEntryOutSerializer(many=True), **ERRORS},
+        summary="A member's ledger, newest first",
+    )
+    def get(self, request, card_number):
+        member = get_member_or_404(card_number)
+        entries = (
+            LedgerEntry.objects.filter(member=member)
+            .select_related("purchase")
+            .only(
+                "id",
+                "kind",
+                "points",
+                "created_at",
+                "expires_at",
+                "reason",
+                "purchase__external_id",
+            )
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(entries, request, view=self)
+        return paginator.get_paginated_response(s.LedgerEntryOutSerializer(page, many=True).data)
+
+
+class QuoteView(APIView):
+    @extend_schema(
+        request=s.QuoteSerializer,
+        responses={200: s.QuoteOutSerializer, **ERRORS},
+        summary="Quote a purchase without recording it",
+    )
+    def post(self, request):
+        data = validated(s.QuoteSerializer, request)
+        quote = quote_purchase(
+            card_number=data["card_number"],
+            amount=data["amount"],
+            lines=data.get("lines", ()),
+            redeem_points=data["redeem_points"],
+            coupon_code=data["coupon_code"],
+            store=request.user.store,
+        )
+        return Response(
+            {
+                "amount": money_str(quote.amount),
+                "discount_amount": money_str(quote.discount_amount),
+                "earn_points": quote.earn_points,
+                "max_redeem_points": quote.max_redeem_points,
+                "redeem_points": quote.redeem_points,
+                "payable_amount": money_str(quote.payable_amount),
+            }
+        )
+
+
+class PurchasesView(APIView):
+    @extend_schema(
+        request=s.PurchaseSerializer,
+        responses={201: s.PurchaseOutSerializer, **ERRORS},
+        summary="Record a purchase (idempotent by external_id)",
+    )
+    def post(self, request):
+        data = validated(s.PurchaseSerializer, request)
+        outcome = record_purchase(
+            store=request.user.store,
+            external_id=data["external_id"],
+            card_number=data["card_number"],
+            amount=data["amount"],
+            occurred_at=data["occurred_at"],
+            channel=data["channel"],
+            lines=data.get("lines", ()),
+            redeem_points=data["redeem_points"],
+            coupon_code=data["coupon_code"],
+        )
+        return Response(outcome.body, status=outcome.status)
+
+
+class RefundsView(APIView):
+    @extend_schema(
+        request=s.RefundSerializer,
+        responses={201: s.RefundOutSerializer, **ERRORS},
+        summary="Refund all or part of a purchase (idempotent by refund_id)",
+    )
+    def post(self, request, external_id):
+        data = validated(s.RefundSerializer, request)
+        outcome = refund_purchase(
+            store=request.user.store,
+            external_id=external_id,
+            refund_id=data["refund_id"],
+            amount=data["amount"],
+        )
+        return Response(outcome.body, status=outcome.status)
+
+
+class CouponValidateView(APIView):
+    @extend_schema(
+        request=s.CouponCheckSerializer,
+        responses={200: s.CouponCheckOutSerializer, **ERRORS},
+        summary="Whether a coupon applies to a member and basket, and its effect",
+    )
+    def post(self, request, code):
+        data = validated(s.CouponCheckSerializer, request)
+        member_id = None
+        if data["card_number"]:
+            member_id = find_member(data["card_number"])
+        try:
+            effect = coupon_effect(
+                code=code,
+                member_id=member_id,
+                amount=data["amount"],
+                lines=data.get("lines", ()),
+                now=timezone.now(),
+            )
+        except LoyaltyError as error:
+            if error.code != "coupon_not_applicable":
+                raise
+            return Response(
+                {
+                    "code": code,
+                    "applicable": False,
+                    "reason": str(error.message),
+                    "kind": None,
+                    "discount_amount": "0.00",
+                }
+            )
+        return Response(
+            {
+                "code": effect.coupon.code,
+                "applicable": True,
+                "reason": "",
+                "kind": effect.coupon.kind,
+                "discount_amount": money_str(effect.discount),
+            }
+        )

@@ -1,0 +1,62 @@
+"""The scheduled jobs of SPEC section 6, by name: what ``runjob NAME`` and the beat run.
+
+Each job is a function ``job(*, as_of, run=None, batch_size=...)``: set-based SQL in batches,
+safe to run twice and to interrupt. ``loyalty.jobs.runner.run_job`` records the run and holds the
+job's lock.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.functional import cached_property
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    path: str
+    description: Any
+
+    @cached_property
+    def function(self):
+        return import_string(self.path)
+
+
+JOBS = {
+    job.name: job
+    for job in [
+        Job("expire_points", "loyalty.jobs.points.expire_points", _("Expire points past expiry")),
+        Job(
+            "expiry_reminders",
+            "loyalty.jobs.points.expiry_reminders",
+            _("Remind members of points expiring soon"),
+        ),
+        Job(
+            "activate_points",
+            "loyalty.jobs.points.activate_points",
+            _("Tell members their pending points are available"),
+        ),
+        Job(
+            "reevaluate_tiers",
+            "loyalty.jobs.tiers.reevaluate_tiers",
+            _("Re-qualify tiers (downgrade after the grace period)"),
+        ),
+        Job(
+            "birthday_offers",
+            "loyalty.jobs.points.birthday_offers",
+            _("Birthday points for members with consent"),
+        ),
+        Job(
+            "renew_memberships",
+            "loyalty.services.memberships.renew_memberships",
+            _("Renew or lapse paid memberships"),
+        ),
+        Job(
+            "dispatch_nps",
+            "surveys.jobs.dispatch_nps",
+            _("Send NPS surveys after purchases, and one reminder"),
+        ),
+    ]
+}

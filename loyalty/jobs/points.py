@@ -1,0 +1,214 @@
+"""Jobs over points: expiry, expiry reminders, newly available points, birthday offers."""
+
+import calendar
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from loyalty.jobs import runner
+from loyalty.jobs.sql import credit_batch, dt, json_object, member_ranges, month_day, new_batch
+from loyalty.models import ProgramSettings
+from loyalty.services import expiry
+from loyalty.services.locking import retry_on_conflict
+
+# Members per batch transaction: each batch touches their lots through the (member, expiry)
+# index; 10,000 members is well under a second of work and short enough to interrupt.
+BATCH_MEMBERS = 10_000
+# Lots that became available longer ago than this are not announced (e.g. on the first run).
+ACTIVATION_LOOKBACK = timedelta(days=2)
+
+OUTBOX_COLUMNS = "(member_id, purpose, context, key, status, not_before, attempts, created_at)"
+
+
+def expire_points(*, as_of, run=None, batch_size=expiry.BATCH_LOTS):
+    """Expire every lot whose expiry has passed (SPEC section 3), by the existing service."""
+    lots, members = expiry.expire_points(as_of=as_of, batch_lots=batch_size)
+    runner.checkpoint(run, lots, lots=lots, members=members)
+
+
+@retry_on_conflict
+@transaction.atomic(durable=True)
+def _remind_batch(low, high, as_of, until):
+    batch = new_batch()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO loyalty_lotnotice (lot_id, member_id, kind, batch, created_at)
+            SELECT l.id, l.member_id, 'expiry', %s, %s
+            FROM loyalty_pointslot l JOIN members_member m ON m.id = l.member_id
+            WHERE l.member_id >= %s AND l.member_id < %s AND l.remaining > 0
+              AND l.expires_at > %s AND l.expires_at <= %s AND l.available_from <= %s
+              AND m.marketing_consent AND m.status = 'active'
+            ON CONFLICT DO NOTHING
+            """,
+            [batch, dt(as_of), low, high, dt(as_of), dt(until), dt(as_of)],
+        )
+        lots = cursor.rowcount
+        if not lots:
+            return 0, 0
+        context = json_object(points="SUM(l.remaining)", expires_at="MIN(l.expires_at)")
+        cursor.execute(
+            f"""
+            INSERT INTO messaging_outbox {OUTBOX_COLUMNS}
+            SELECT n.member_id, 'expiry_reminder', {context},
+                   'expiry_reminder:' || %s || ':' || n.member_id, 'pending', %s, 0, %s
+            FROM loyalty_lotnotice n JOIN loyalty_pointslot l ON l.id = n.lot_id
+            WHERE n.batch = %s
+            GROUP BY n.member_id
+            ON CONFLICT DO NOTHING
+            """,  # noqa: S608
+            [batch, dt(as_of), dt(as_of), batch],
+        )
+        return lots, cursor.rowcount
+
+
+def expiry_reminders(*, as_of, run=None, batch_size=BATCH_MEMBERS):
+    """Tell members with marketing consent whose points expire within N days (default 14).
+
+    Each lot is in one reminder only: the lots of a run form one message per member.
+    """
+    program = ProgramSettings.load()
+    until = as_of + timedelta(days=program.expiry_reminder_days)
+    for low, high in member_ranges(batch_size):
+        lots, messages = _remind_batch(low, high, as_of, until)
+        runner.checkpoint(run, lots + messages, lots=lots, messages=messages)
+
+
+@retry_on_conflict
+@transaction.atomic(durable=True)
+def _activate_batch(low, high, as_of):
+    batch = new_batch()
+    with connection.cursor() as cursor:
+        # Only lots that were pending when earned (available later than their entry) are news;
+        # with pending days 0 points are available at once and nobody is told twice.
+        cursor.execute(
+            """
+            INSERT INTO loyalty_lotnotice (lot_id, member_id, kind, batch, created_at)
+            SELECT l.id, l.member_id, 'available', %s, %s
+            FROM loyalty_pointslot l JOIN members_member m ON m.id = l.member_id
+            WHERE l.member_id >= %s AND l.member_id < %s AND l.remaining > 0
+              AND l.available_from <= %s AND l.available_from > %s AND l.expires_at > %s
+              AND m.status = 'active'
+              AND EXISTS (SELECT 1 FROM loyalty_ledgerentry e
+                          WHERE e.lot_id = l.id AND e.created_at < l.available_from)
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                batch,
+                dt(as_of),
+                low,
+                high,
+                dt(as_of),
+                dt(as_of - ACTIVATION_LOOKBACK),
+                dt(as_of),
+            ],
+        )
+        lots = cursor.rowcount
+        if not lots:
+            return 0, 0
+        context = json_object(points="SUM(l.remaining)")
+        cursor.execute(
+            f"""
+            INSERT INTO messaging_outbox {OUTBOX_COLUMNS}
+            SELECT n.member_id, 'points_available', {context},
+                   'points_available:' || %s || ':' || n.member_id, 'pending', %s, 0, %s
+            FROM loyalty_lotnotice n JOIN loyalty_pointslot l ON l.id = n.lot_id
+            WHERE n.batch = %s
+            GROUP BY n.member_id
+            ON CONFLICT DO NOTHING
+            """,  # noqa: S608
+            [batch, dt(as_of), dt(as_of), batch],
+        )
+        return lots, cursor.rowcount
+
+
+def activate_points(*, as_of, run=None, batch_size=BATCH_MEMBERS):
+    """Notice pending lots whose return window has ended and tell their members.
+
+    Availability itself needs no write: balances compare each lot's available-from with the
+    moment they are read, so points are spendable the instant the window ends. This job records
+    which lots became available (once each) and queues a message to their members.
+    """
+    for low, high in member_ranges(batch_size):
+        lots, messages = _activate_batch(low, high, as_of)
+        runner.checkpoint(run, lots + messages, lots=lots, messages=messages)
+
+
+def birthday_days(today):
+    """The birth dates ('MM-DD') celebrated on ``today``: 29 February on the 28th in other years."""
+    days = [today.strftime("%m-%d")]
+    if today.month == 2 and today.day == 28 and not calendar.isleap(today.year):
+        days.append("02-29")
+    return days
+
+
+@retry_on_conflict
+@transaction.atomic(durable=True)
+def _birthday_batch(low, high, as_of, days, year, points, expires_at):
+    batch = new_batch()
+    placeholders = ", ".join(["%s"] * len(days))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO loyalty_birthdaygrant (member_id, year, batch, created_at)
+            SELECT id, %s, %s, %s FROM members_member
+            WHERE id >= %s AND id < %s AND marketing_consent AND status = 'active'
+              AND birth_date IS NOT NULL AND {month_day("birth_date")} IN ({placeholders})
+            ON CONFLICT DO NOTHING
+            """,  # noqa: S608
+            [year, batch, dt(as_of), low, high, *days],
+        )
+        if not cursor.rowcount:
+            return 0
+        credited = credit_batch(
+            cursor,
+            batch=batch,
+            grants_sql="SELECT member_id, %s AS points FROM loyalty_birthdaygrant WHERE batch = %s",
+            params=[points, batch],
+            now=as_of,
+            expires_at=expires_at,
+            reason="birthday",
+            job="birthday_offers",
+        )
+        context = json_object(points="l.points", expires_at="l.expires_at")
+        cursor.execute(
+            f"""
+            INSERT INTO messaging_outbox {OUTBOX_COLUMNS}
+            SELECT l.member_id, 'birthday_offer', {context},
+                   'birthday_offer:' || %s || ':' || l.member_id, 'pending', %s, 0, %s
+            FROM loyalty_pointslot l WHERE l.batch = %s
+            ON CONFLICT DO NOTHING
+            """,  # noqa: S608
+            [year, dt(as_of), dt(as_of), batch],
+        )
+        return credited
+
+
+# Birthdays touch few members a day: a batch is mostly a filtered scan, so larger batches
+# keep the per-transaction overhead small (within 2x of one statement, see bench_jobs).
+BIRTHDAY_BATCH_MEMBERS = 100_000
+
+
+def birthday_offers(*, as_of, run=None, batch_size=BIRTHDAY_BATCH_MEMBERS):
+    """Members with marketing consent whose birthday is today get the birthday points, once a year.
+
+    "Today" is the program's local date (TIME_ZONE); 29 February birthdays are kept on
+    28 February in other years. The points expire N days (default 30) after they are granted.
+    """
+    program = ProgramSettings.load()
+    if not program.birthday_points:
+        return
+    today = timezone.localtime(as_of).date()
+    expires_at = as_of + timedelta(days=program.birthday_points_expiry_days)
+    for low, high in member_ranges(batch_size):
+        credited = _birthday_batch(
+            low,
+            high,
+            as_of,
+            birthday_days(today),
+            today.year,
+            program.birthday_points,
+            expires_at,
+        )
+        runner.checkpoint(run, credited, members=credited)

@@ -1,0 +1,262 @@
+"""Benchmark expire_points and birthday_offers against one hand-written SQL statement each.
+
+PostgreSQL only, on a throwaway database (its name must contain "bench"): the ledger is
+append-only, so generated rows stay. Each job runs for real; its single-statement counterpart
+does the same work on the same rows first, inside a transaction that is rolled back (run twice,
+the second, warm-cache time is reported, so the comparison does not favour the job).
+"""
+
+import time
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from loyalty.jobs.points import birthday_days
+from loyalty.jobs.runner import run_job
+from loyalty.models import ProgramSettings, Tier
+
+MEMBERS_SQL = """
+INSERT INTO members_member
+    (card_number, phone, email, first_name, last_name, birth_date, language, marketing_consent,
+     consent_at, consent_source, consent_text, status, tier_id, points_balance, points_debt,
+     enrolled_at, enrolment_channel, referral_code, search_text)
+SELECT '8' || lpad((%(offset)s + i)::text, 12, '0'),
+       '+7999' || lpad((%(offset)s + i)::text, 7, '0'),
+       '', 'Bench', '', DATE '1970-01-01' + (i * 7 %% 18262),
+       'ru', i %% 3 <> 0, CASE WHEN i %% 3 <> 0 THEN %(now)s END, 'bench', '', 'active',
+       %(tier)s, 0, 0, %(now)s, 'import', 'B' || (%(offset)s + i), ''
+FROM generate_series(1, %(members)s) AS i
+"""
+
+# Lots spread over the members (each member's lots far apart in id); expiry grows with the id, as
+# it does when lots are earned day after day, and the oldest ``share`` of them have expired.
+LOTS_SQL = """
+INSERT INTO loyalty_pointslot
+    (member_id, points, remaining, available_from, expires_at, purchase_id, batch, created_at)
+SELECT m.first_id + (i %% %(members)s), 10 + i %% 90, 10 + i %% 90,
+       %(as_of)s - interval '400 days',
+       %(as_of)s + interval '1 day' * 365 * ((i - 0.5) / %(lots)s - %(share)s),
+       NULL, '', %(as_of)s - interval '400 days'
+FROM generate_series(1, %(lots)s) AS i,
+     (SELECT min(id) AS first_id FROM members_member WHERE consent_source = 'bench') AS m
+"""
+
+ENTRIES_SQL = """
+INSERT INTO loyalty_ledgerentry
+    (member_id, kind, account, points, lot_id, reason, job, batch, expires_at, created_at)
+SELECT member_id, 'earn', 'issued', points, id, '', '', '', expires_at, created_at
+FROM loyalty_pointslot WHERE id > %(last_lot)s
+"""
+
+BALANCES_SQL = """
+UPDATE members_member SET points_balance = s.points
+FROM (SELECT member_id, sum(remaining) AS points FROM loyalty_pointslot
+      WHERE id > %(last_lot)s GROUP BY member_id) s
+WHERE members_member.id = s.member_id
+"""
+
+EXPIRE_ONE_STATEMENT = """
+WITH expired AS (
+    UPDATE loyalty_pointslot l SET remaining = 0
+    FROM (SELECT id, remaining FROM loyalty_pointslot
+          WHERE remaining > 0 AND expires_at <= %(as_of)s FOR UPDATE) old
+    WHERE l.id = old.id
+    RETURNING l.id, l.member_id, old.remaining, l.expires_at
+), entries AS (
+    INSERT INTO loyalty_ledgerentry
+        (member_id, kind, account, points, lot_id, reason, job, batch, expires_at, created_at)
+    SELECT member_id, 'expire', 'expired', -remaining, id, '', 'bench', 'one', expires_at,
+           %(as_of)s
+    FROM expired
+)
+UPDATE members_member m SET points_balance = points_balance - s.points
+FROM (SELECT member_id, sum(remaining) AS points FROM expired GROUP BY member_id) s
+WHERE m.id = s.member_id
+"""
+
+BIRTHDAY_ONE_STATEMENT = """
+WITH grants AS (
+    INSERT INTO loyalty_birthdaygrant (member_id, year, batch, created_at)
+    SELECT id, %(year)s, 'one', %(as_of)s FROM members_member
+    WHERE marketing_consent AND status = 'active' AND birth_date IS NOT NULL
+      AND to_char(birth_date, 'MM-DD') = ANY(%(days)s)
+    ON CONFLICT DO NOTHING
+    RETURNING member_id
+), lots AS (
+    INSERT INTO loyalty_pointslot
+        (member_id, points, remaining, available_from, expires_at, purchase_id, batch,
+         created_at)
+    SELECT m.id, %(points)s,
+           CASE WHEN m.points_debt >= %(points)s THEN 0 ELSE %(points)s - m.points_debt END,
+           %(as_of)s, %(expires_at)s, NULL, 'one', %(as_of)s
+    FROM grants g JOIN members_member m ON m.id = g.member_id
+    RETURNING id, member_id, points, remaining, expires_at
+), entries AS (
+    INSERT INTO loyalty_ledgerentry
+        (member_id, kind, account, points, lot_id, reason, job, batch, expires_at, created_at)
+    SELECT member_id, 'bonus', 'bonus', points, id, 'birthday', 'bench', 'one', expires_at,
+           %(as_of)s
+    FROM lots
+), messages AS (
+    INSERT INTO messaging_outbox
+        (member_id, purpose, context, key, status, not_before, attempts, created_at)
+    SELECT member_id, 'birthday_offer',
+           jsonb_build_object('points', points, 'expires_at', expires_at),
+           'bench-birthday:' || member_id, 'pending', %(as_of)s, 0, %(as_of)s
+    FROM lots
+)
+UPDATE members_member SET points_balance = points_balance + lots.points,
+    points_debt = points_debt - (lots.points - lots.remaining)
+FROM lots WHERE members_member.id = lots.member_id
+"""
+
+
+VACUUMED = [
+    "members_member",
+    "loyalty_pointslot",
+    "loyalty_ledgerentry",
+    "loyalty_birthdaygrant",
+    "messaging_outbox",
+]
+
+
+class Rollback(Exception):
+    pass
+
+
+class Command(BaseCommand):
+    help = (
+        "PostgreSQL only, on a database whose name contains 'bench': generate members and lots, "
+        "then time expire_points and birthday_offers against one hand-written statement each."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--members", type=int, default=100_000)
+        parser.add_argument("--lots", type=int, default=500_000)
+        parser.add_argument(
+            "--expired-share",
+            type=float,
+            default=0.2,
+            help="share of the generated lots already expired at the benchmark moment",
+        )
+        parser.add_argument("--check", action="store_true", help="run check_ledger at the end")
+        parser.add_argument("--batch-size", type=int, help="the jobs' batch size (default theirs)")
+
+    def handle(self, *args, members, lots, expired_share, check, batch_size, **options):
+        self.options = {"batch_size": batch_size} if batch_size else {}
+        if connection.vendor != "postgresql":
+            raise CommandError("bench_jobs needs PostgreSQL (DATABASE_URL=postgres://...)")
+        name = connection.settings_dict["NAME"]
+        if "bench" not in name:
+            raise CommandError(
+                f"refusing to fill database {name!r}: its name must contain 'bench' "
+                "(generated ledger rows cannot be deleted)"
+            )
+        # The benchmark moment: a year ahead of any other data, a day of birthdays.
+        as_of = timezone.now().replace(microsecond=0) + timedelta(days=800)
+        self.generate(members, lots, expired_share, as_of)
+        rows = [
+            self.compare("expire_points", as_of, EXPIRE_ONE_STATEMENT, {"as_of": as_of}),
+            self.compare("birthday_offers", as_of, *self.birthday_statement(as_of)),
+        ]
+        self.stdout.write("")
+        self.stdout.write(
+            f"{'job':<18}{'rows':>10}{'job s':>10}{'1 stmt s':>10}{'ratio':>8}  verdict"
+        )
+        for job, changed, job_seconds, one_seconds in rows:
+            ratio = job_seconds / one_seconds if one_seconds else float("inf")
+            verdict = "ok (within 2x)" if ratio <= 2 else "SLOWER THAN 2x"
+            self.stdout.write(
+                f"{job:<18}{changed:>10}{job_seconds:>10.2f}{one_seconds:>10.2f}{ratio:>8.2f}"
+                f"  {verdict}"
+            )
+        if check:
+            from django.core.management import call_command
+
+            started = time.perf_counter()
+            call_command("check_ledger")
+            self.stdout.write(f"check_ledger: {time.perf_counter() - started:.1f} s")
+
+    def generate(self, members, lots, share, as_of):
+        tier = Tier.objects.order_by("threshold").values_list("id", flat=True).first()
+        if tier is None:
+            raise CommandError("no tiers: run migrate first")
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(max(id), 0) FROM members_member")
+            offset = cursor.fetchone()[0]
+            cursor.execute("SELECT coalesce(max(id), 0) FROM loyalty_pointslot")
+            last_lot = cursor.fetchone()[0]
+            params = {
+                "offset": offset,
+                "members": members,
+                "lots": lots,
+                "share": share,
+                "now": timezone.now(),
+                "as_of": as_of,
+                "tier": tier,
+                "last_lot": last_lot,
+            }
+            with transaction.atomic():
+                cursor.execute(MEMBERS_SQL, params)
+                cursor.execute("SELECT min(id) FROM members_member WHERE id > %(offset)s", params)
+                params["offset_id"] = cursor.fetchone()[0]
+                cursor.execute(
+                    LOTS_SQL.replace(
+                        "(SELECT min(id) AS first_id FROM members_member "
+                        "WHERE consent_source = 'bench')",
+                        "(SELECT %(offset_id)s::bigint AS first_id)",
+                    ),
+                    params,
+                )
+                cursor.execute(ENTRIES_SQL, params)
+                cursor.execute(BALANCES_SQL, params)
+            cursor.execute("VACUUM ANALYZE members_member")
+            cursor.execute("VACUUM ANALYZE loyalty_pointslot")
+            cursor.execute("VACUUM ANALYZE loyalty_ledgerentry")
+        self.stdout.write(
+            f"generated {members} members and {lots} lots (+{lots} entries) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+
+    def birthday_statement(self, as_of):
+        program = ProgramSettings.load()
+        today = timezone.localtime(as_of).date()
+        return BIRTHDAY_ONE_STATEMENT, {
+            "as_of": as_of,
+            "year": today.year,
+            "days": birthday_days(today),
+            "points": program.birthday_points,
+            "expires_at": as_of + timedelta(days=program.birthday_points_expiry_days),
+        }
+
+    def one_statement(self, sql, params):
+        """Seconds and rows of the statement, its work rolled back."""
+        started = time.perf_counter()
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                changed = cursor.rowcount
+                seconds = time.perf_counter() - started
+                raise Rollback
+        except Rollback:
+            pass
+        return seconds, changed
+
+    def compare(self, job, as_of, sql, params):
+        self.one_statement(sql, params)  # warm the cache the job will also find warm
+        one_seconds, _changed = self.one_statement(sql, params)
+        # The rolled-back work left dead rows the job would have to step over: clear them.
+        with connection.cursor() as cursor:
+            for table in VACUUMED:
+                cursor.execute(f"VACUUM ANALYZE {table}")
+        started = time.perf_counter()
+        run = run_job(job, as_of=as_of, **self.options)
+        job_seconds = time.perf_counter() - started
+        self.stdout.write(
+            f"{job}: job {job_seconds:.2f} s ({run.rows} rows, {run.batches} batches), "
+            f"one statement {one_seconds:.2f} s"
+        )
+        return job, run.rows, job_seconds, one_seconds

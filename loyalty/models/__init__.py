@@ -1,0 +1,57 @@
+from .audit import AuditLog, audit
+from .ledger import (
+    ACCOUNT_OF_KIND,
+    Account,
+    ApiKey,
+    Channel,
+    EntryKind,
+    LedgerEntry,
+    LotAllocation,
+    PointsLot,
+    Purchase,
+    PurchaseLine,
+    Refund,
+)
+from .lifecycle import (
+    BirthdayGrant,
+    JobLock,
+    JobRun,
+    LotNotice,
+    Membership,
+    MembershipPeriod,
+    MembershipPlan,
+    ReferralReward,
+)
+from .program import ProductRule, ProgramSettings, Tier
+from .staff import Capability, Store, User, WorkerHeartbeat
+
+__all__ = [
+    "ACCOUNT_OF_KIND",
+    "Account",
+    "AuditLog",
+    "audit",
+    "BirthdayGrant",
+    "JobLock",
+    "JobRun",
+    "LotNotice",
+    "Membership",
+    "MembershipPeriod",
+    "MembershipPlan",
+    "ReferralReward",
+    "ApiKey",
+    "Capability",
+    "Channel",
+    "EntryKind",
+    "LedgerEntry",
+    "LotAllocation",
+    "PointsLot",
+    "ProductRule",
+    "ProgramSettings",
+    "Purchase",
+    "PurchaseLine",
+    "Refund",
+    "Store",
+    "Tier",
+    "User",
+    "WorkerHeartbeat",
+]

@@ -1,0 +1,79 @@
+"""The four staff roles and the capabilities each carries.
+
+Roles are Django groups created by a data migration from this table; a view asks for a
+capability (``loyalty.view_members``), never for a role name, so a merchant may build other
+groups in the admin.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+STORE_MANAGER = "Store manager"
+SUPPORT = "Support"
+MARKETER = "Marketer"
+ADMINISTRATOR = "Administrator"
+
+ROLE_LABELS = {
+    STORE_MANAGER: _("Store manager"),
+    SUPPORT: _("Support"),
+    MARKETER: _("Marketer"),
+    ADMINISTRATOR: _("Administrator"),
+}
+
+ROLE_CAPABILITIES = {
+    STORE_MANAGER: [
+        "view_members",
+        "enrol_member",
+        "edit_member",
+        "record_purchase",
+        "adjust_points",
+        "view_analytics",
+    ],
+    SUPPORT: [
+        "view_members",
+        "enrol_member",
+        "edit_member",
+        "adjust_points",
+        "view_audit",
+        "handle_complaints",
+        "all_stores",
+    ],
+    MARKETER: [
+        "view_members",
+        "manage_campaigns",
+        "manage_surveys",
+        "view_analytics",
+        "all_stores",
+    ],
+    ADMINISTRATOR: [
+        "view_members",
+        "enrol_member",
+        "edit_member",
+        "record_purchase",
+        "adjust_points",
+        "adjust_points_unlimited",
+        "view_audit",
+        "handle_complaints",
+        "manage_campaigns",
+        "manage_surveys",
+        "view_analytics",
+        "manage_program",
+        "manage_staff",
+        "manage_api_keys",
+        "run_jobs",
+        "all_stores",
+    ],
+}
+
+# Largest points adjustment (either sign) each role may make without an administrator.
+ADJUSTMENT_LIMITS = {STORE_MANAGER: 500, SUPPORT: 2000, MARKETER: 0}
+
+
+def role_of(user):
+    """The first role group of a user, or None (superusers count as administrators)."""
+    if user.is_superuser:
+        return ADMINISTRATOR
+    names = {group.name for group in user.groups.all()}
+    for role in (ADMINISTRATOR, SUPPORT, MARKETER, STORE_MANAGER):
+        if role in names:
+            return role
+    return None

@@ -1,0 +1,1 @@
+"""The engine's business actions. Each public function is one durable transaction."""

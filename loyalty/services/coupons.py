@@ -1,0 +1,81 @@
+"""Coupons at the till: whether one applies to a member and basket, and what it takes off."""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Coupon, CouponRedemption
+from loyalty.errors import LoyaltyError
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class CouponEffect:
+    coupon: Coupon
+    discount: Decimal
+
+
+def _refuse(message):
+    return LoyaltyError("coupon_not_applicable", message, fields={"coupon_code": [str(message)]})
+
+
+def coupon_effect(*, code, member_id, amount, lines, now):
+    """The discount ``code`` gives on this basket, or ``coupon_not_applicable`` saying why."""
+    coupon = Coupon.objects.filter(code__iexact=code.strip()).first()
+    if coupon is None or not coupon.is_active:
+        raise _refuse(_("Unknown or inactive coupon."))
+    if coupon.valid_from and now < coupon.valid_from:
+        raise _refuse(_("This coupon is not valid yet."))
+    if coupon.valid_until and now >= coupon.valid_until:
+        raise _refuse(_("This coupon has expired."))
+    if coupon.max_uses is not None and coupon.uses >= coupon.max_uses:
+        raise _refuse(_("This coupon has been used up."))
+    if coupon.member_id is not None:
+        if coupon.member_id != member_id:
+            raise _refuse(_("This coupon belongs to another member."))
+        if CouponRedemption.objects.filter(coupon=coupon, member_id=member_id).exists():
+            raise _refuse(_("This member has already used this coupon."))
+    if amount < coupon.min_amount:
+        raise _refuse(
+            _("This coupon needs a purchase of at least %(amount)s.")
+            % {"amount": coupon.min_amount}
+        )
+    discount = _discount(coupon, amount, lines)
+    if discount <= 0:
+        raise _refuse(_("Nothing in the basket qualifies for this coupon."))
+    return CouponEffect(coupon=coupon, discount=min(discount, amount))
+
+
+def _discount(coupon, amount, lines):
+    if coupon.kind == Coupon.Kind.PERCENT:
+        return (amount * coupon.value / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+    if coupon.kind == Coupon.Kind.FIXED:
+        return coupon.value
+    matching = [line for line in lines if line.sku == coupon.sku]
+    if not matching:
+        return Decimal(0)
+    cheapest = min(line.unit_price for line in matching)
+    if coupon.kind == Coupon.Kind.FREE_PRODUCT:
+        return cheapest
+    units = sum((line.quantity for line in matching), Decimal(0))
+    return (units // 2) * cheapest  # BOGO: every second unit free
+
+
+def use_coupon(effect, *, purchase, member_id):
+    """Record the use inside the purchase's transaction; the count can never pass the limit."""
+    used = (
+        Coupon.objects.filter(pk=effect.coupon.pk)
+        .filter(Q(max_uses__isnull=True) | Q(uses__lt=F("max_uses")))
+        .update(uses=F("uses") + 1)
+    )
+    if not used:
+        raise _refuse(_("This coupon has been used up."))
+    CouponRedemption.objects.create(
+        coupon=effect.coupon,
+        purchase=purchase,
+        member_id=member_id,
+        discount_amount=effect.discount,
+    )

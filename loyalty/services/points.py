@@ -1,0 +1,181 @@
+"""Moving points in and out of lots: the private steps every points service shares.
+
+None of these opens a transaction: the calling service holds one and the member's row lock.
+Each returns what it changed so the caller can update the member's cached sums once.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_FLOOR, Decimal
+
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.errors import LoyaltyError
+from loyalty.models import ACCOUNT_OF_KIND, LedgerEntry, LotAllocation, PointsLot
+from members.models import Member
+
+
+def floor_points(value):
+    """Points are whole: always rounded down (the merchant never gives away a fraction)."""
+    return int(Decimal(value).to_integral_value(rounding=ROUND_FLOOR))
+
+
+@dataclass(frozen=True)
+class Balance:
+    available: int
+    pending: int
+
+    @property
+    def total(self):
+        return self.available + self.pending
+
+    def as_dict(self):
+        return {"available": self.available, "pending": self.pending}
+
+
+def balance_of(member, now):
+    """Available and pending points from the lots, as of ``now`` (expired lots count for nothing).
+
+    Debt (points reversed after they were spent) is taken from what is available.
+    """
+    sums = PointsLot.objects.filter(member_id=member.pk, remaining__gt=0).aggregate(
+        available=Coalesce(
+            Sum("remaining", filter=Q(available_from__lte=now, expires_at__gt=now)), 0
+        ),
+        pending=Coalesce(Sum("remaining", filter=Q(available_from__gt=now)), 0),
+    )
+    return Balance(available=sums["available"] - member.points_debt, pending=sums["pending"])
+
+
+def with_balance(members, now):
+    """Annotate a members queryset with available and pending points (one query, a join);
+    each member then carries ``balance``."""
+    open_lot = Q(lots__remaining__gt=0)
+    return _BalanceQuerySet.wrap(
+        members.annotate(
+            lots_available=Coalesce(
+                Sum(
+                    "lots__remaining",
+                    filter=open_lot & Q(lots__available_from__lte=now, lots__expires_at__gt=now),
+                ),
+                0,
+            ),
+            lots_pending=Coalesce(
+                Sum("lots__remaining", filter=open_lot & Q(lots__available_from__gt=now)), 0
+            ),
+        )
+    )
+
+
+class _BalanceQuerySet:
+    """Gives each member of an annotated queryset a ``balance`` (debt taken off)."""
+
+    def __init__(self, queryset):
+        self.queryset = queryset
+
+    @classmethod
+    def wrap(cls, queryset):
+        return cls(queryset)
+
+    def first(self):
+        member = self.queryset.first()
+        if member is not None:
+            member.balance = Balance(
+                available=member.lots_available - member.points_debt,
+                pending=member.lots_pending,
+            )
+        return member
+
+
+def open_lots(member, now, *, include_pending=False):
+    """Lots with points left, soonest expiry first: the order in which points are spent."""
+    lots = PointsLot.objects.filter(member_id=member.pk, remaining__gt=0, expires_at__gt=now)
+    if not include_pending:
+        lots = lots.filter(available_from__lte=now)
+    return lots.order_by("expires_at", "id")
+
+
+def add_entry(member, kind, points, now, **fields):
+    return LedgerEntry.objects.create(
+        member_id=member.pk,
+        kind=kind,
+        account=ACCOUNT_OF_KIND[kind],
+        points=points,
+        created_at=now,
+        **fields,
+    )
+
+
+def credit(member, *, points, kind, now, available_from, expires_at, **entry_fields):
+    """Add points as a new lot; any debt is repaid from it first. Returns (entry, lot, repaid)."""
+    repaid = min(points, member.points_debt)
+    lot = PointsLot.objects.create(
+        member_id=member.pk,
+        points=points,
+        remaining=points - repaid,
+        available_from=available_from,
+        expires_at=expires_at,
+        purchase=entry_fields.get("purchase"),
+    )
+    entry = add_entry(member, kind, points, now, lot=lot, expires_at=expires_at, **entry_fields)
+    member.points_debt -= repaid
+    member.points_balance += points
+    return entry, lot, repaid
+
+
+def take_from_lots(lots, points):
+    """Take up to ``points`` from ``lots`` in order. Returns [(lot, taken)] and what is left."""
+    taken = []
+    left = points
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        if take:
+            PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
+            lot.remaining -= take
+            taken.append((lot, take))
+            left -= take
+    return taken, left
+
+
+def debit(member, *, points, kind, now, purchase=None, available=None, **entry_fields):
+    """Spend available points soonest-expiry first; refuses to overdraw.
+
+    ``available`` may be passed when the caller has just computed it under the same lock.
+    """
+    if available is None:
+        available = balance_of(member, now).available
+    if points > available:
+        raise LoyaltyError(
+            "insufficient_points",
+            _("Not enough points: %(available)s available, %(asked)s asked.")
+            % {"available": available, "asked": points},
+            fields={"points": [str(_("More than the available balance."))]},
+        )
+    taken, left = take_from_lots(open_lots(member, now), points)
+    assert left == 0, "lots disagree with the balance"
+    if purchase is not None:
+        LotAllocation.objects.bulk_create(
+            [LotAllocation(purchase=purchase, lot=lot, points=take) for lot, take in taken]
+        )
+    entry = add_entry(member, kind, -points, now, purchase=purchase, **entry_fields)
+    member.points_balance -= points
+    return entry
+
+
+def save_member_points(member, *, balance_delta, debt_delta, **other_fields):
+    """Write the cached sums with a relative update (the row is locked; this is belt and braces)."""
+    Member.objects.filter(pk=member.pk).update(
+        points_balance=F("points_balance") + balance_delta,
+        points_debt=F("points_debt") + debt_delta,
+        **other_fields,
+    )
+
+
+def lot_window(program, start):
+    """When points earned at ``start`` become available and when they expire."""
+    available_from = start + timedelta(days=program.pending_days)
+    return available_from, available_from + timedelta(days=program.expiry_days)

@@ -1,0 +1,687 @@
+"""Quote, record and refund purchases (SPEC sections 2 and 3).
+
+Earned points = floor(paid amount × tier earn rate × multipliers), where paid amount = amount −
+discounts − value of points spent. The purchase that crosses a tier threshold earns at the old
+rate; the member moves up at once, and falls only at the nightly re-evaluation.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.errors import LoyaltyError
+from loyalty.models import (
+    EntryKind,
+    LotAllocation,
+    PointsLot,
+    ProductRule,
+    ProgramSettings,
+    Purchase,
+    PurchaseLine,
+    Refund,
+    Tier,
+)
+from loyalty.services import points as ledger
+from loyalty.services.coupons import coupon_effect, use_coupon
+from loyalty.services.locking import lock_member, lock_member_by_card, retry_on_conflict
+from loyalty.services.referrals import reward_referral
+from members.models import Member
+
+CENT = Decimal("0.01")
+
+
+def money(value):
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def money_str(value):
+    return str(money(value))
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: Decimal
+    unit_price: Decimal
+    category: str = ""
+
+    @property
+    def amount(self):
+        return money(self.quantity * self.unit_price)
+
+
+@dataclass
+class Quote:
+    amount: Decimal
+    discount_amount: Decimal
+    max_redeem_points: int
+    redeem_points: int
+    redeemed_value: Decimal
+    paid_amount: Decimal
+    earn_points: int
+    available: int = 0
+    tier: Tier | None = None
+    notes: list = field(default_factory=list)
+
+    @property
+    def payable_amount(self):
+        return self.paid_amount
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a recording service answers: the response body, and whether it was a replay."""
+
+    body: dict
+    replayed: bool = False
+    status: int = 201
+
+
+def fingerprint(payload):
+    """A stable digest of a normalised request: the same purchase always gives the same one."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def find_member(card_number):
+    """The member behind a card; a merged card leads to the member it was merged into."""
+    member = Member.objects.filter(card_number=card_number).only("id", "merged_into_id").first()
+    if member is None:
+        raise LoyaltyError(
+            "member_not_found",
+            _("No member has card %(card)s.") % {"card": card_number},
+            fields={"card_number": [str(_("Unknown card number."))]},
+            status_code=404,
+        )
+    return member.merged_into_id or member.id
+
+
+def _line_weight(lines):
+    """Share of the basket that earns, with boosts: sum(line × multiplier) ÷ sum(lines)."""
+    if not lines:
+        return Decimal(1)
+    total = sum((line.amount for line in lines), Decimal(0))
+    if total <= 0:
+        return Decimal(1)
+    rules = list(ProductRule.objects.filter(is_active=True))
+    if not rules:
+        return Decimal(1)
+    weighted = Decimal(0)
+    for line in lines:
+        multiplier = Decimal(1)
+        for rule in rules:
+            matches = (rule.sku and rule.sku == line.sku) or (
+                rule.category and not rule.sku and rule.category == line.category
+            )
+            if not matches:
+                continue
+            if rule.kind == ProductRule.Kind.EXCLUDE:
+                multiplier = Decimal(0)
+                break
+            multiplier *= rule.multiplier
+        weighted += line.amount * multiplier
+    return weighted / total
+
+
+def price(
+    program,
+    *,
+    tier,
+    amount,
+    lines,
+    redeem_points,
+    available,
+    coupon_discount=Decimal(0),
+    multiplier=Decimal(1),
+    earn_rate=None,
+):
+    """The arithmetic of a purchase, with no side effects. Raises the redemption errors.
+
+    Discounts (the tier's percentage and a coupon's) come off first; points may then pay up to
+    the program's share of what is left. ``earn_rate`` replaces the tier's rate (a partner's).
+    """
+    discount = money(amount * tier.discount_percent / 100) if tier else Decimal("0.00")
+    discount = min(amount, discount + coupon_discount)
+    after_discount = amount - discount
+    cap = ledger.floor_points(program.max_redeem_share * after_discount / program.point_value)
+    max_redeem = max(0, min(cap, available))
+    if redeem_points and redeem_points > available:
+        raise LoyaltyError(
+            "insufficient_points",
+            _("Not enough points: %(available)s available, %(asked)s asked.")
+            % {"available": available, "asked": redeem_points},
+            fields={"redeem_points": [str(_("More than the available balance."))]},
+        )
+    if redeem_points and redeem_points > cap:
+        raise LoyaltyError(
+            "redeem_limit_exceeded",
+            _("At most %(cap)s points can pay for this purchase.") % {"cap": cap},
+            fields={"redeem_points": [str(_("Above the share of the purchase points may pay."))]},
+        )
+    redeemed_value = money(redeem_points * program.point_value)
+    paid = after_discount - redeemed_value
+    earn = 0
+    if tier is not None and amount >= program.min_purchase_amount:
+        rate = tier.earn_rate if earn_rate is None else earn_rate
+        earn = ledger.floor_points(paid * rate * multiplier * _line_weight(lines))
+    return Quote(
+        amount=money(amount),
+        discount_amount=discount,
+        max_redeem_points=max_redeem,
+        redeem_points=redeem_points,
+        redeemed_value=redeemed_value,
+        paid_amount=money(paid),
+        earn_points=earn,
+        available=available,
+        tier=tier,
+    )
+
+
+def _check_member_can_buy(member):
+    if member.status != Member.Status.ACTIVE:
+        raise LoyaltyError("member_blocked", _("This card is blocked."))
+
+
+def partner_rate(store):
+    """The earn rate of a partner store, or None (the member's tier rate applies)."""
+    if store is not None and store.kind == store.Kind.PARTNER:
+        return store.earn_rate
+    return None
+
+
+def quote_purchase(
+    *, card_number=None, amount, lines=(), redeem_points=0, coupon_code="", now=None, store=None
+):
+    """What a purchase would earn and cost, without recording anything."""
+    now = now or timezone.now()
+    program = ProgramSettings.cached()
+    member = None
+    if card_number is not None:
+        member = Member.objects.select_related("tier").get(pk=find_member(card_number))
+        _check_member_can_buy(member)
+    coupon_discount = Decimal(0)
+    if coupon_code:
+        coupon_discount = coupon_effect(
+            code=coupon_code,
+            member_id=member.pk if member else None,
+            amount=amount,
+            lines=lines,
+            now=now,
+        ).discount
+    return price(
+        program,
+        tier=member.tier if member else None,
+        amount=amount,
+        lines=lines,
+        redeem_points=redeem_points if member else 0,
+        available=ledger.balance_of(member, now).available if member else 0,
+        coupon_discount=coupon_discount,
+        earn_rate=partner_rate(store),
+    )
+
+
+def qualifying_value(program, member_id, until):
+    """Rolling spend (or count) net of refunds, over the program's window ending at ``until``."""
+    since = until - timedelta(days=program.tier_window_days)
+    purchases = Purchase.objects.filter(
+        member_id=member_id, occurred_at__gt=since, occurred_at__lte=until
+    )
+    if program.tier_qualification == ProgramSettings.Qualification.COUNT:
+        return Decimal(purchases.filter(qualifying_amount__gt=0).aggregate(n=Count("id"))["n"])
+    return purchases.aggregate(s=Coalesce(Sum("qualifying_amount"), Decimal("0")))["s"]
+
+
+def tier_for(value, ladder=None):
+    """The highest tier whose threshold ``value`` reaches."""
+    best = None
+    for tier in ladder if ladder is not None else Tier.ladder():
+        if tier.threshold <= value:
+            best = tier
+    return best
+
+
+def _upgraded_tier(program, member, until):
+    """The tier the member qualifies for now, if higher than the current one (else None)."""
+    ladder = Tier.ladder()
+    if not any(tier.threshold > member.tier.threshold for tier in ladder):
+        return None  # already at the top: no need to add up the year's spend
+    best = tier_for(qualifying_value(program, member.pk, until), ladder)
+    if best is not None and best.threshold > member.tier.threshold:
+        return best
+    return None
+
+
+def _purchase_body(purchase, member, balance, tier):
+    return {
+        "external_id": purchase.external_id,
+        "card_number": member.card_number if member else None,
+        "amount": money_str(purchase.amount),
+        "discount_amount": money_str(purchase.discount_amount),
+        "redeemed_points": purchase.redeemed_points,
+        "paid_amount": money_str(purchase.paid_amount),
+        "earned_points": purchase.earned_points,
+        "balance": balance.as_dict() if balance else None,
+        "tier": {"code": tier.code, "name": tier.name} if tier else None,
+    }
+
+
+def _replay(record, digest, what):
+    if record.fingerprint != digest:
+        raise LoyaltyError(
+            "idempotency_conflict",
+            _("%(what)s was already recorded with different details.") % {"what": what},
+            status_code=409,
+        )
+    return Outcome(body=json.loads(record.response), replayed=True)
+
+
+def purchase_payload(
+    *,
+    store,
+    external_id,
+    card_number,
+    amount,
+    occurred_at,
+    channel,
+    lines,
+    redeem_points,
+    coupon_code,
+):
+    """The normalised request that the idempotency fingerprint is taken of."""
+    return {
+        "store": store.pk,
+        "external_id": external_id,
+        "card_number": card_number,
+        "amount": money_str(amount),
+        "occurred_at": occurred_at.astimezone(UTC).isoformat() if occurred_at else None,
+        "channel": channel,
+        "lines": [
+            [line.sku, line.category, str(line.quantity), money_str(line.unit_price)]
+            for line in lines
+        ],
+        "redeem_points": redeem_points,
+        "coupon_code": coupon_code,
+    }
+
+
+@retry_on_conflict
+def record_purchase(
+    *,
+    store,
+    external_id,
+    amount,
+    occurred_at,
+    card_number=None,
+    channel="store",
+    lines=(),
+    redeem_points=0,
+    coupon_code="",
+    historical=False,
+    earn=True,
+    staff=None,
+    now=None,
+):
+    """Record a receipt: spend points, earn points, move up a tier; idempotent by receipt number.
+
+    A replay with the same details returns the first answer and writes nothing; different
+    details are ``idempotency_conflict``. Raises ``member_not_found``, ``member_blocked``,
+    ``insufficient_points``, ``redeem_limit_exceeded``, ``coupon_not_applicable``.
+    """
+    lines = tuple(lines)
+    amount = money(amount)
+    digest = fingerprint(
+        purchase_payload(
+            store=store,
+            external_id=external_id,
+            card_number=card_number,
+            amount=amount,
+            occurred_at=occurred_at,
+            channel=channel,
+            lines=lines,
+            redeem_points=redeem_points,
+            coupon_code=coupon_code,
+        )
+    )
+    existing = (
+        Purchase.objects.filter(store=store, external_id=external_id)
+        .only("fingerprint", "response")
+        .first()
+    )
+    if existing is not None:
+        return _replay(existing, digest, _("This receipt"))
+    now = now or timezone.now()
+    try:
+        return _record_purchase(
+            store=store,
+            external_id=external_id,
+            amount=amount,
+            occurred_at=occurred_at or now,
+            card_number=card_number,
+            channel=channel,
+            lines=lines,
+            redeem_points=redeem_points,
+            coupon_code=coupon_code,
+            historical=historical,
+            earn=earn,
+            staff=staff,
+            now=now,
+            digest=digest,
+        )
+    except IntegrityError:
+        # A concurrent request with the same receipt number committed first.
+        existing = (
+            Purchase.objects.filter(store=store, external_id=external_id)
+            .only("fingerprint", "response")
+            .first()
+        )
+        if existing is None:
+            raise
+        return _replay(existing, digest, _("This receipt"))
+
+
+@transaction.atomic(durable=True)
+def _record_purchase(
+    *,
+    store,
+    external_id,
+    amount,
+    occurred_at,
+    card_number,
+    channel,
+    lines,
+    redeem_points,
+    coupon_code,
+    historical,
+    earn,
+    staff,
+    now,
+    digest,
+):
+    program = ProgramSettings.cached()
+    member = None
+    if card_number is not None:
+        member = lock_member_by_card(card_number)
+        _check_member_can_buy(member)
+    coupon = None
+    if coupon_code:
+        coupon = coupon_effect(
+            code=coupon_code,
+            member_id=member.pk if member else None,
+            amount=amount,
+            lines=lines,
+            now=now,
+        )
+    balance_before = ledger.balance_of(member, now) if member else None
+    quote = price(
+        program,
+        tier=member.tier if member else None,
+        amount=amount,
+        lines=lines,
+        redeem_points=redeem_points,
+        available=balance_before.available if member else 0,
+        coupon_discount=coupon.discount if coupon else Decimal(0),
+        earn_rate=partner_rate(store),
+    )
+    earned = quote.earn_points if earn else 0
+
+    purchase = Purchase.objects.create(
+        store=store,
+        external_id=external_id,
+        member=member,
+        occurred_at=occurred_at,
+        channel=channel,
+        amount=quote.amount,
+        discount_amount=quote.discount_amount,
+        redeemed_points=quote.redeem_points,
+        redeemed_value=quote.redeemed_value,
+        paid_amount=quote.paid_amount,
+        earned_points=earned,
+        coupon_code=coupon_code,
+        tier=member.tier if member else None,
+        qualifying_amount=quote.paid_amount,
+        is_historical=historical,
+        fingerprint=digest,
+    )
+    if coupon is not None:
+        use_coupon(coupon, purchase=purchase, member_id=member.pk if member else None)
+    if lines:
+        PurchaseLine.objects.bulk_create(
+            [
+                PurchaseLine(
+                    purchase=purchase,
+                    sku=line.sku,
+                    category=line.category,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    amount=line.amount,
+                )
+                for line in lines
+            ]
+        )
+    balance = None
+    tier = None
+    if member is not None:
+        start_balance, start_debt = member.points_balance, member.points_debt
+        if quote.redeem_points:
+            ledger.debit(
+                member,
+                points=quote.redeem_points,
+                kind=EntryKind.REDEEM,
+                now=now,
+                purchase=purchase,
+                available=balance_before.available,
+                staff=staff,
+            )
+        available_from, expires_at = ledger.lot_window(program, min(occurred_at, now))
+        if earned:
+            ledger.credit(
+                member,
+                points=earned,
+                kind=EntryKind.EARN,
+                now=now,
+                available_from=available_from,
+                expires_at=expires_at,
+                purchase=purchase,
+                staff=staff,
+            )
+        referral = reward_referral(program, member, purchase, now)
+        tier = _upgraded_tier(program, member, occurred_at)
+        tier_fields = {"tier": tier, "tier_since": now, "below_tier_since": None} if tier else {}
+        tier = tier or member.tier
+        ledger.save_member_points(
+            member,
+            balance_delta=member.points_balance - start_balance,
+            debt_delta=member.points_debt - start_debt,
+            **tier_fields,
+        )
+        now_available = available_from <= now
+        balance = ledger.Balance(
+            available=balance_before.available
+            - quote.redeem_points
+            + (earned if now_available else 0)
+            + referral,
+            pending=balance_before.pending + (0 if now_available else earned),
+        )
+    body = _purchase_body(purchase, member, balance, tier)
+    Purchase.objects.filter(pk=purchase.pk).update(response=json.dumps(body))
+    return Outcome(body=body)
+
+
+def _refund_body(refund, purchase, member, balance):
+    return {
+        "refund_id": refund.refund_id,
+        "external_id": purchase.external_id,
+        "card_number": member.card_number if member else None,
+        "amount": money_str(refund.amount),
+        "refunded_amount": money_str(purchase.refunded_amount),
+        "reversed_points": refund.reversed_points,
+        "returned_points": refund.returned_points,
+        "balance": balance.as_dict() if balance else None,
+    }
+
+
+@retry_on_conflict
+def refund_purchase(*, store, external_id, refund_id, amount, staff=None, now=None):
+    """Refund all or part of a receipt; points earned are reversed and points spent come back.
+
+    Cumulative rule: after refunds totalling R of a purchase of amount A that earned E and spent
+    S points, floor(E×R/A) have been reversed and floor(S×R/A) returned in all. Idempotent by
+    refund_id. Raises ``not_found``, ``refund_exceeds_purchase``, ``idempotency_conflict``.
+    """
+    digest = fingerprint(
+        {
+            "store": store.pk,
+            "external_id": external_id,
+            "refund_id": refund_id,
+            "amount": money_str(amount),
+        }
+    )
+    existing = Refund.objects.filter(store=store, refund_id=refund_id).first()
+    if existing is not None:
+        return _replay(existing, digest, _("This refund"))
+    try:
+        return _refund_purchase(
+            store=store,
+            external_id=external_id,
+            refund_id=refund_id,
+            amount=money(amount),
+            staff=staff,
+            now=now or timezone.now(),
+            digest=digest,
+        )
+    except IntegrityError:
+        existing = Refund.objects.filter(store=store, refund_id=refund_id).first()
+        if existing is None:
+            raise
+        return _replay(existing, digest, _("This refund"))
+
+
+@transaction.atomic(durable=True)
+def _refund_purchase(*, store, external_id, refund_id, amount, staff, now, digest):
+    found = (
+        Purchase.objects.filter(store=store, external_id=external_id)
+        .values_list("pk", "member_id")
+        .first()
+    )
+    if found is None:
+        raise LoyaltyError(
+            "not_found",
+            _("No purchase %(id)s in this store.") % {"id": external_id},
+            status_code=404,
+        )
+    purchase_id, member_id = found
+    # Lock order everywhere: member first, then the purchase.
+    member = lock_member(member_id) if member_id else None
+    purchase = Purchase.objects.select_for_update().get(pk=purchase_id)
+    left = purchase.amount - purchase.refunded_amount
+    if amount > left:
+        raise LoyaltyError(
+            "refund_exceeds_purchase",
+            _("At most %(left)s of this purchase can still be refunded.") % {"left": left},
+            fields={"amount": [str(_("More than what remains of the purchase."))]},
+        )
+    total = purchase.refunded_amount + amount
+    reverse = ledger.floor_points(purchase.earned_points * total / purchase.amount)
+    reverse -= purchase.reversed_points
+    give_back = ledger.floor_points(purchase.redeemed_points * total / purchase.amount)
+    give_back -= purchase.returned_points
+    refund = Refund.objects.create(
+        store=store,
+        purchase=purchase,
+        refund_id=refund_id,
+        amount=amount,
+        reversed_points=reverse,
+        returned_points=give_back,
+        fingerprint=digest,
+        created_by=staff,
+    )
+    remaining_paid = money(purchase.paid_amount * (purchase.amount - total) / purchase.amount)
+    Purchase.objects.filter(pk=purchase.pk).update(
+        refunded_amount=total,
+        reversed_points=F("reversed_points") + reverse,
+        returned_points=F("returned_points") + give_back,
+        qualifying_amount=remaining_paid,
+    )
+    purchase.refunded_amount = total
+    balance = None
+    if member is not None:
+        start_balance, start_debt = member.points_balance, member.points_debt
+        if reverse:
+            _reverse_points(member, purchase, refund, reverse, now, staff)
+        if give_back:
+            _return_points(member, purchase, refund, give_back, now, staff)
+        ledger.save_member_points(
+            member,
+            balance_delta=member.points_balance - start_balance,
+            debt_delta=member.points_debt - start_debt,
+        )
+        balance = ledger.balance_of(member, now)
+    body = _refund_body(refund, purchase, member, balance)
+    Refund.objects.filter(pk=refund.pk).update(response=json.dumps(body))
+    return Outcome(body=body)
+
+
+def _reverse_points(member, purchase, refund, points, now, staff):
+    """Take earned points back: from the purchase's own lot first, then others, then as debt."""
+    own = list(PointsLot.objects.filter(purchase=purchase, remaining__gt=0, expires_at__gt=now))
+    _taken, left = ledger.take_from_lots(own, points)
+    if left:
+        others = ledger.open_lots(member, now, include_pending=True).exclude(purchase=purchase)
+        _taken, left = ledger.take_from_lots(others, left)
+    member.points_debt += left
+    member.points_balance -= points
+    ledger.add_entry(
+        member,
+        EntryKind.REFUND_REVERSAL,
+        -points,
+        now,
+        purchase=purchase,
+        refund=refund,
+        staff=staff,
+    )
+
+
+def _return_points(member, purchase, refund, points, now, staff):
+    """Give spent points back to the lots they came from, keeping their expiry.
+
+    A lot that has expired meanwhile gives them back as a new lot that expires in N days.
+    """
+    program = ProgramSettings.load()
+    left = points
+    allocations = (
+        LotAllocation.objects.filter(purchase=purchase, returned__lt=F("points"))
+        .select_related("lot")
+        .order_by("-lot__expires_at", "-id")
+    )
+    relot = 0
+    for allocation in allocations:
+        if left == 0:
+            break
+        give = min(allocation.points - allocation.returned, left)
+        LotAllocation.objects.filter(pk=allocation.pk).update(returned=F("returned") + give)
+        if allocation.lot.expires_at > now:
+            PointsLot.objects.filter(pk=allocation.lot_id).update(remaining=F("remaining") + give)
+        else:
+            relot += give
+        left -= give
+    assert left == 0, "allocations disagree with the points spent"
+    if relot:
+        PointsLot.objects.create(
+            member_id=member.pk,
+            points=relot,
+            remaining=relot,
+            available_from=now,
+            expires_at=now + timedelta(days=program.returned_points_expiry_days),
+        )
+    member.points_balance += points
+    ledger.add_entry(
+        member, EntryKind.REFUND_RETURN, points, now, purchase=purchase, refund=refund, staff=staff
+    )

@@ -1,0 +1,46 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from loyalty import health, purchase_views, views
+from surveys.urls import complaint_urlpatterns, public_urlpatterns
+
+admin_patterns = [
+    path("stores/", views.store_list, name="store-list"),
+    path("stores/new/", views.store_edit, name="store-create"),
+    path("stores/<int:pk>/", views.store_edit, name="store-edit"),
+    path("api-keys/", views.apikey_list, name="apikey-list"),
+    path("api-keys/<int:pk>/revoke/", views.apikey_revoke, name="apikey-revoke"),
+    path("staff/", views.staff_list, name="staff-list"),
+    path("staff/new/", views.staff_edit, name="staff-create"),
+    path("staff/<int:pk>/", views.staff_edit, name="staff-edit"),
+    path("program/", views.program_edit, name="program"),
+    path("program/tiers/new/", views.tier_edit, name="tier-create"),
+    path("program/tiers/<int:pk>/", views.tier_edit, name="tier-edit"),
+    path("audit/", views.audit_list, name="audit-list"),
+]
+
+purchase_patterns = [
+    path("", purchase_views.purchase_list, name="purchase-list"),
+    path("new/", purchase_views.purchase_create, name="purchase-create"),
+    path("<int:pk>/refund/", purchase_views.purchase_refund, name="purchase-refund"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("healthz", health.healthz, name="healthz"),
+    path("members/", include("members.urls")),
+    path("purchases/", include((purchase_patterns, "purchases"))),
+    path("surveys/", include("surveys.urls")),
+    path("complaints/", include((complaint_urlpatterns, "complaints"))),
+    path("s/", include(public_urlpatterns)),
+    path("operations/", include("messaging.urls")),
+    path("manage/", include((admin_patterns, "loyalty"))),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("loyalty.api.urls")),
+]
+
+handler404 = "loyalty.views.page_not_found"
+handler500 = "loyalty.views.server_error"

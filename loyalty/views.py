@@ -1,0 +1,206 @@
+"""Sign-in, the home page, and the pages every role shares."""
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views import defaults
+from django.views.decorators.http import require_POST
+
+from loyalty.access import require
+from loyalty.admin_forms import ApiKeyForm, ProgramSettingsForm, StaffForm, StoreForm, TierForm
+from loyalty.forms import LoginForm
+from loyalty.models import ApiKey, AuditLog, ProgramSettings, Store, Tier, User
+from loyalty.roles import ROLE_LABELS
+from loyalty.services.administration import save_staff_user, save_with_audit
+from loyalty.services.apikeys import create_api_key, revoke_api_key
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    pass
+
+
+@login_required
+def home(request):
+    from members.queries import stores_for, today_figures
+
+    context = {}
+    if request.user.has_perm("loyalty.view_members"):
+        context["today"] = today_figures(request.user, timezone.now())
+        context["my_stores"] = list(stores_for(request.user).filter(is_active=True))
+    return render(request, "loyalty/home.html", context)
+
+
+def _is_api(request):
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception):
+    if _is_api(request):
+        return JsonResponse(
+            {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}, status=404
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if _is_api(request):
+        return JsonResponse(
+            {"error": {"code": "server_error", "message": "Server error.", "fields": {}}},
+            status=500,
+        )
+    return defaults.server_error(request)
+
+
+# --- Administration -----------------------------------------------------------------------------
+
+
+@require("loyalty.manage_program")
+def store_list(request):
+    stores = Store.objects.annotate(staff_count=Count("staff", distinct=True)).order_by("code")
+    return render(request, "loyalty/store_list.html", {"stores": stores})
+
+
+@require("loyalty.manage_program")
+def store_edit(request, pk=None):
+    store = get_object_or_404(Store, pk=pk) if pk else Store()
+    form = StoreForm(request.POST or None, instance=store)
+    if request.method == "POST" and form.is_valid():
+        save_with_audit(form=form, staff=request.user, action="store")
+        messages.success(request, _("Store saved."))
+        return redirect("loyalty:store-list")
+    return render(
+        request,
+        "loyalty/form_page.html",
+        {
+            "form": form,
+            "title": _("Edit store") if pk else _("New store"),
+            "back": reverse("loyalty:store-list"),
+        },
+    )
+
+
+@require("loyalty.manage_api_keys")
+def apikey_list(request):
+    form = ApiKeyForm(request.POST or None)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        key, new_key = create_api_key(
+            store=form.cleaned_data["store"], name=form.cleaned_data["name"], staff=request.user
+        )
+        form = ApiKeyForm()
+    keys = ApiKey.objects.select_related("store", "created_by").order_by("store__code", "-id")
+    return render(
+        request,
+        "loyalty/apikey_list.html",
+        {
+            "keys": keys,
+            "form": form,
+            "new_key": new_key,
+        },
+    )
+
+
+@require("loyalty.manage_api_keys")
+@require_POST
+def apikey_revoke(request, pk):
+    key = get_object_or_404(ApiKey, pk=pk)
+    revoke_api_key(key_id=key.pk, staff=request.user)
+    messages.success(request, _("Key %(prefix)s revoked.") % {"prefix": key.prefix})
+    return redirect("loyalty:apikey-list")
+
+
+@require("loyalty.manage_staff")
+def staff_list(request):
+    users = User.objects.prefetch_related("groups", "stores").order_by("username")
+    return render(request, "loyalty/staff_list.html", {"users": users, "role_labels": ROLE_LABELS})
+
+
+@require("loyalty.manage_staff")
+def staff_edit(request, pk=None):
+    user = get_object_or_404(User, pk=pk) if pk else User()
+    form = StaffForm(request.POST or None, instance=user)
+    if request.method == "POST" and form.is_valid():
+        save_staff_user(
+            user=form.save(commit=False),
+            role=form.cleaned_data["role"],
+            stores=list(form.cleaned_data["stores"]),
+            password=form.cleaned_data["password"],
+            staff=request.user,
+        )
+        messages.success(request, _("Staff account saved."))
+        return redirect("loyalty:staff-list")
+    return render(
+        request,
+        "loyalty/form_page.html",
+        {
+            "form": form,
+            "title": _("Edit staff account") if pk else _("New staff account"),
+            "back": reverse("loyalty:staff-list"),
+        },
+    )
+
+
+@require("loyalty.manage_program")
+def program_edit(request):
+    form = ProgramSettingsForm(request.POST or None, instance=ProgramSettings.load())
+    if request.method == "POST" and form.is_valid():
+        save_with_audit(form=form, staff=request.user, action="program")
+        messages.success(request, _("Program rules saved."))
+        return redirect("loyalty:program")
+    tiers = Tier.objects.order_by("threshold")
+    return render(request, "loyalty/program.html", {"form": form, "tiers": tiers})
+
+
+@require("loyalty.manage_program")
+def tier_edit(request, pk=None):
+    tier = get_object_or_404(Tier, pk=pk) if pk else Tier()
+    form = TierForm(request.POST or None, instance=tier)
+    if request.method == "POST" and form.is_valid():
+        save_with_audit(form=form, staff=request.user, action="tier")
+        messages.success(request, _("Tier saved."))
+        return redirect("loyalty:program")
+    return render(
+        request,
+        "loyalty/form_page.html",
+        {
+            "form": form,
+            "title": _("Edit tier") if pk else _("New tier"),
+            "back": reverse("loyalty:program"),
+        },
+    )
+
+
+@require("loyalty.view_audit")
+def audit_list(request):
+    entries = AuditLog.objects.select_related("actor", "member").order_by("-id")
+    action = request.GET.get("action", "").strip()
+    if action:
+        entries = entries.filter(action__startswith=action)
+    actor = request.GET.get("actor", "").strip()
+    if actor:
+        entries = entries.filter(actor__username=actor)
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    actions = AuditLog.objects.order_by("action").values_list("action", flat=True).distinct()
+    return render(
+        request,
+        "loyalty/audit_list.html",
+        {
+            "page": page,
+            "action": action,
+            "actor": actor,
+            "actions": list(actions),
+        },
+    )

@@ -1,0 +1,95 @@
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.models import EntryKind, Store
+from members.models import Member
+
+CONSENT_TEXT = _(
+    "I agree to receive offers, news and surveys about the loyalty program by e-mail and SMS. "
+    "I can withdraw this consent at any time."
+)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class MemberForm(forms.Form):
+    phone = forms.CharField(
+        label=_("Phone"),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"inputmode": "tel", "autocomplete": "off", "placeholder": "+7 912 345-67-89"}
+        ),
+    )
+    first_name = forms.CharField(label=_("First name"), max_length=100, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=100, required=False)
+    email = forms.EmailField(label=_("E-mail"), required=False)
+    birth_date = forms.DateField(label=_("Birth date"), required=False, widget=DateInput)
+    language = forms.ChoiceField(
+        label=_("Language of messages"), choices=[("ru", "Русский"), ("en", "English")]
+    )
+
+    def clean_birth_date(self):
+        value = self.cleaned_data["birth_date"]
+        if value and not (value.year >= 1900 and value <= timezone.localdate()):
+            raise forms.ValidationError(_("Enter a real birth date."))
+        return value
+
+
+class EnrolForm(MemberForm):
+    marketing_consent = forms.BooleanField(
+        label=_("The customer agrees to receive offers"), required=False
+    )
+    store = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.none())
+
+    def __init__(self, *args, stores, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"].queryset = stores
+        if stores.count() == 1:
+            self.fields["store"].initial = stores.first()
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"), max_length=500, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+
+
+class AdjustForm(ReasonForm):
+    points = forms.IntegerField(
+        label=_("Points (negative to take away)"),
+        min_value=-1_000_000,
+        max_value=1_000_000,
+    )
+
+    def clean_points(self):
+        value = self.cleaned_data["points"]
+        if value == 0:
+            raise forms.ValidationError(_("Enter a non-zero number of points."))
+        return value
+
+
+class MergeForm(ReasonForm):
+    duplicate_card = forms.CharField(
+        label=_("Card number of the duplicate to merge into this member"),
+        max_length=13,
+        min_length=13,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+
+
+class LedgerFilterForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=_("Kind"), required=False, choices=[("", _("All"))] + list(EntryKind.choices)
+    )
+
+
+class MemberStatusFilterForm(forms.Form):
+    q = forms.CharField(label=_("Phone, card, name or e-mail"), required=False, max_length=100)
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("All"))] + list(Member.Status.choices),
+    )

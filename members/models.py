@@ -1,0 +1,193 @@
+"""Members: the merchant's customers in the program."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+from phonenumber_field.modelfields import PhoneNumberField
+
+
+def luhn_check_digit(digits):
+    """The Luhn check digit for a string of digits (cards are checked at the till)."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def is_valid_card_number(card_number):
+    return (
+        isinstance(card_number, str)
+        and card_number.isascii()
+        and card_number.isdigit()
+        and len(card_number) == 13
+        and luhn_check_digit(card_number[:-1]) == card_number[-1]
+    )
+
+
+class Member(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", pgettext_lazy("member status", "Active")
+        BLOCKED = "blocked", pgettext_lazy("member status", "Blocked")
+        MERGED = "merged", pgettext_lazy("member status", "Merged")
+
+    class Channel(models.TextChoices):
+        STORE = "store", _("Store")
+        ONLINE = "online", _("Online")
+        APP = "app", _("App")
+        IMPORT = "import", _("Import")
+        BACKOFFICE = "backoffice", _("Back-office")
+
+    card_number = models.CharField(_("card number"), max_length=13, unique=True)
+    phone = PhoneNumberField(_("phone"), unique=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    language = models.CharField(_("language"), max_length=8, default="ru")
+    marketing_consent = models.BooleanField(_("marketing consent"), default=False)
+    consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    consent_source = models.CharField(_("consent source"), max_length=32, blank=True)
+    consent_text = models.TextField(_("consent text"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    tier = models.ForeignKey(
+        "loyalty.Tier", on_delete=models.PROTECT, related_name="members", verbose_name=_("tier")
+    )
+    tier_since = models.DateTimeField(_("in this tier since"), null=True, blank=True)
+    below_tier_since = models.DateTimeField(
+        _("below the tier's threshold since"), null=True, blank=True
+    )
+    # Cached sums, changed only by the ledger services with relative updates under the
+    # member's row lock: balance = sum of ledger entries; debt = points reversed after they
+    # were spent, repaid first by later earnings.
+    points_balance = models.IntegerField(_("points balance"), default=0)
+    points_debt = models.IntegerField(_("points debt"), default=0)
+    enrolled_at = models.DateTimeField(_("enrolled at"), db_index=True)
+    enrolled_store = models.ForeignKey(
+        "loyalty.Store",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="enrolled_members",
+        verbose_name=_("enrolled in store"),
+    )
+    enrolment_channel = models.CharField(
+        _("enrolment channel"), max_length=16, choices=Channel.choices, default=Channel.STORE
+    )
+    external_ref = models.CharField(
+        _("merchant's customer id"), max_length=64, null=True, blank=True, unique=True
+    )
+    referral_code = models.CharField(_("referral code"), max_length=16, unique=True)
+    referred_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("referred by"),
+    )
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_members"
+    )
+    enrolled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Lower-case names, e-mail, phone digits and card number, for search as you type
+    # (a trigram index on PostgreSQL makes "contains" fast at millions of rows).
+    search_text = models.TextField(editable=False, default="")
+
+    class Meta:
+        ordering = ["-enrolled_at"]
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        constraints = [
+            models.CheckConstraint(condition=Q(points_debt__gte=0), name="member_debt_gte_0"),
+            models.CheckConstraint(
+                condition=Q(marketing_consent=False) | Q(consent_at__isnull=False),
+                name="member_consent_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["email"], name="member_email_idx"),
+            models.Index(fields=["last_name", "first_name"], name="member_name_idx"),
+        ]
+
+    def __str__(self):
+        name = " ".join(part for part in (self.first_name, self.last_name) if part)
+        return f"{name or self.phone} ({self.card_number})"
+
+    def save(self, *args, **kwargs):
+        self.search_text = self.build_search_text()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "search_text"}
+        super().save(*args, **kwargs)
+
+    def build_search_text(self):
+        phone_digits = str(self.phone or "").lstrip("+")
+        parts = (self.first_name, self.last_name, self.email, phone_digits, self.card_number)
+        return " ".join(part for part in parts if part).lower()
+
+    @property
+    def full_name(self):
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    @property
+    def is_blocked(self):
+        return self.status == self.Status.BLOCKED
+
+
+class ImportJob(models.Model):
+    """A CSV import running in Celery; progress lives here so any page can show it."""
+
+    class Kind(models.TextChoices):
+        MEMBERS = "members", _("Members")
+        PURCHASES = "purchases", _("Purchases")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", pgettext_lazy("import", "Waiting")
+        RUNNING = "running", pgettext_lazy("import", "Running")
+        DONE = "done", pgettext_lazy("import", "Done")
+        FAILED = "failed", pgettext_lazy("import", "Failed")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255, blank=True)
+    earn_points = models.BooleanField(_("earn points for imported purchases"), default=False)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    total = models.PositiveIntegerField(_("rows"), default=0)
+    done = models.PositiveIntegerField(_("rows processed"), default=0)
+    imported = models.PositiveIntegerField(_("rows imported"), default=0)
+    error_count = models.PositiveIntegerField(_("rows with errors"), default=0)
+    error_report = models.TextField(_("error report"), blank=True)
+    message = models.CharField(_("message"), max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+
+    def __str__(self):
+        return f"{self.kind} import {self.pk}"
+
+    @property
+    def percent(self):
+        return int(self.done * 100 / self.total) if self.total else 0
+
+    @property
+    def is_finished(self):
+        return self.status in (self.Status.DONE, self.Status.FAILED)

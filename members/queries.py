@@ -1,0 +1,156 @@
+"""What the back-office asks about members: scoped to the user's stores, with its joins."""
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from loyalty.errors import LoyaltyError
+from loyalty.models import LedgerEntry, PointsLot, Purchase, Store, Tier
+from loyalty.services.purchases import qualifying_value
+from members.models import Member, is_valid_card_number
+
+
+def stores_for(user):
+    """The stores a user may see: all of them, or the ones a store manager manages."""
+    if user.has_perm("loyalty.all_stores"):
+        return Store.objects.all()
+    return user.stores.all()
+
+
+def sees_all_stores(user):
+    return user.has_perm("loyalty.all_stores")
+
+
+def members_for(user):
+    """Members the user may see. A store manager sees members enrolled at or buying in their
+    stores; everyone else with access sees every member. Out of scope answers 404, not 403."""
+    members = Member.objects.all()
+    if sees_all_stores(user):
+        return members
+    store_ids = list(user.stores.values_list("id", flat=True))
+    bought_here = Purchase.objects.filter(member=OuterRef("pk"), store_id__in=store_ids)
+    return members.filter(Q(enrolled_store_id__in=store_ids) | Exists(bought_here))
+
+
+def purchases_for(user):
+    purchases = Purchase.objects.all()
+    if sees_all_stores(user):
+        return purchases
+    return purchases.filter(store__in=user.stores.all())
+
+
+def search_members(user, text, limit=20):
+    """Members matching what was typed: a card number, a phone in any common format, an e-mail
+    or part of a name. Exact card and phone matches use unique indexes; the rest uses the
+    trigram index on search_text (PostgreSQL)."""
+    text = (text or "").strip()
+    members = members_for(user).select_related("tier")
+    if len(text) < 2:
+        return members.none()
+    digits = re.sub(r"\D", "", text)
+    only_digits = bool(digits) and re.fullmatch(r"[\d\s()+\-.]+", text) is not None
+    if only_digits and is_valid_card_number(digits):
+        return members.filter(card_number=digits)[:limit]
+    if only_digits and len(digits) >= 10:
+        from members.services import normalise_phone
+
+        try:
+            phone = normalise_phone(text)
+        except LoyaltyError:
+            phone = None
+        if phone:
+            exact = members.filter(phone=phone)
+            if exact.exists():
+                return exact[:limit]
+    needle = digits if only_digits else text.lower()
+    if len(needle) < 3:
+        # Trigrams need three characters; shorter text would scan every member.
+        return members.none()
+    return members.filter(search_text__contains=needle).order_by("-id")[:limit]
+
+
+def next_tier(member):
+    return Tier.objects.filter(threshold__gt=member.tier.threshold).order_by("threshold").first()
+
+
+def member_overview(member, now, program):
+    """Balance figures and tier progress for the member page (three queries)."""
+    lots = PointsLot.objects.filter(member=member, remaining__gt=0, expires_at__gt=now)
+    sums = lots.aggregate(
+        available=Coalesce(Sum("remaining", filter=Q(available_from__lte=now)), 0),
+        pending=Coalesce(Sum("remaining", filter=Q(available_from__gt=now)), 0),
+        expiring=Coalesce(
+            Sum(
+                "remaining",
+                filter=Q(available_from__lte=now, expires_at__lte=now + timedelta(days=30)),
+            ),
+            0,
+        ),
+    )
+    qualifying = qualifying_value(program, member.pk, now)
+    upcoming = next_tier(member)
+    progress = None
+    if upcoming is not None:
+        span = upcoming.threshold - member.tier.threshold
+        done = max(0, qualifying - member.tier.threshold)
+        progress = {
+            "tier": upcoming,
+            "missing": max(0, upcoming.threshold - qualifying),
+            "percent": int(min(100, done * 100 / span)) if span else 100,
+        }
+    return {
+        "available": sums["available"] - member.points_debt,
+        "pending": sums["pending"],
+        "expiring_30": sums["expiring"],
+        "debt": member.points_debt,
+        "qualifying": qualifying,
+        "next": progress,
+    }
+
+
+LEDGER_KINDS = [choice for choice, _label in LedgerEntry._meta.get_field("kind").choices]
+
+
+def member_ledger(member, kind=None):
+    entries = LedgerEntry.objects.filter(member=member).select_related("purchase", "staff")
+    if kind in LEDGER_KINDS:
+        entries = entries.filter(kind=kind)
+    return entries.order_by("-id")
+
+
+def member_purchases(member):
+    from loyalty.models import PurchaseLine, Refund
+
+    return (
+        Purchase.objects.filter(member=member)
+        .select_related("store")
+        .prefetch_related(
+            Prefetch("lines", queryset=PurchaseLine.objects.order_by("id")),
+            Prefetch("refunds", queryset=Refund.objects.order_by("id")),
+        )
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def today_figures(user, now):
+    """What happened today in the user's stores: purchases, revenue, points, enrolments."""
+    from django.db.models import Count
+
+    start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    purchases = purchases_for(user).filter(occurred_at__gte=start, occurred_at__lte=now)
+    sums = purchases.aggregate(
+        count=Count("id"),
+        members=Count("id", filter=Q(member__isnull=False)),
+        revenue=Coalesce(Sum("paid_amount"), Decimal("0")),
+        earned=Coalesce(Sum("earned_points"), 0),
+        redeemed=Coalesce(Sum("redeemed_points"), 0),
+    )
+    enrolled = Member.objects.filter(enrolled_at__gte=start, enrolled_at__lte=now)
+    if not sees_all_stores(user):
+        enrolled = enrolled.filter(enrolled_store__in=user.stores.all())
+    sums["enrolled"] = enrolled.count()
+    return sums

@@ -1,0 +1,300 @@
+"""Member pages: search as you type, the member's whole story, enrolment and support actions."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from loyalty.access import is_fragment, require
+from loyalty.errors import LoyaltyError
+from loyalty.models import AuditLog, ProgramSettings
+from loyalty.services.adjustments import adjust_points, adjustment_limit
+from members import queries
+from members.forms import (
+    CONSENT_TEXT,
+    AdjustForm,
+    EnrolForm,
+    LedgerFilterForm,
+    MemberForm,
+    MergeForm,
+    ReasonForm,
+)
+from members.models import Member
+from members.services import (
+    enrol_member,
+    merge_members,
+    normalise_phone,
+    set_member_blocked,
+    update_member,
+)
+
+
+def add_service_error(form, error):
+    """Show a domain error on the form: under its field when it names one, else on top."""
+    placed = False
+    for field, problems in (error.fields or {}).items():
+        if field in form.fields:
+            for problem in problems:
+                form.add_error(field, problem)
+            placed = True
+    if not placed:
+        form.add_error(None, str(error.message))
+
+
+def htmx_redirect(request, url):
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Location"] = url
+        return response
+    return redirect(url)
+
+
+def scoped_member(request, card_number):
+    return get_object_or_404(
+        queries.members_for(request.user).select_related("tier", "enrolled_store", "merged_into"),
+        card_number=card_number,
+    )
+
+
+@require("loyalty.view_members")
+def member_list(request):
+    text = request.GET.get("q", "").strip()[:100]
+    if text:
+        results = list(queries.search_members(request.user, text))
+    else:
+        results = list(
+            queries.members_for(request.user).select_related("tier").order_by("-enrolled_at")[:20]
+        )
+    context = {"q": text, "results": results}
+    template = "members/member_list.html"
+    if is_fragment(request):
+        template += "#results"
+    return render(request, template, context)
+
+
+@require("loyalty.view_members")
+def member_detail(request, card_number):
+    member = scoped_member(request, card_number)
+    now = timezone.now()
+    program = ProgramSettings.load()
+    ledger_filter = LedgerFilterForm(request.GET or None)
+    kind = ledger_filter.cleaned_data["kind"] if ledger_filter.is_valid() else None
+    ledger_page = Paginator(queries.member_ledger(member, kind), 20).get_page(
+        request.GET.get("ledger_page")
+    )
+    context = {
+        "member": member,
+        "overview": queries.member_overview(member, now, program),
+        "ledger_filter": ledger_filter,
+        "ledger_page": ledger_page,
+        "kind": kind or "",
+    }
+    if is_fragment(request) and request.GET.get("part") == "ledger":
+        return render(request, "members/member_detail.html#ledger", context)
+    purchases_page = Paginator(queries.member_purchases(member), 10).get_page(
+        request.GET.get("purchases_page")
+    )
+    context.update(
+        {
+            "purchases_page": purchases_page,
+            "audit_entries": AuditLog.objects.filter(member=member)
+            .select_related("actor")
+            .order_by("-id")[:20],
+            "merged_members": list(member.merged_members.only("card_number", "first_name")),
+            "complaints": list(
+                member.complaints.select_related("category", "assignee").order_by("-created_at")[
+                    :10
+                ]
+            ),
+            "survey_answers": list(
+                member.survey_responses.select_related("survey", "store").order_by("-answered_at")[
+                    :10
+                ]
+            ),
+            "adjust_form": AdjustForm(),
+            "adjust_limit": adjustment_limit(request.user),
+            "block_form": ReasonForm(),
+            "merge_form": MergeForm(),
+            "now": now,
+        }
+    )
+    return render(request, "members/member_detail.html", context)
+
+
+@require("loyalty.enrol_member")
+def member_enrol(request):
+    stores = queries.stores_for(request.user).filter(is_active=True)
+    form = EnrolForm(request.POST or None, stores=stores, initial={"language": "ru"})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            member = enrol_member(
+                phone=data["phone"],
+                email=data["email"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                birth_date=data["birth_date"],
+                language=data["language"],
+                marketing_consent=data["marketing_consent"],
+                consent_text=str(CONSENT_TEXT),
+                store=data["store"],
+                channel=Member.Channel.STORE,
+                staff=request.user,
+            )
+        except LoyaltyError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("Enrolled. Card number %(card)s.") % {"card": member.card_number},
+            )
+            return htmx_redirect(
+                request, reverse("members:member-detail", args=[member.card_number])
+            )
+    template = "members/member_enrol.html"
+    if is_fragment(request) and request.method == "POST":
+        template += "#form"
+    return render(request, template, {"form": form, "consent_text": CONSENT_TEXT})
+
+
+@require("loyalty.enrol_member")
+def phone_check(request):
+    """While enrolling: is this phone valid, and is it already a member? (HTMX, as you type)"""
+    raw = request.GET.get("phone", "")
+    context = {"checked": False}
+    if len(raw.strip()) >= 6:
+        try:
+            phone = normalise_phone(raw)
+        except LoyaltyError:
+            context = {"checked": True, "valid": False}
+        else:
+            existing = Member.objects.filter(phone=phone).only("card_number").first()
+            visible = (
+                existing is not None
+                and queries.members_for(request.user).filter(pk=existing.pk).exists()
+            )
+            context = {
+                "checked": True,
+                "valid": True,
+                "phone": phone,
+                "existing": existing,
+                "visible": visible,
+            }
+    return render(request, "members/member_enrol.html#phone-check", context)
+
+
+@require("loyalty.edit_member")
+def member_edit(request, card_number):
+    member = scoped_member(request, card_number)
+    initial = {
+        "phone": str(member.phone),
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "email": member.email,
+        "birth_date": member.birth_date,
+        "language": member.language,
+    }
+    form = MemberForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            update_member(member_id=member.pk, staff=request.user, **form.cleaned_data)
+        except LoyaltyError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Saved."))
+            return htmx_redirect(request, reverse("members:member-detail", args=[card_number]))
+    return render(request, "members/member_edit.html", {"member": member, "form": form})
+
+
+@require("loyalty.adjust_points")
+@require_POST
+def member_adjust(request, card_number):
+    member = scoped_member(request, card_number)
+    form = AdjustForm(request.POST)
+    if form.is_valid():
+        try:
+            adjust_points(
+                member_id=member.pk,
+                points=form.cleaned_data["points"],
+                reason=form.cleaned_data["reason"],
+                staff=request.user,
+            )
+        except LoyaltyError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Points adjusted."))
+            return htmx_redirect(request, reverse("members:member-detail", args=[card_number]))
+    context = {
+        "member": member,
+        "adjust_form": form,
+        "adjust_limit": adjustment_limit(request.user),
+    }
+    return render(request, "members/member_detail.html#adjust", context, status=422)
+
+
+@require("loyalty.edit_member")
+@require_POST
+def member_block(request, card_number):
+    member = scoped_member(request, card_number)
+    form = ReasonForm(request.POST)
+    blocking = member.status == Member.Status.ACTIVE
+    if form.is_valid():
+        try:
+            set_member_blocked(
+                member_id=member.pk,
+                blocked=blocking,
+                reason=form.cleaned_data["reason"],
+                staff=request.user,
+            )
+        except LoyaltyError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Card blocked.") if blocking else _("Card unblocked."))
+            return htmx_redirect(request, reverse("members:member-detail", args=[card_number]))
+    return render(
+        request,
+        "members/member_detail.html#block",
+        {"member": member, "block_form": form},
+        status=422,
+    )
+
+
+@require("loyalty.edit_member")
+@require_POST
+def member_merge(request, card_number):
+    target = scoped_member(request, card_number)
+    form = MergeForm(request.POST)
+    if form.is_valid():
+        source = (
+            queries.members_for(request.user)
+            .filter(card_number=form.cleaned_data["duplicate_card"])
+            .first()
+        )
+        if source is None:
+            form.add_error("duplicate_card", _("No member you can see has this card number."))
+        else:
+            try:
+                merge_members(
+                    source_id=source.pk,
+                    target_id=target.pk,
+                    reason=form.cleaned_data["reason"],
+                    staff=request.user,
+                )
+            except LoyaltyError as error:
+                add_service_error(form, error)
+            else:
+                messages.success(
+                    request,
+                    _("Member %(card)s merged into this one.") % {"card": source.card_number},
+                )
+                return htmx_redirect(request, reverse("members:member-detail", args=[card_number]))
+    return render(
+        request,
+        "members/member_detail.html#merge",
+        {"member": target, "merge_form": form},
+        status=422,
+    )

@@ -1,0 +1,129 @@
+"""NPS figures with their confidence intervals, and the complaint queue."""
+
+import math
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from surveys.models import Complaint, NpsGroup, SurveyResponse
+
+Z95 = 1.96
+
+
+def nps_figures(promoters, passives, detractors):
+    """NPS = %promoters − %detractors, with a 95% confidence interval.
+
+    Each answer scores +1, 0 or −1; NPS is 100 × their mean, so its standard error is
+    100 × sqrt((p + d − (p − d)²) / n) for shares p of promoters and d of detractors.
+    """
+    n = promoters + passives + detractors
+    if n == 0:
+        return {
+            "n": 0,
+            "promoters": 0,
+            "passives": 0,
+            "detractors": 0,
+            "nps": None,
+            "low": None,
+            "high": None,
+            "promoter_pct": 0,
+            "passive_pct": 0,
+            "detractor_pct": 0,
+        }
+    p, d = promoters / n, detractors / n
+    nps = 100 * (p - d)
+    margin = 100 * Z95 * math.sqrt(max(0.0, p + d - (p - d) ** 2) / n)
+    return {
+        "n": n,
+        "promoters": promoters,
+        "passives": passives,
+        "detractors": detractors,
+        "nps": round(nps, 1),
+        "low": round(max(-100.0, nps - margin), 1),
+        "high": round(min(100.0, nps + margin), 1),
+        "promoter_pct": round(100 * p, 1),
+        "passive_pct": round(100 * passives / n, 1),
+        "detractor_pct": round(100 * d, 1),
+    }
+
+
+GROUP_COUNTS = {
+    "promoters": Count("id", filter=Q(group=NpsGroup.PROMOTER)),
+    "passives": Count("id", filter=Q(group=NpsGroup.PASSIVE)),
+    "detractors": Count("id", filter=Q(group=NpsGroup.DETRACTOR)),
+}
+
+
+def nps_responses(since=None, until=None, stores=None):
+    responses = SurveyResponse.objects.filter(survey__kind="nps", score__isnull=False)
+    if since:
+        responses = responses.filter(answered_at__gte=since)
+    if until:
+        responses = responses.filter(answered_at__lt=until)
+    if stores is not None:
+        responses = responses.filter(store__in=stores)
+    return responses
+
+
+def nps_summary(responses):
+    return nps_figures(**responses.aggregate(**GROUP_COUNTS))
+
+
+BREAKDOWNS = {
+    "store": ("store__code", "store__name"),
+    "tier": ("tier__code", "tier__name"),
+    "channel": ("channel", "channel"),
+}
+
+
+def nps_by(responses, dimension):
+    """NPS per store, tier or channel: one grouped query."""
+    key, label = BREAKDOWNS[dimension]
+    rows = responses.values(key, label).annotate(**GROUP_COUNTS).order_by(key)
+    return [
+        {
+            "key": row[key] or "",
+            "label": row[label] or "—",
+            **nps_figures(row["promoters"], row["passives"], row["detractors"]),
+        }
+        for row in rows
+    ]
+
+
+def nps_by_month(responses):
+    rows = (
+        responses.annotate(month=TruncMonth("answered_at"))
+        .values("month")
+        .annotate(**GROUP_COUNTS)
+        .order_by("month")
+    )
+    return [
+        {"month": row["month"], **nps_figures(row["promoters"], row["passives"], row["detractors"])}
+        for row in rows
+    ]
+
+
+def complaint_queue(user, status="open", store=None, category=None, assignee=None):
+    from members.queries import sees_all_stores
+
+    cases = Complaint.objects.select_related("member", "category", "assignee", "store")
+    if status == "open":
+        cases = cases.filter(status__in=Complaint.OPEN_STATUSES)
+    elif status:
+        cases = cases.filter(status=status)
+    if not sees_all_stores(user):
+        cases = cases.filter(store__in=user.stores.all())
+    if store:
+        cases = cases.filter(store__code=store)
+    if category:
+        cases = cases.filter(category__code=category)
+    if assignee == "me":
+        cases = cases.filter(assignee=user)
+    elif assignee == "nobody":
+        cases = cases.filter(assignee__isnull=True)
+    return cases.order_by("due_at", "id")
+
+
+def is_overdue(complaint, now=None):
+    return complaint.is_open and complaint.due_at < (now or timezone.now())

@@ -1,0 +1,148 @@
+"""The default program's numbers, end to end through the public API (SPEC sections 2-4)."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from loyalty.models import LedgerEntry, PointsLot, Purchase
+from loyalty.services.adjustments import adjust_points
+
+
+def test_new_member_earns_3_then_5_percent_after_reaching_silver(pos):
+    card = pos.enrol()["card_number"]
+
+    first = pos.buy(card, "1000.00")
+    assert first["earned_points"] == 30
+    assert first["tier"] == {"code": "bronze", "name": "Bronze"}
+
+    second = pos.buy(card, "14000.00")
+    # The purchase that crosses the threshold earns at the old rate (3% of 14,000).
+    assert second["earned_points"] == 420
+    assert second["tier"] == {"code": "silver", "name": "Silver"}
+    assert second["balance"] == {"available": 450, "pending": 0}
+
+    third = pos.buy(card, "1000.00", redeem_points=450)
+    assert third["redeemed_points"] == 450
+    assert third["paid_amount"] == "550.00"
+    assert third["earned_points"] == 27  # 5% of 550.00
+    assert third["balance"] == {"available": 27, "pending": 0}
+    assert pos.member(card)["balance"] == {"available": 27, "pending": 0}
+
+
+def test_quote_tells_the_cap_and_the_earning_without_recording(pos, api):
+    card = pos.enrol()["card_number"]
+    pos.buy(card, "20000.00")  # 600 points, Silver from now on
+    response = api.post(
+        "/api/v1/purchases/quote",
+        {"card_number": card, "amount": "999.99", "redeem_points": 100},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "amount": "999.99",
+        "discount_amount": "0.00",
+        "earn_points": 44,  # floor(899.99 × 5%)
+        "max_redeem_points": 499,  # floor(50% × 999.99), not 500
+        "redeem_points": 100,
+        "payable_amount": "899.99",
+    }
+    assert Purchase.objects.count() == 1
+
+
+def test_max_redeem_never_exceeds_the_available_balance(pos, api):
+    card = pos.enrol()["card_number"]
+    pos.buy(card, "1000.00")  # 30 points
+    response = api.post(
+        "/api/v1/purchases/quote", {"card_number": card, "amount": "5000.00"}, format="json"
+    )
+    assert response.json()["max_redeem_points"] == 30
+
+
+def test_spending_more_than_the_balance_is_insufficient_points(pos):
+    card = pos.enrol()["card_number"]
+    pos.buy(card, "1000.00")  # 30 points
+    error = pos.buy(card, "1000.00", redeem_points=31, expect=422)["error"]
+    assert error["code"] == "insufficient_points"
+    assert "redeem_points" in error["fields"]
+    assert Purchase.objects.count() == 1
+    assert pos.member(card)["balance"]["available"] == 30
+
+
+def test_spending_more_than_half_the_amount_is_redeem_limit_exceeded(pos):
+    card = pos.enrol()["card_number"]
+    pos.buy(card, "20000.00")  # 600 points
+    error = pos.buy(card, "999.99", redeem_points=500, expect=422)["error"]
+    assert error["code"] == "redeem_limit_exceeded"
+    accepted = pos.buy(card, "999.99", redeem_points=499)
+    assert accepted["paid_amount"] == "500.99"
+
+
+def test_partial_refund_reverses_points_in_proportion_rounding_down(pos, earn_rate):
+    earn_rate("0.095")
+    card = pos.enrol()["card_number"]
+    receipt = pos.buy(card, "1000.00")
+    assert receipt["earned_points"] == 95
+    reversed_ = [
+        pos.refund(receipt["external_id"], amount)["reversed_points"]
+        for amount in ("333.33", "333.33", "333.34")
+    ]
+    assert reversed_ == [31, 32, 32]
+    assert pos.member(card)["balance"] == {"available": 0, "pending": 0}
+
+
+def test_refund_gives_spent_points_back_by_the_same_cumulative_rule(pos):
+    card = pos.enrol()["card_number"]
+    pos.buy(card, "10000.00")  # 300 points
+    receipt = pos.buy(card, "1000.00", redeem_points=101)  # earns floor(899 × 3%) = 26
+    assert receipt["earned_points"] == 26
+    first = pos.refund(receipt["external_id"], "500.00")
+    assert (first["returned_points"], first["reversed_points"]) == (50, 13)
+    second = pos.refund(receipt["external_id"], "500.00")
+    assert (second["returned_points"], second["reversed_points"]) == (51, 13)
+    assert second["balance"]["available"] == 300
+
+
+def test_refund_beyond_what_remains_is_refused(pos):
+    card = pos.enrol()["card_number"]
+    receipt = pos.buy(card, "1000.00")
+    pos.refund(receipt["external_id"], "600.00")
+    error = pos.refund(receipt["external_id"], "400.01", expect=422)["error"]
+    assert error["code"] == "refund_exceeds_purchase"
+    assert LedgerEntry.objects.filter(kind="refund_reversal").count() == 1
+
+
+def test_reversal_of_spent_points_leaves_a_debt_that_later_earnings_repay(pos):
+    card = pos.enrol()["card_number"]
+    receipt = pos.buy(card, "10000.00")  # 300 points
+    pos.buy(card, "1000.00", redeem_points=300)  # spends them all, earns 21
+    pos.refund(receipt["external_id"], "10000.00")  # reverses 300: 21 from lots, 279 owed
+    member = pos.member(card)
+    assert member["balance"]["available"] == -279
+    pos.buy(card, "10000.00")  # earns 300: 279 repay the debt
+    assert pos.member(card)["balance"]["available"] == 21
+
+
+def test_anonymous_purchase_is_recorded_without_points(pos):
+    body = pos.buy(None, "500.00")
+    assert body["card_number"] is None
+    assert body["earned_points"] == 0
+    assert body["balance"] is None
+    assert Purchase.objects.get(external_id=body["external_id"]).member is None
+    assert LedgerEntry.objects.count() == 0
+
+
+def test_points_spent_come_from_the_lot_that_expires_first(pos):
+    card = pos.enrol()["card_number"]
+    pos.buy(card, "10000.00")  # 300 points expiring in 365 days
+    member_id = Purchase.objects.get(amount="10000.00").member_id
+    adjust_points(
+        member_id=member_id,
+        points=100,
+        reason="goodwill",
+        staff=None,
+        now=timezone.now() - timedelta(days=300),  # expires in 65 days
+    )
+    pos.buy(card, "1000.00", redeem_points=150)
+    remaining = sorted(PointsLot.objects.values_list("points", "remaining"))
+    # 100 from the lot expiring in 65 days, 50 from the other; 850.00 paid earns 25.
+    assert remaining == [(25, 25), (100, 0), (300, 250)]

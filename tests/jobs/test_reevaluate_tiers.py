@@ -1,0 +1,135 @@
+"""reevaluate_tiers: upgrade at once, downgrade only after the grace period, paid tiers hold."""
+
+from decimal import Decimal
+
+import pytest
+
+from loyalty.jobs.runner import run_job
+from loyalty.models import MembershipPlan, Tier
+from loyalty.services.memberships import join_membership
+from members.models import Member
+from tests.jobs.conftest import at
+
+
+def tier_of(member):
+    return Member.objects.select_related("tier").get(pk=member.pk).tier.code
+
+
+@pytest.fixture
+def silver_member(enrol, buy):
+    """Silver since 1 March 2024 (15,000 spent that day): the spend leaves the window on
+    1 March 2025, the grace period of 30 days ends on 31 March 2025."""
+    member = enrol()
+    buy(member, "15000.00", at("2024-03-01 10:00"))
+    assert tier_of(member) == "silver"
+    return member
+
+
+def test_member_stays_while_the_spend_is_in_the_window(run, silver_member):
+    assert run("reevaluate_tiers", at("2025-03-01 09:59")).rows == 0
+    member = Member.objects.get(pk=silver_member.pk)
+    assert (member.tier.code, member.below_tier_since) == ("silver", None)
+
+
+def test_falling_below_starts_the_grace_period_without_a_downgrade(run, silver_member):
+    marked = run("reevaluate_tiers", at("2025-03-01 10:00"))
+
+    member = Member.objects.get(pk=silver_member.pk)
+    assert marked.rows == 1
+    assert (member.tier.code, member.below_tier_since) == ("silver", at("2025-03-01 10:00"))
+
+
+def test_downgrade_waits_for_the_whole_grace_period(run, silver_member):
+    run("reevaluate_tiers", at("2025-03-01 10:00"))
+
+    assert run("reevaluate_tiers", at("2025-03-30 10:00")).rows == 0
+    assert run("reevaluate_tiers", at("2025-03-31 09:59")).rows == 0
+    assert tier_of(silver_member) == "silver"
+
+    run("reevaluate_tiers", at("2025-03-31 10:00"))
+
+    member = Member.objects.get(pk=silver_member.pk)
+    assert (member.tier.code, member.tier_since, member.below_tier_since) == (
+        "bronze",
+        at("2025-03-31 10:00"),
+        None,
+    )
+
+
+def test_reevaluate_tiers_run_twice_changes_nothing_the_second_time(run, silver_member):
+    run("reevaluate_tiers", at("2025-03-01 10:00"))
+    assert run("reevaluate_tiers", at("2025-03-01 10:00")).rows == 0
+    run("reevaluate_tiers", at("2025-03-31 10:00"))
+    assert run("reevaluate_tiers", at("2025-03-31 10:00")).rows == 0
+    assert tier_of(silver_member) == "bronze"
+
+
+def test_qualifying_again_within_the_grace_clears_it(run, buy, silver_member):
+    run("reevaluate_tiers", at("2025-03-01 10:00"))
+    buy(silver_member, "15000.00", at("2025-03-10 10:00"))
+
+    run("reevaluate_tiers", at("2025-03-11 10:00"))
+
+    member = Member.objects.get(pk=silver_member.pk)
+    assert (member.tier.code, member.below_tier_since) == ("silver", None)
+
+
+def test_the_job_upgrades_when_thresholds_are_lowered(run, enrol, buy):
+    member = enrol()
+    buy(member, "5000.00", at("2025-01-10 10:00"))
+    Tier.objects.filter(code="silver").update(threshold=Decimal("5000.00"))
+
+    upgraded = run("reevaluate_tiers", at("2025-01-11 00:00"))
+
+    member.refresh_from_db()
+    assert (upgraded.rows, member.tier.code, member.tier_since) == (
+        1,
+        "silver",
+        at("2025-01-11 00:00"),
+    )
+
+
+def test_threshold_is_met_exactly_with_cents(run, enrol, buy):
+    member = enrol()
+    for amount in ("0.10", "0.20", "14999.70"):
+        buy(member, amount, at("2024-12-01 10:00"))
+    Member.objects.filter(pk=member.pk).update(tier=Tier.objects.get(code="bronze"))
+
+    run("reevaluate_tiers", at("2024-12-02 10:00"))
+
+    assert tier_of(member) == "silver"
+
+
+def test_a_live_paid_membership_holds_its_tier(run, enrol):
+    plan = MembershipPlan.objects.create(
+        code="gold-club",
+        name="Gold club",
+        fee=Decimal("299.00"),
+        period_days=30,
+        tier=Tier.objects.get(code="gold"),
+    )
+    member = enrol()
+    join_membership(member_id=member.pk, plan_id=plan.pk, now=at("2025-01-01 10:00"))
+    assert tier_of(member) == "gold"
+
+    assert run("reevaluate_tiers", at("2025-01-20 10:00")).rows == 0
+    assert tier_of(member) == "gold"
+
+
+def test_reevaluate_tiers_interrupted_then_rerun_marks_each_member_once(
+    run, enrol, buy, interrupt_after
+):
+    members = [enrol() for _ in range(3)]
+    for member in members:
+        buy(member, "15000.00", at("2024-03-01 10:00"))
+    undo = interrupt_after(1)
+    with pytest.raises(RuntimeError):
+        run_job("reevaluate_tiers", as_of=at("2025-03-01 10:00"), batch_size=1)
+    undo()
+
+    assert run("reevaluate_tiers", at("2025-03-01 10:00"), batch_size=1).rows == 2
+    assert set(
+        Member.objects.filter(pk__in=[m.pk for m in members]).values_list(
+            "below_tier_since", flat=True
+        )
+    ) == {at("2025-03-01 10:00")}
