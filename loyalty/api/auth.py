@@ -11,7 +11,7 @@ from rest_framework import authentication, exceptions, throttling
 
 from loyalty.api import schema  # noqa: F401  (registers the OpenAPI security scheme)
 from loyalty.models import ApiKey
-from loyalty.services.apikeys import find_active_key
+from loyalty.services.apikeys import VERSION_KEY, find_active_key, key_prefix, shared_redis
 
 
 class ApiClient:
@@ -41,12 +41,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed(_("Invalid API key.")) from None
-        key = find_active_key(raw)
+        version = _version_and_count(request, raw)
+        key = find_active_key(raw, version)
         if key is None:
             raise exceptions.AuthenticationFailed(_("Invalid or revoked API key."))
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=5):
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now  # the key may be remembered for the next request
         return ApiClient(key), key
 
     def authenticate_header(self, request):
@@ -68,22 +70,47 @@ class ApiKeyThrottle(throttling.SimpleRateThrottle):
     def get_cache_key(self, request, view):
         if request.auth is None:
             return self.cache_format % {"scope": "api_ip", "ident": self.get_ident(request)}
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}
 
     def allow_request(self, request, view):
         if self.rate is None:
             return True
-        key = self.get_cache_key(request, view)
-        if key is None:
-            return True
         now = time.time()
-        window = int(now // self.duration)
         self.wait_seconds = self.duration - (now % self.duration)
-        count = _increment(f"{key}:{window}", self.duration + 1)
+        count = getattr(request._request, "api_calls_in_window", None)
+        if count is None:
+            key = self.get_cache_key(request, view)
+            if key is None:
+                return True
+            count = _increment(f"{key}:{int(now // self.duration)}", self.duration + 1)
         return count <= self.num_requests
 
     def wait(self):
         return self.wait_seconds
+
+
+def _version_and_count(request, raw):
+    """One Redis round trip for both gates of a request: the shared API-keys version (which lets
+    the key come from memory) and the key's request count in this throttle window, kept on the
+    request for ApiKeyThrottle. None without Redis: the key is then read from the database."""
+    client = shared_redis()
+    prefix = key_prefix(raw)
+    if client is None or prefix is None:
+        return None
+    throttle = ApiKeyThrottle()
+    pipeline = client.pipeline(transaction=False)
+    pipeline.get(cache.make_and_validate_key(VERSION_KEY))
+    if throttle.rate is not None:
+        window = int(time.time() // throttle.duration)
+        counter = cache.make_and_validate_key(
+            f"{throttle.cache_format % {'scope': throttle.scope, 'ident': prefix}}:{window}"
+        )
+        pipeline.incr(counter)
+        pipeline.expire(counter, throttle.duration + 1, nx=True)
+    replies = pipeline.execute()
+    if throttle.rate is not None:
+        request._request.api_calls_in_window = replies[1]
+    return replies[0] or b"0"
 
 
 def _increment(key, ttl):

@@ -2,12 +2,18 @@
 
 import hashlib
 import hmac
+import logging
 import secrets
+import time
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from loyalty.models import ApiKey, audit
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "lk"
 
@@ -47,14 +53,81 @@ def revoke_api_key(*, key_id, staff=None):
     return key
 
 
-def find_active_key(raw):
-    """The active key matching ``raw``, or None. Constant-time comparison of the hash."""
+def key_prefix(raw):
+    """The public part of a key that finds its row; None when ``raw`` is not shaped like one."""
     parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or len(parts[1]) > 16:
         return None
-    key = ApiKey.objects.select_related("store").filter(prefix=parts[1]).first()
+    return parts[1]
+
+
+def find_active_key(raw, version=None):
+    """The active key matching ``raw``, or None. Constant-time comparison of the hash.
+
+    With ``version`` (the shared keys version, see ``shared_redis``), a key read before is taken
+    from this process's memory while nobody has changed a key or a store since: a revocation
+    bumps the version, so it still takes effect on the very next request, in every process.
+    """
+    prefix = key_prefix(raw)
+    if prefix is None:
+        return None
+    key = _remembered(prefix, version)
+    if key is None:
+        key = ApiKey.objects.select_related("store").filter(prefix=prefix).first()
+        if key is not None and version is not None:
+            _REMEMBERED[prefix] = (key, version, time.monotonic())
     if key is None or key.revoked_at is not None:
         return None
     if not hmac.compare_digest(key.key_hash, hash_key(raw)):
         return None
     return key
+
+
+# prefix -> (key with its store, keys version it was read at, when). Only keys that exist are
+# kept, so junk prefixes cannot fill it. Entries also age out, as a second line of defence.
+_REMEMBERED = {}
+REMEMBER_SECONDS = 60
+VERSION_KEY = "apikeys:version"
+
+
+def _remembered(prefix, version):
+    entry = _REMEMBERED.get(prefix)
+    if entry is None or version is None:
+        return None
+    key, read_at_version, read_at = entry
+    if read_at_version != version or time.monotonic() - read_at > REMEMBER_SECONDS:
+        return None
+    return key
+
+
+def shared_redis():
+    """The Redis client behind the cache, or None when the cache is not shared (embedded mode).
+
+    Without a shared cache there is no way to tell other processes that a key was revoked, so
+    every request then reads its key from the database.
+    """
+    backend = getattr(cache, "_cache", None)
+    if backend is None or not hasattr(backend, "get_client"):
+        return None
+    return backend.get_client(cache.make_and_validate_key(VERSION_KEY), write=True)
+
+
+def keys_changed():
+    """Make every process read keys and stores afresh: called when either changes.
+
+    Bumped at once (this connection sees its own change) and again after commit, so a process
+    that re-read the old row between the two bumps drops it too.
+    """
+    client = shared_redis()
+    if client is None:
+        return
+    full_key = cache.make_and_validate_key(VERSION_KEY)
+
+    def bump():
+        try:
+            client.incr(full_key)
+        except RedisError:  # keys read before age out within REMEMBER_SECONDS
+            logger.warning("could not tell other processes that API keys changed", exc_info=True)
+
+    bump()
+    transaction.on_commit(bump)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal
 
+from django.db import connection
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
@@ -168,6 +169,14 @@ def debit(member, *, points, kind, now, purchase=None, available=None, **entry_f
 
 def save_member_points(member, *, balance_delta, debt_delta, **other_fields):
     """Write the cached sums with a relative update (the row is locked; this is belt and braces)."""
+    if not other_fields:  # the common case, once per purchase: skip building it with the ORM
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Member._meta.db_table} SET points_balance = points_balance + %s,"  # noqa: S608
+                " points_debt = points_debt + %s WHERE id = %s",
+                [balance_delta, debt_delta, member.pk],
+            )
+        return
     Member.objects.filter(pk=member.pk).update(
         points_balance=F("points_balance") + balance_delta,
         points_debt=F("points_debt") + debt_delta,

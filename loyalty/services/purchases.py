@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Sum
-from django.db.models.functions import Coalesce
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,7 +30,7 @@ from loyalty.models import (
 )
 from loyalty.services import points as ledger
 from loyalty.services.coupons import coupon_effect, use_coupon
-from loyalty.services.locking import lock_member, lock_member_by_card, retry_on_conflict
+from loyalty.services.locking import lock_member, lock_member_with_balance, retry_on_conflict
 from loyalty.services.referrals import reward_referral
 from members.models import Member
 
@@ -229,14 +228,27 @@ def quote_purchase(
 
 
 def qualifying_value(program, member_id, until):
-    """Rolling spend (or count) net of refunds, over the program's window ending at ``until``."""
+    """Rolling spend (or count) net of refunds, over the program's window ending at ``until``.
+
+    Hand-written: it runs on most purchases, and building it through the ORM cost more than
+    PostgreSQL's index scan (member_id, occurred_at) that answers it.
+    """
     since = until - timedelta(days=program.tier_window_days)
-    purchases = Purchase.objects.filter(
-        member_id=member_id, occurred_at__gt=since, occurred_at__lte=until
-    )
+    adapt = connection.ops.adapt_datetimefield_value
     if program.tier_qualification == ProgramSettings.Qualification.COUNT:
-        return Decimal(purchases.filter(qualifying_amount__gt=0).aggregate(n=Count("id"))["n"])
-    return purchases.aggregate(s=Coalesce(Sum("qualifying_amount"), Decimal("0")))["s"]
+        what = "COUNT(*)"
+        extra = " AND qualifying_amount > 0"
+    else:
+        what, extra = "COALESCE(SUM(qualifying_amount), 0)", ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {what} FROM {Purchase._meta.db_table}"  # noqa: S608  (no user input)
+            f" WHERE member_id = %s AND occurred_at > %s AND occurred_at <= %s{extra}",
+            [member_id, adapt(since), adapt(until)],
+        )
+        (value,) = cursor.fetchone()
+    # SQLite sums decimals as floats: cents are exact again once rounded to cents.
+    return Decimal(str(value)).quantize(CENT)
 
 
 def tier_for(value, ladder=None):
@@ -248,12 +260,21 @@ def tier_for(value, ladder=None):
     return best
 
 
-def _upgraded_tier(program, member, until):
-    """The tier the member qualifies for now, if higher than the current one (else None)."""
+def _upgraded_tier(program, member, until, this_purchase=None):
+    """The tier the member qualifies for now, if higher than the current one (else None).
+
+    ``this_purchase`` is the qualifying amount of a purchase at ``until`` not yet written.
+    """
     ladder = Tier.ladder()
     if not any(tier.threshold > member.tier.threshold for tier in ladder):
         return None  # already at the top: no need to add up the year's spend
-    best = tier_for(qualifying_value(program, member.pk, until), ladder)
+    value = qualifying_value(program, member.pk, until)
+    if this_purchase is not None:
+        if program.tier_qualification == ProgramSettings.Qualification.COUNT:
+            value += 1 if this_purchase > 0 else 0
+        else:
+            value += this_purchase
+    best = tier_for(value, ladder)
     if best is not None and best.threshold > member.tier.threshold:
         return best
     return None
@@ -350,14 +371,11 @@ def record_purchase(
             coupon_code=coupon_code,
         )
     )
-    existing = (
-        Purchase.objects.filter(store=store, external_id=external_id)
-        .only("fingerprint", "response")
-        .first()
-    )
-    if existing is not None:
-        return _replay(existing, digest, _("This receipt"))
     now = now or timezone.now()
+    # Optimistic: a receipt number is almost always new, so the unique constraint, not a query
+    # before every purchase, finds the repeat. A repeat fails inside (duplicate key, or a rule
+    # that the first call's own effect now breaks, such as points already spent) and is answered
+    # from the stored first answer.
     try:
         return _record_purchase(
             store=store,
@@ -375,8 +393,7 @@ def record_purchase(
             now=now,
             digest=digest,
         )
-    except IntegrityError:
-        # A concurrent request with the same receipt number committed first.
+    except (IntegrityError, LoyaltyError):
         existing = (
             Purchase.objects.filter(store=store, external_id=external_id)
             .only("fingerprint", "response")
@@ -408,7 +425,7 @@ def _record_purchase(
     program = ProgramSettings.cached()
     member = None
     if card_number is not None:
-        member = lock_member_by_card(card_number)
+        member, lots_available, lots_pending = lock_member_with_balance(card_number, now)
         _check_member_can_buy(member)
     coupon = None
     if coupon_code:
@@ -419,7 +436,11 @@ def _record_purchase(
             lines=lines,
             now=now,
         )
-    balance_before = ledger.balance_of(member, now) if member else None
+    balance_before = None
+    if member is not None:
+        balance_before = ledger.Balance(
+            available=lots_available - member.points_debt, pending=lots_pending
+        )
     quote = price(
         program,
         tier=member.tier if member else None,
@@ -431,8 +452,7 @@ def _record_purchase(
         earn_rate=partner_rate(store),
     )
     earned = quote.earn_points if earn else 0
-
-    purchase = Purchase.objects.create(
+    purchase = Purchase(
         store=store,
         external_id=external_id,
         member=member,
@@ -450,6 +470,23 @@ def _record_purchase(
         is_historical=historical,
         fingerprint=digest,
     )
+    balance = tier = new_tier = None
+    if member is not None:
+        available_from, expires_at = ledger.lot_window(program, min(occurred_at, now))
+        now_available = available_from <= now
+        new_tier = _upgraded_tier(program, member, occurred_at, this_purchase=quote.paid_amount)
+        tier = new_tier or member.tier
+        balance = ledger.Balance(
+            available=balance_before.available
+            - quote.redeem_points
+            + (earned if now_available else 0),
+            pending=balance_before.pending + (0 if now_available else earned),
+        )
+    # The answer is known before anything is written, so it goes in with the receipt (a repeat
+    # of the request is answered from it) rather than in a second statement.
+    body = _purchase_body(purchase, member, balance, tier)
+    purchase.response = json.dumps(body)
+    purchase.save(force_insert=True)
     if coupon is not None:
         use_coupon(coupon, purchase=purchase, member_id=member.pk if member else None)
     if lines:
@@ -466,8 +503,6 @@ def _record_purchase(
                 for line in lines
             ]
         )
-    balance = None
-    tier = None
     if member is not None:
         start_balance, start_debt = member.points_balance, member.points_debt
         if quote.redeem_points:
@@ -480,7 +515,6 @@ def _record_purchase(
                 available=balance_before.available,
                 staff=staff,
             )
-        available_from, expires_at = ledger.lot_window(program, min(occurred_at, now))
         if earned:
             ledger.credit(
                 member,
@@ -493,25 +527,19 @@ def _record_purchase(
                 staff=staff,
             )
         referral = reward_referral(program, member, purchase, now)
-        tier = _upgraded_tier(program, member, occurred_at)
-        tier_fields = {"tier": tier, "tier_since": now, "below_tier_since": None} if tier else {}
-        tier = tier or member.tier
+        tier_fields = {}
+        if new_tier is not None:
+            tier_fields = {"tier": new_tier, "tier_since": now, "below_tier_since": None}
         ledger.save_member_points(
             member,
             balance_delta=member.points_balance - start_balance,
             debt_delta=member.points_debt - start_debt,
             **tier_fields,
         )
-        now_available = available_from <= now
-        balance = ledger.Balance(
-            available=balance_before.available
-            - quote.redeem_points
-            + (earned if now_available else 0)
-            + referral,
-            pending=balance_before.pending + (0 if now_available else earned),
-        )
-    body = _purchase_body(purchase, member, balance, tier)
-    Purchase.objects.filter(pk=purchase.pk).update(response=json.dumps(body))
+        if referral:  # a referred friend's first purchase: the reward is part of the answer
+            balance = ledger.Balance(balance.available + referral, balance.pending)
+            body = _purchase_body(purchase, member, balance, tier)
+            Purchase.objects.filter(pk=purchase.pk).update(response=json.dumps(body))
     return Outcome(body=body)
 
 

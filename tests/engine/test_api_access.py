@@ -104,3 +104,45 @@ def test_schema_and_docs_are_served(api):
     docs = APIClient().get("/api/v1/docs/")
     assert docs.status_code == 200
     assert b"swagger" in docs.content.lower()
+
+
+def shared_cache():
+    from loyalty.services.apikeys import shared_redis
+
+    if shared_redis() is None:
+        pytest.skip("keys are remembered only with a shared cache (Redis)")
+
+
+def test_with_redis_a_known_key_costs_no_query_and_revocation_still_counts_at_once(
+    api, pos, django_assert_num_queries
+):
+    shared_cache()
+    card = pos.enrol()["card_number"]
+    api.get(f"/api/v1/members/{card}")
+    with django_assert_num_queries(1):  # the member with its balance; no key lookup
+        assert api.get(f"/api/v1/members/{card}").status_code == 200
+    revoke_api_key(key_id=ApiKey.objects.get().pk)
+    assert api.get(f"/api/v1/members/{card}").status_code == 401
+
+
+def test_with_redis_a_store_change_reaches_a_remembered_key(api, pos, store):
+    shared_cache()
+    card = pos.enrol()["card_number"]
+    assert pos.buy(card, "1000.00")["earned_points"] == 30
+    store.kind = store.Kind.PARTNER
+    store.earn_rate = "0.10"
+    store.save()
+    assert pos.buy(card, "1000.00")["earned_points"] == 100
+
+
+def test_another_process_revoking_a_key_is_seen_on_the_next_request(api, pos):
+    from loyalty.services.apikeys import keys_changed
+
+    shared_cache()
+    card = pos.enrol()["card_number"]
+    assert api.get(f"/api/v1/members/{card}").status_code == 200
+    # Another process revokes: the row changes and the shared version moves; this process
+    # has the key in memory and must not trust it.
+    ApiKey.objects.update(revoked_at="2026-01-01T00:00:00Z")
+    keys_changed()
+    assert api.get(f"/api/v1/members/{card}").status_code == 401
