@@ -132,6 +132,14 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# What API calls go through (loyalty/wsgi.py): no session, cookie, form or HTML in them.
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "loyalty.middleware.ApiBodyLimitMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "loyalty.middleware.ApiLanguageMiddleware",
+]
+
 ROOT_URLCONF = "loyalty.urls"
 WSGI_APPLICATION = "loyalty.wsgi.application"
 AUTH_USER_MODEL = "loyalty.User"

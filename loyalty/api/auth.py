@@ -89,6 +89,15 @@ class ApiKeyThrottle(throttling.SimpleRateThrottle):
         return self.wait_seconds
 
 
+# INCR the throttle counter (expiring with its window) and read the keys version, atomically.
+_GATE_SCRIPT = """
+local calls = redis.call('INCR', KEYS[2])
+if calls == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+return {redis.call('GET', KEYS[1]) or '0', calls}
+"""
+_gate_scripts = {}
+
+
 def _version_and_count(request, raw):
     """One Redis round trip for both gates of a request: the shared API-keys version (which lets
     the key come from memory) and the key's request count in this throttle window, kept on the
@@ -97,20 +106,20 @@ def _version_and_count(request, raw):
     prefix = key_prefix(raw)
     if client is None or prefix is None:
         return None
+    version_key = cache.make_and_validate_key(VERSION_KEY)
     throttle = ApiKeyThrottle()
-    pipeline = client.pipeline(transaction=False)
-    pipeline.get(cache.make_and_validate_key(VERSION_KEY))
-    if throttle.rate is not None:
-        window = int(time.time() // throttle.duration)
-        counter = cache.make_and_validate_key(
-            f"{throttle.cache_format % {'scope': throttle.scope, 'ident': prefix}}:{window}"
-        )
-        pipeline.incr(counter)
-        pipeline.expire(counter, throttle.duration + 1, nx=True)
-    replies = pipeline.execute()
-    if throttle.rate is not None:
-        request._request.api_calls_in_window = replies[1]
-    return replies[0] or b"0"
+    if throttle.rate is None:
+        return client.get(version_key) or b"0"
+    window = int(time.time() // throttle.duration)
+    counter = cache.make_and_validate_key(
+        f"{throttle.cache_format % {'scope': throttle.scope, 'ident': prefix}}:{window}"
+    )
+    script = _gate_scripts.get(id(client))
+    if script is None:  # one per client (connection pool); EVALSHA after the first call
+        script = _gate_scripts[id(client)] = client.register_script(_GATE_SCRIPT)
+    version, calls = script(keys=[version_key, counter], args=[throttle.duration + 1])
+    request._request.api_calls_in_window = calls
+    return version
 
 
 def _increment(key, ttl):

@@ -13,6 +13,7 @@ from loyalty.errors import LoyaltyError
 from loyalty.models import LedgerEntry
 from loyalty.services import points as ledger
 from loyalty.services.coupons import coupon_effect
+from loyalty.services.locking import member_by_card
 from loyalty.services.purchases import (
     find_member,
     money_str,
@@ -56,16 +57,15 @@ def member_response(member, status_code=200):
 
 
 def get_member_or_404(card_number):
-    """The member behind a card with its balance, in one query."""
-    member = ledger.with_balance(
-        Member.objects.select_related("tier").filter(card_number=card_number), timezone.now()
-    ).first()
+    """The member behind a card with its balance, in two short statements."""
+    member = member_by_card(card_number)
     if member is None:
         raise LoyaltyError(
             "member_not_found",
             _("No member has card %(card)s.") % {"card": card_number},
             status_code=404,
         )
+    member.balance = ledger.balance_of(member, timezone.now())
     return member
 
 

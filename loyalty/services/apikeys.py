@@ -109,7 +109,15 @@ def shared_redis():
     backend = getattr(cache, "_cache", None)
     if backend is None or not hasattr(backend, "get_client"):
         return None
-    return backend.get_client(cache.make_and_validate_key(VERSION_KEY), write=True)
+    # Django builds a new client object (with its command tables) on every get_client(); the
+    # connection pool behind it is shared, so one client per backend serves every request.
+    client = _clients.get(id(backend))
+    if client is None:
+        client = _clients[id(backend)] = backend.get_client(VERSION_KEY, write=True)
+    return client
+
+
+_clients = {}
 
 
 def keys_changed():

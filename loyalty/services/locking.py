@@ -88,51 +88,54 @@ def lock_member_by_card(card_number):
     return member
 
 
-def lock_member_with_balance(card_number, now):
-    """The purchase hot path's first step: lock the member behind a card, then add up its open
-    lots as of ``now``. Returns (member, lots available, lots pending); the member's tier comes
-    from the per-process ladder, not a join. Raises ``member_not_found``.
+def member_by_card(card_number, *, lock=False):
+    """The member behind a card (None if unknown), its tier from the per-process ladder rather
+    than a join; with ``lock``, its row locked until the end of the transaction.
 
-    Hand-written because it runs on every purchase: the ORM spends more time building these
-    two statements than PostgreSQL spends answering them. They must stay two: in one statement
-    the sums would be read with the snapshot taken before waiting for the lock, and would miss
-    what the holder of the lock had just spent.
+    Hand-written because every purchase and look-up runs it: the ORM spent more time building
+    this statement than PostgreSQL spends answering it.
     """
-    from loyalty.models import PointsLot, Tier
+    from loyalty.models import Tier
 
-    lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else ""
+    suffix = ""
+    if lock and connection.features.has_select_for_no_key_update:
+        suffix = " FOR NO KEY UPDATE"
     found = list(
         Member.objects.raw(
-            f"SELECT * FROM {Member._meta.db_table} WHERE card_number = %s{lock}",  # noqa: S608
+            f"SELECT * FROM {Member._meta.db_table} WHERE card_number = %s{suffix}",  # noqa: S608
             [card_number],
         )
     )
     if not found:
+        return None
+    member = found[0]
+    tier = next((tier for tier in Tier.ladder() if tier.pk == member.tier_id), None)
+    if tier is not None:
+        member.tier = tier
+    return member
+
+
+def lock_member_with_balance(card_number, now):
+    """The purchase hot path's first step: lock the member behind a card (a merged card leads
+    on to the member it was merged into), then add up its open lots as of ``now``. Returns
+    (member, lots available, lots pending). Raises ``member_not_found``.
+
+    Two statements, not one: in one, the sums would be read with the snapshot taken before
+    waiting for the lock, and would miss what the holder of the lock had just spent.
+    """
+    from loyalty.services.points import open_lot_sums
+
+    member = member_by_card(card_number, lock=True)
+    if member is None:
         raise LoyaltyError(
             "member_not_found",
             _("No member has card %(card)s.") % {"card": card_number},
             fields={"card_number": [str(_("Unknown card number."))]},
             status_code=404,
         )
-    member = found[0]
     if member.merged_into_id:
         member = lock_member(member.merged_into_id)
-    else:
-        tier = next((tier for tier in Tier.ladder() if tier.pk == member.tier_id), None)
-        if tier is not None:
-            member.tier = tier
-    when = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT"  # noqa: S608  (the table name comes from the model; values are parameters)
-            " COALESCE(SUM(CASE WHEN available_from <= %s AND expires_at > %s"
-            "  THEN remaining ELSE 0 END), 0),"
-            " COALESCE(SUM(CASE WHEN available_from > %s THEN remaining ELSE 0 END), 0)"
-            f" FROM {PointsLot._meta.db_table} WHERE member_id = %s AND remaining > 0",
-            [when, when, when, member.pk],
-        )
-        available, pending = cursor.fetchone()
-    return member, int(available), int(pending)
+    return member, *open_lot_sums(member.pk, now)
 
 
 def lock_members(member_ids):
