@@ -210,6 +210,13 @@ class Bench:
 
     def start_servers(self):
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        # The back-office search case renders pages, whose static files need the manifest.
+        subprocess.run(  # noqa: S603
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+            cwd=self.product_dir,
+            env=self.env("loyalty.settings"),
+            check=True,
+        )
         for name, (app, settings, _prefix) in SERVERS.items():
             command = [
                 gunicorn, app, "--workers", str(self.args.workers), "--worker-class", "sync",
@@ -497,9 +504,25 @@ class Bench:
                         runs[server].append(outcome)
                         print(f"  {case['name']:<32} {server:<8} {summary(outcome)}", flush=True)
                 results["cases"].append(aggregate(case, runs))
+            results["peak_worker_rss_mb"] = self.peak_worker_rss()
+            print(f"  peak RSS of a gunicorn worker (MB): {results['peak_worker_rss_mb']}")
         finally:
             self.stop_servers()
         return results
+
+    def peak_worker_rss(self):
+        """The largest high-water mark (VmHWM) among each server's workers, in MB."""
+        peaks = {}
+        for name, process in self.servers.items():
+            marks = []
+            for pid in children(process.pid):
+                try:
+                    with open(f"/proc/{pid}/status") as handle:
+                        marks += [int(line.split()[1]) for line in handle if "VmHWM" in line]
+                except OSError:
+                    continue
+            peaks[name] = round(max(marks) / 1024, 1) if marks else None
+        return peaks
 
 
 def summary(outcome):

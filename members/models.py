@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import ExtractDay, ExtractMonth
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from phonenumber_field.modelfields import PhoneNumberField
@@ -118,6 +119,11 @@ class Member(models.Model):
         indexes = [
             models.Index(fields=["email"], name="member_email_idx"),
             models.Index(fields=["last_name", "first_name"], name="member_name_idx"),
+            # Today's birthdays (birthday_offers): the same expressions as the ORM's
+            # birth_date__month / birth_date__day lookups, so the planner can use it.
+            models.Index(
+                ExtractMonth("birth_date"), ExtractDay("birth_date"), name="member_birthday_idx"
+            ),
         ]
 
     def __str__(self):
