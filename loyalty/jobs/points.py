@@ -154,9 +154,8 @@ def birthday_members(today):
     birthday = Q()
     for month, day in birthday_days(today):
         birthday |= Q(birth_date__month=month, birth_date__day=day)
-    return Member.objects.filter(
-        birthday, marketing_consent=True, status=Member.Status.ACTIVE
-    ).values("id")
+    members = Member.objects.filter(birthday, marketing_consent=True, status=Member.Status.ACTIVE)
+    return members.order_by().values("id")
 
 
 @retry_on_conflict

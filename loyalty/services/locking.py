@@ -95,6 +95,15 @@ def member_by_card(card_number, *, lock=False):
     Hand-written because every purchase and look-up runs it: the ORM spent more time building
     this statement than PostgreSQL spends answering it.
     """
+    return _member_where("card_number", card_number, lock=lock)
+
+
+def member_by_phone(phone):
+    """The member with this phone (E.164; unique), or None: as ``member_by_card``."""
+    return _member_where("phone", phone)
+
+
+def _member_where(column, value, *, lock=False):
     from loyalty.models import Tier
 
     suffix = ""
@@ -102,8 +111,8 @@ def member_by_card(card_number, *, lock=False):
         suffix = " FOR NO KEY UPDATE"
     found = list(
         Member.objects.raw(
-            f"SELECT * FROM {Member._meta.db_table} WHERE card_number = %s{suffix}",  # noqa: S608
-            [card_number],
+            f"SELECT * FROM {Member._meta.db_table} WHERE {column} = %s{suffix}",  # noqa: S608
+            [value],
         )
     )
     if not found:
