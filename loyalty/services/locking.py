@@ -67,25 +67,14 @@ def lock_member(member_id):
     )
 
 
-def lock_member_by_card(card_number):
-    """Lock the member behind a card in one statement; a merged card leads (and locks) on to
-    the member it was merged into. Raises ``member_not_found``."""
-    member = (
-        Member.objects.select_for_update(no_key=True, of=("self",))
-        .select_related("tier")
-        .filter(card_number=card_number)
-        .first()
+def unknown_card(card_number):
+    """The error for a card number no member has."""
+    return LoyaltyError(
+        "member_not_found",
+        _("No member has card %(card)s.") % {"card": card_number},
+        fields={"card_number": [str(_("Unknown card number."))]},
+        status_code=404,
     )
-    if member is None:
-        raise LoyaltyError(
-            "member_not_found",
-            _("No member has card %(card)s.") % {"card": card_number},
-            fields={"card_number": [str(_("Unknown card number."))]},
-            status_code=404,
-        )
-    if member.merged_into_id:
-        return lock_member(member.merged_into_id)
-    return member
 
 
 def member_by_card(card_number, *, lock=False):
@@ -136,12 +125,7 @@ def lock_member_with_balance(card_number, now):
 
     member = member_by_card(card_number, lock=True)
     if member is None:
-        raise LoyaltyError(
-            "member_not_found",
-            _("No member has card %(card)s.") % {"card": card_number},
-            fields={"card_number": [str(_("Unknown card number."))]},
-            status_code=404,
-        )
+        raise unknown_card(card_number)
     if member.merged_into_id:
         member = lock_member(member.merged_into_id)
     return member, *open_lot_sums(member.pk, now)

@@ -30,7 +30,12 @@ from loyalty.models import (
 )
 from loyalty.services import points as ledger
 from loyalty.services.coupons import coupon_effect, use_coupon
-from loyalty.services.locking import lock_member, lock_member_with_balance, retry_on_conflict
+from loyalty.services.locking import (
+    lock_member,
+    lock_member_with_balance,
+    retry_on_conflict,
+    unknown_card,
+)
 from loyalty.services.referrals import reward_referral
 from members.models import Member
 
@@ -94,12 +99,7 @@ def find_member(card_number):
     """The member behind a card; a merged card leads to the member it was merged into."""
     member = Member.objects.filter(card_number=card_number).only("id", "merged_into_id").first()
     if member is None:
-        raise LoyaltyError(
-            "member_not_found",
-            _("No member has card %(card)s.") % {"card": card_number},
-            fields={"card_number": [str(_("Unknown card number."))]},
-            status_code=404,
-        )
+        raise unknown_card(card_number)
     return member.merged_into_id or member.id
 
 
@@ -260,7 +260,7 @@ def tier_for(value, ladder=None):
     return best
 
 
-def _upgraded_tier(program, member, until, this_purchase=None):
+def _upgraded_tier(program, member, until, this_purchase):
     """The tier the member qualifies for now, if higher than the current one (else None).
 
     ``this_purchase`` is the qualifying amount of a purchase at ``until`` not yet written.
@@ -269,11 +269,10 @@ def _upgraded_tier(program, member, until, this_purchase=None):
     if not any(tier.threshold > member.tier.threshold for tier in ladder):
         return None  # already at the top: no need to add up the year's spend
     value = qualifying_value(program, member.pk, until)
-    if this_purchase is not None:
-        if program.tier_qualification == ProgramSettings.Qualification.COUNT:
-            value += 1 if this_purchase > 0 else 0
-        else:
-            value += this_purchase
+    if program.tier_qualification == ProgramSettings.Qualification.COUNT:
+        value += 1 if this_purchase > 0 else 0
+    else:
+        value += this_purchase
     best = tier_for(value, ladder)
     if best is not None and best.threshold > member.tier.threshold:
         return best
@@ -474,7 +473,7 @@ def _record_purchase(
     if member is not None:
         available_from, expires_at = ledger.lot_window(program, min(occurred_at, now))
         now_available = available_from <= now
-        new_tier = _upgraded_tier(program, member, occurred_at, this_purchase=quote.paid_amount)
+        new_tier = _upgraded_tier(program, member, occurred_at, quote.paid_amount)
         tier = new_tier or member.tier
         balance = ledger.Balance(
             available=balance_before.available
