@@ -1,6 +1,7 @@
 """Navigation: each role sees only the sections it may use."""
 
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.roles import ROLE_LABELS, role_of
@@ -24,10 +25,18 @@ NAVIGATION = [
 
 
 def navigation(request):
+    """The menu and the user's role, worked out only if the template shows them: an htmx
+    fragment (search as you type, a table page) does not, and skips the work."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
-    path = request.path
+    return {
+        "nav_items": SimpleLazyObject(lambda: _items(request.path, user)),
+        "user_role": SimpleLazyObject(lambda: ROLE_LABELS.get(role_of(user), "")),
+    }
+
+
+def _items(path, user):
     items = []
     for url_name, label, permission in NAVIGATION:
         if permission and not user.has_perm(permission):
@@ -44,5 +53,4 @@ def navigation(request):
                 "current": False,
             }
         )
-    role = role_of(user)
-    return {"nav_items": items, "user_role": ROLE_LABELS.get(role, "")}
+    return items

@@ -201,6 +201,9 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = REDIS_URL
+    # Sessions read from Redis, written through to the database. Only with a shared cache: a
+    # per-process cache would keep a logged-out session alive in the other processes.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # A task whose worker died comes back after this many seconds (acks_late below).
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),

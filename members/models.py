@@ -136,6 +136,12 @@ class Member(models.Model):
             kwargs["update_fields"] = {*kwargs["update_fields"], "search_text"}
         super().save(*args, **kwargs)
 
+    @property
+    def status_label(self):
+        """The status in the reader's language; cheaper than get_status_display() in long lists
+        (which rebuilds and translates the whole choices table for every row)."""
+        return self.Status(self.status).label
+
     def build_search_text(self):
         phone_digits = str(self.phone or "").lstrip("+")
         parts = (self.first_name, self.last_name, self.email, phone_digits, self.card_number)
