@@ -113,22 +113,15 @@ def _member_where(column, value, *, lock=False):
     return member
 
 
-def lock_member_with_balance(card_number, now):
-    """The purchase hot path's first step: lock the member behind a card (a merged card leads
-    on to the member it was merged into), then add up its open lots as of ``now``. Returns
-    (member, lots available, lots pending). Raises ``member_not_found``.
-
-    Two statements, not one: in one, the sums would be read with the snapshot taken before
-    waiting for the lock, and would miss what the holder of the lock had just spent.
-    """
-    from loyalty.services.points import open_lot_sums
-
+def lock_buyer(card_number):
+    """Lock the member behind a card, following a merged card on to the member it was merged
+    into. Raises ``member_not_found``."""
     member = member_by_card(card_number, lock=True)
     if member is None:
         raise unknown_card(card_number)
     if member.merged_into_id:
         member = lock_member(member.merged_into_id)
-    return member, *open_lot_sums(member.pk, now)
+    return member
 
 
 def lock_members(member_ids):

@@ -50,18 +50,24 @@ def open_lot_sums(member_id, now):
     Hand-written: every purchase and look-up asks it, and the ORM took longer to build the
     statement than PostgreSQL to answer it from the (member_id, remaining > 0) index.
     """
-    when = connection.ops.adapt_datetimefield_value(now)
+    sql, params = open_lot_sums_sql(member_id, now)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT"  # noqa: S608  (the table name comes from the model; values are parameters)
-            " COALESCE(SUM(CASE WHEN available_from <= %s AND expires_at > %s"
-            "  THEN remaining ELSE 0 END), 0),"
-            " COALESCE(SUM(CASE WHEN available_from > %s THEN remaining ELSE 0 END), 0)"
-            f" FROM {PointsLot._meta.db_table} WHERE member_id = %s AND remaining > 0",
-            [when, when, when, member_id],
-        )
+        cursor.execute(sql, params)
         available, pending = cursor.fetchone()
     return int(available), int(pending)
+
+
+def open_lot_sums_sql(member_id, now):
+    """The statement behind ``open_lot_sums`` (two columns), to run alone or joined to another."""
+    when = connection.ops.adapt_datetimefield_value(now)
+    return (
+        "SELECT"  # noqa: S608  (the table name comes from the model; values are parameters)
+        " COALESCE(SUM(CASE WHEN available_from <= %s AND expires_at > %s"
+        "  THEN remaining ELSE 0 END), 0),"
+        " COALESCE(SUM(CASE WHEN available_from > %s THEN remaining ELSE 0 END), 0)"
+        f" FROM {PointsLot._meta.db_table} WHERE member_id = %s AND remaining > 0",
+        [when, when, when, member_id],
+    )
 
 
 def open_lots(member, now, *, include_pending=False):

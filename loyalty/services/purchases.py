@@ -31,8 +31,8 @@ from loyalty.models import (
 from loyalty.services import points as ledger
 from loyalty.services.coupons import coupon_effect, use_coupon
 from loyalty.services.locking import (
+    lock_buyer,
     lock_member,
-    lock_member_with_balance,
     retry_on_conflict,
     unknown_card,
 )
@@ -233,6 +233,14 @@ def qualifying_value(program, member_id, until):
     Hand-written: it runs on most purchases, and building it through the ORM cost more than
     PostgreSQL's index scan (member_id, occurred_at) that answers it.
     """
+    sql, params = _qualifying_sql(program, member_id, until)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (value,) = cursor.fetchone()
+    return _qualifying(value)
+
+
+def _qualifying_sql(program, member_id, until):
     since = until - timedelta(days=program.tier_window_days)
     adapt = connection.ops.adapt_datetimefield_value
     if program.tier_qualification == ProgramSettings.Qualification.COUNT:
@@ -240,15 +248,44 @@ def qualifying_value(program, member_id, until):
         extra = " AND qualifying_amount > 0"
     else:
         what, extra = "COALESCE(SUM(qualifying_amount), 0)", ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {what} FROM {Purchase._meta.db_table}"  # noqa: S608  (no user input)
-            f" WHERE member_id = %s AND occurred_at > %s AND occurred_at <= %s{extra}",
-            [member_id, adapt(since), adapt(until)],
-        )
-        (value,) = cursor.fetchone()
+    return (
+        f"SELECT {what} FROM {Purchase._meta.db_table}"  # noqa: S608  (no user input)
+        f" WHERE member_id = %s AND occurred_at > %s AND occurred_at <= %s{extra}",
+        [member_id, adapt(since), adapt(until)],
+    )
+
+
+def _qualifying(value):
     # SQLite sums decimals as floats: cents are exact again once rounded to cents.
     return Decimal(str(value)).quantize(CENT)
+
+
+def _can_move_up(member):
+    return any(tier.threshold > member.tier.threshold for tier in Tier.ladder())
+
+
+def _lock_buyer(program, card_number, now, occurred_at):
+    """The purchase's first two statements: lock the member behind the card (a merged card
+    leads on to the survivor), then read its open lots as of ``now`` and, unless it is already
+    at the top tier, its qualifying spend up to ``occurred_at``, in one statement.
+
+    Returns (member, lots available, lots pending, qualifying value or None). The sums are read
+    after the lock, not with it: a statement that waits for a lock keeps the snapshot it took
+    before waiting and would miss what the holder of the lock had just spent.
+    """
+    member = lock_buyer(card_number)
+    lots_sql, lots_params = ledger.open_lot_sums_sql(member.pk, now)
+    if _can_move_up(member):
+        spend_sql, spend_params = _qualifying_sql(program, member.pk, occurred_at)
+    else:  # already at the top: no need to add up the year's spend
+        spend_sql, spend_params = "SELECT NULL", []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT * FROM ({lots_sql}) lots, ({spend_sql}) spend",  # noqa: S608
+            lots_params + spend_params,
+        )
+        available, pending, value = cursor.fetchone()
+    return member, int(available), int(pending), None if value is None else _qualifying(value)
 
 
 def tier_for(value, ladder=None):
@@ -260,20 +297,19 @@ def tier_for(value, ladder=None):
     return best
 
 
-def _upgraded_tier(program, member, until, this_purchase):
+def _upgraded_tier(program, member, value, this_purchase):
     """The tier the member qualifies for now, if higher than the current one (else None).
 
-    ``this_purchase`` is the qualifying amount of a purchase at ``until`` not yet written.
+    ``value`` is the qualifying value before this purchase (None: at the top already);
+    ``this_purchase`` is the qualifying amount of the purchase not yet written.
     """
-    ladder = Tier.ladder()
-    if not any(tier.threshold > member.tier.threshold for tier in ladder):
-        return None  # already at the top: no need to add up the year's spend
-    value = qualifying_value(program, member.pk, until)
+    if value is None:
+        return None
     if program.tier_qualification == ProgramSettings.Qualification.COUNT:
         value += 1 if this_purchase > 0 else 0
     else:
         value += this_purchase
-    best = tier_for(value, ladder)
+    best = tier_for(value)
     if best is not None and best.threshold > member.tier.threshold:
         return best
     return None
@@ -424,7 +460,9 @@ def _record_purchase(
     program = ProgramSettings.cached()
     member = None
     if card_number is not None:
-        member, lots_available, lots_pending = lock_member_with_balance(card_number, now)
+        member, lots_available, lots_pending, qualifying = _lock_buyer(
+            program, card_number, now, occurred_at
+        )
         _check_member_can_buy(member)
     coupon = None
     if coupon_code:
@@ -473,7 +511,7 @@ def _record_purchase(
     if member is not None:
         available_from, expires_at = ledger.lot_window(program, min(occurred_at, now))
         now_available = available_from <= now
-        new_tier = _upgraded_tier(program, member, occurred_at, quote.paid_amount)
+        new_tier = _upgraded_tier(program, member, qualifying, quote.paid_amount)
         tier = new_tier or member.tier
         balance = ledger.Balance(
             available=balance_before.available

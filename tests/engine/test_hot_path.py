@@ -21,7 +21,7 @@ def test_an_earning_purchase_costs_a_fixed_number_of_statements(pos, api):
     # The member locked, its balance, spend for the tier, purchase with its answer, lot, entry,
     # member's sums. Without Redis the key is read too (nothing tells this process
     # when another revokes it); with Redis it comes from memory.
-    expected = ["SELECT", "SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "UPDATE"]
+    expected = ["SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "UPDATE"]
     if shared_redis() is None:
         expected = ["SELECT", *expected]
     assert statements == expected
