@@ -112,6 +112,26 @@ end
     )
 
 
+def segment_queries(samples):
+    """Segment definitions as the segment form sends them: one criterion or several."""
+    stores, tiers = samples["stores"], samples["tiers"]
+    queries = [
+        "name=b",  # everyone
+        f"name=b&tiers={tiers[-1]}",
+        f"name=b&tiers={tiers[1 % len(tiers)]}&consent=yes",
+        "name=b&lapsed_days=90",
+        "name=b&lapsed_days=180&consent=yes&has_email=yes",
+        f"name=b&bought_at_stores={stores[0]}",
+        f"name=b&enrolled_stores={stores[0]}&enrolled_stores={stores[-1]}",
+        "name=b&purchases_min=3&activity_days=90",
+        "name=b&spend_min=10000&activity_days=365",
+        "name=b&purchases_max=0&activity_days=90",
+        "name=b&birthday_month=3&consent=yes",
+        "name=b&enrolled_from=2025-06-01&enrolled_to=2025-12-31",
+    ]
+    return queries
+
+
 def lua_headers(headers):
     return "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()) + "}"
 
@@ -275,6 +295,8 @@ class Bench:
                 "SELECT DISTINCT lower(left(last_name, 5)) FROM members_member "
                 "TABLESAMPLE SYSTEM (1) WHERE last_name <> '' LIMIT 200"
             ).fetchall()
+            stores = conn.execute("SELECT id FROM loyalty_store ORDER BY id").fetchall()
+            tiers = conn.execute("SELECT id FROM loyalty_tier ORDER BY threshold").fetchall()
         if not members or not rich:
             raise SystemExit("No members to benchmark with: run manage.py generate_data first")
         return {
@@ -282,6 +304,8 @@ class Bench:
             "phones": [row[1] for row in members],
             "rich": [row[0] for row in rich],
             "names": [row[0] for row in names],
+            "stores": [row[0] for row in stores],
+            "tiers": [row[0] for row in tiers],
         }
 
     def credentials(self):
@@ -416,6 +440,8 @@ class Bench:
                         "name": f"purchase {kind} c{conns}",
                         "servers": ["bare", "product", "drf"],
                         "connections": conns,
+                        "targets": [("product_vs_drf", ">=", 0.9)]
+                        + ([("p99_ms", "<", 60)] if conns == 8 else []),
                         "script": self._purchases(cards, headers, f"{kind[0]}{conns}", redeem),
                     }
                 )
@@ -446,6 +472,7 @@ class Bench:
                     "name": name,
                     "servers": ["bare", "product", "drf"],
                     "connections": 8,
+                    "targets": [("product_vs_drf", ">=", 0.9), ("p99_ms", "<", 25)],
                     "script": lambda server, n, paths=paths: get_script(
                         paths(SERVERS[server][2]), headers
                     ),
@@ -460,8 +487,51 @@ class Bench:
                 "name": "back-office search by name c8",
                 "servers": ["product"],
                 "connections": 8,
+                "targets": [("p95_ms", "<", 100)],
                 "script": lambda server, n: get_script(
                     [f"/members/?q={name}" for name in names], search_headers
+                ),
+            }
+        )
+        # Back-office pages, as a signed-in administrator (full pages, not fragments).
+        page_headers = lua_headers({"Cookie": f"sessionid={session}", "Accept-Language": "ru"})
+        cases.append(
+            {
+                "name": "member page c8",
+                "servers": ["product"],
+                "connections": 8,
+                "targets": [("p95_ms", "<", 150)],
+                "script": lambda server, n: get_script(
+                    [f"/members/{card}/" for card in samples["cards"][:500]], page_headers
+                ),
+            }
+        )
+        cases.append(
+            {
+                "name": "program dashboard c8",
+                "servers": ["product"],
+                "connections": 8,
+                "targets": [("p95_ms", "<", 300)],
+                "script": lambda server, n: get_script(
+                    [f"/analytics/?days={days}" for days in (30, 90, 365)]
+                    + [f"/analytics/?days=90&store={store}" for store in samples["stores"]],
+                    page_headers,
+                ),
+            }
+        )
+        # The live count of the segment form (an htmx fragment), over segments a marketer builds.
+        count_headers = lua_headers(
+            {"Cookie": f"sessionid={session}", "HX-Request": "true", "Accept-Language": "ru"}
+        )
+        cases.append(
+            {
+                "name": "segment count c4",
+                "servers": ["product"],
+                "connections": 4,
+                "targets": [("p95_ms", "<", 1000)],
+                "script": lambda server, n: get_script(
+                    [f"/campaigns/segments/new/?{query}" for query in segment_queries(samples)],
+                    count_headers,
                 ),
             }
         )
@@ -559,7 +629,23 @@ def aggregate(case, runs):
                 entry[f"product_vs_{floor}"] = round(
                     product["rps"] / entry["servers"][floor]["rps"], 3
                 )
+    entry["verdict"] = verdict(case, entry)
     return entry
+
+
+def verdict(case, entry):
+    """'met' or what missed: every target of the case, and no error or deadlock."""
+    product = entry["servers"].get("product", {})
+    missed = []
+    for metric, op, bound in case.get("targets", []):
+        value = entry.get(metric, product.get(metric))
+        if value is None or (value < bound if op == ">=" else value >= bound):
+            missed.append(f"{metric} {value} (target {op} {bound})")
+    if product.get("errors") or product.get("deadlocks"):
+        missed.append(f"{product.get('errors')} errors, {product.get('deadlocks')} deadlocks")
+    if product.get("balance_exact") is False:
+        missed.append("balance wrong")
+    return "met" if not missed else "MISSED: " + "; ".join(missed)
 
 
 def machine():
@@ -608,6 +694,7 @@ def print_table(results):
             f"{product.get('p99_ms', 0):>7.1f} {product.get('p95_ms', 0):>7.1f} "
             f"{product.get('errors', 0):>4} {product.get('deadlocks', 0):>3}  "
             f"{cpu.get('server')}/{cpu.get('postgres')}/{cpu.get('wrk')}/{cpu.get('other')}{extra}"
+            f"  {entry['verdict']}"
         )
 
 
