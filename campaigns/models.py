@@ -1,8 +1,10 @@
-"""Campaign mechanics that reach the till: coupons."""
+"""Campaign mechanics: coupons that reach the till, segments, campaigns and their recipients."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Coupon(models.Model):
@@ -79,3 +81,202 @@ class CouponRedemption(models.Model):
 
     def __str__(self):
         return f"{self.coupon.code} on {self.purchase_id}"
+
+
+class Segment(models.Model):
+    """A saved, named member filter; ``definition`` holds the criteria of the segment form
+    (see ``campaigns.queries.segment_members`` for what each one means)."""
+
+    name = models.CharField(_("name"), max_length=200)
+    definition = models.JSONField(_("criteria"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+
+    def __str__(self):
+        return self.name
+
+
+class Campaign(models.Model):
+    """An offer to a segment, with a control group that gets nothing (SPEC section 2)."""
+
+    class Kind(models.TextChoices):
+        BONUS_POINTS = "bonus_points", _("Bonus points")
+        MULTIPLIER = "multiplier", _("Earn multiplier")
+        COUPON = "coupon", _("Personal coupon")
+        MESSAGE = "message", _("Message only (win-back or other offer)")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", pgettext_lazy("campaign", "Draft")
+        SCHEDULED = "scheduled", pgettext_lazy("campaign", "Scheduled")
+        SENDING = "sending", pgettext_lazy("campaign", "Sending")
+        DONE = "done", pgettext_lazy("campaign", "Sent")
+        CANCELLED = "cancelled", pgettext_lazy("campaign", "Cancelled")
+
+    name = models.CharField(_("name"), max_length=200)
+    segment = models.ForeignKey(
+        Segment, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("segment")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT
+    )
+    control_percent = models.PositiveSmallIntegerField(
+        _("control group, %"),
+        default=10,
+        help_text=_("This share of the segment gets nothing, to measure the effect."),
+    )
+    scheduled_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    # Bonus points
+    points = models.PositiveIntegerField(_("bonus points"), default=0)
+    points_expiry_days = models.PositiveIntegerField(_("points expire after, days"), default=30)
+    # Earn multiplier
+    factor = models.DecimalField(_("multiplier"), max_digits=4, decimal_places=2, default=2)
+    starts_at = models.DateTimeField(_("multiplier from"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("multiplier until"), null=True, blank=True)
+    stores = models.ManyToManyField(
+        "loyalty.Store",
+        blank=True,
+        related_name="+",
+        verbose_name=_("only in stores"),
+        help_text=_("Leave empty for every store."),
+    )
+    # Personal coupon
+    coupon_kind = models.CharField(
+        _("coupon kind"), max_length=16, choices=Coupon.Kind.choices, blank=True
+    )
+    coupon_value = models.DecimalField(
+        _("coupon value"), max_digits=12, decimal_places=2, default=0
+    )
+    coupon_sku = models.CharField(_("coupon SKU"), max_length=100, blank=True)
+    coupon_min_amount = models.DecimalField(
+        _("coupon minimum purchase"), max_digits=12, decimal_places=2, default=0
+    )
+    coupon_valid_days = models.PositiveIntegerField(_("coupon valid for, days"), default=30)
+    # Message, per language (empty: no message)
+    subject_ru = models.CharField(_("subject (Russian)"), max_length=200, blank=True)
+    message_ru = models.TextField(_("message (Russian)"), blank=True)
+    subject_en = models.CharField(_("subject (English)"), max_length=200, blank=True)
+    message_en = models.TextField(_("message (English)"), blank=True)
+    results_days = models.PositiveIntegerField(_("results window, days"), default=30)
+    # The segment's criteria as they were when the send started: every chunk selects by this
+    # copy, so editing the segment during a send cannot change who the send reaches.
+    definition = models.JSONField(_("criteria at send"), default=dict, blank=True)
+    # Progress of the send, in chunks of members (see campaigns.services)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    total = models.PositiveIntegerField(_("members to send to"), default=0)
+    done = models.PositiveIntegerField(_("members done"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(control_percent__lte=90), name="campaign_control_lte_90"
+            ),
+            models.CheckConstraint(condition=Q(factor__gte=1), name="campaign_factor_gte_1"),
+            models.CheckConstraint(
+                condition=Q(done__lte=F("total")), name="campaign_done_lte_total"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["scheduled_at"],
+                condition=Q(status="scheduled"),
+                name="campaign_due_idx",
+            ),
+            models.Index(
+                fields=["starts_at", "ends_at"],
+                condition=Q(kind="multiplier"),
+                name="campaign_multiplier_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def status_label(self):
+        return self.Status(self.status).label
+
+    @property
+    def percent(self):
+        if self.status == self.Status.DONE:
+            return 100
+        return int(self.done * 100 / self.total) if self.total else 0
+
+    @property
+    def is_editable(self):
+        return self.status in (self.Status.DRAFT, self.Status.SCHEDULED)
+
+
+class CampaignChunk(models.Model):
+    """One Celery message of a send: the segment's members with ids in [low, high)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="chunks")
+    low = models.BigIntegerField()
+    high = models.BigIntegerField()
+    size = models.PositiveIntegerField(default=0)
+    recipients = models.PositiveIntegerField(default=0)
+    is_done = models.BooleanField(default=False)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "low"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "low"], name="campaign_chunk_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.campaign_id}: [{self.low}, {self.high})"
+
+
+class CampaignRecipient(models.Model):
+    """A member a campaign targeted, in its test group (got the offer) or control group."""
+
+    class Group(models.TextChoices):
+        TEST = "test", pgettext_lazy("campaign group", "Test")
+        CONTROL = "control", pgettext_lazy("campaign group", "Control")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="campaign_recipients"
+    )
+    group = models.CharField(_("group"), max_length=8, choices=Group.choices, db_column="grp")
+    # The chunk run that inserted the row: its grants, coupons and messages find it by this.
+    batch = models.CharField(max_length=36)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("campaign recipient")
+        verbose_name_plural = _("campaign recipients")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "member"], name="campaign_recipient_unique")
+        ]
+        indexes = [
+            # The engine's question (is this member in the test group of an active multiplier
+            # campaign?) and the member page's list, both by member.
+            models.Index(fields=["member", "campaign"], name="recipient_member_idx"),
+            models.Index(fields=["batch"], name="recipient_batch_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign_id}/{self.member_id} ({self.group})"
+
+    @property
+    def group_label(self):
+        return self.Group(self.group).label

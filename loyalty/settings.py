@@ -269,6 +269,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=40),
         "args": ["dispatch_nps"],
     },
+    "send_campaigns": {
+        "task": "loyalty.jobs.tasks.run_job",
+        "schedule": crontab(),
+        "args": ["send_campaigns"],
+    },
     "deliver_messages": {
         "task": "messaging.tasks.deliver_messages",
         "schedule": 60.0,

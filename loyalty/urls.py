@@ -34,6 +34,7 @@ urlpatterns = [
     path("members/", include("members.urls")),
     path("purchases/", include((purchase_patterns, "purchases"))),
     path("surveys/", include("surveys.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("complaints/", include((complaint_urlpatterns, "complaints"))),
     path("s/", include(public_urlpatterns)),
     path("operations/", include("messaging.urls")),

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from campaigns.queries import member_campaigns
 from loyalty.access import is_fragment, require
 from loyalty.errors import LoyaltyError
 from loyalty.models import AuditLog, ProgramSettings
@@ -115,6 +116,7 @@ def member_detail(request, card_number):
                     :10
                 ]
             ),
+            "campaigns": member_campaigns(member),
             "adjust_form": AdjustForm(),
             "adjust_limit": adjustment_limit(request.user),
             "block_form": ReasonForm(),

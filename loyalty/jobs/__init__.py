@@ -58,5 +58,10 @@ JOBS = {
             "surveys.jobs.dispatch_nps",
             _("Send NPS surveys after purchases, and one reminder"),
         ),
+        Job(
+            "send_campaigns",
+            "campaigns.services.send_campaigns",
+            _("Start scheduled campaign sends, in chunks"),
+        ),
     ]
 }

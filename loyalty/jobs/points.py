@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from loyalty.jobs import runner
-from loyalty.jobs.sql import credit_batch, dt, json_object, member_ranges, new_batch
+from loyalty.jobs.sql import credit_batch, dt, id_ranges, json_object, member_ranges, new_batch
 from loyalty.models import ProgramSettings
 from loyalty.services import expiry
 from loyalty.services.locking import retry_on_conflict
@@ -200,8 +200,9 @@ def _birthday_grants(low, high, today, as_of, points, expires_at):
         return credited
 
 
-# A batch is a range of member ids; the birthday index finds the day's members in it.
-BIRTHDAY_BATCH_MEMBERS = 100_000
+# Birthdays granted per transaction. The index finds the day's members (about 1 in 365) first,
+# so a million members make one batch rather than ten sweeps of an id range.
+BIRTHDAY_BATCH_MEMBERS = 10_000
 
 
 def birthday_offers(*, as_of, run=None, batch_size=BIRTHDAY_BATCH_MEMBERS):
@@ -215,6 +216,7 @@ def birthday_offers(*, as_of, run=None, batch_size=BIRTHDAY_BATCH_MEMBERS):
         return
     today = timezone.localtime(as_of).date()
     expires_at = as_of + timedelta(days=program.birthday_points_expiry_days)
-    for low, high in member_ranges(batch_size):
+    ids = list(birthday_members(today).order_by("id").values_list("id", flat=True))
+    for low, high in id_ranges(ids, batch_size):
         credited = _birthday_grants(low, high, today, as_of, program.birthday_points, expires_at)
         runner.checkpoint(run, credited, members=credited)

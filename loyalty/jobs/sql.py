@@ -52,6 +52,14 @@ def member_ranges(batch_size, queryset=None):
         low += batch_size
 
 
+def id_ranges(ids, per_batch):
+    """[low, high) ranges over sorted ``ids``, ``per_batch`` of them each: batches sized by the
+    rows a selective query finds rather than by the width of the id space."""
+    for start in range(0, len(ids), per_batch):
+        chunk = ids[start : start + per_batch]
+        yield chunk[0], chunk[-1] + 1
+
+
 def lock_members(cursor, members_sql, params):
     """Lock the members a batch will credit, in id order (so two writers cannot deadlock).
 

@@ -19,6 +19,13 @@ def clear_rules_cache():
     _rules_cache.clear()
 
 
+def cached_rule(name, load):
+    """A per-process copy of ``load()`` under ``name``, kept like the program rules (at most
+    RULES_CACHE_SECONDS, emptied by ``clear_rules_cache``). Other apps' hot-path reads, such as
+    the earn multipliers of running campaigns, use it."""
+    return _cached(name, load)
+
+
 def _cached(name, load):
     now = time.monotonic()
     entry = _rules_cache.get(name)

@@ -1,8 +1,10 @@
 """Quote, record and refund purchases (SPEC sections 2 and 3).
 
-Earned points = floor(paid amount × tier earn rate × multipliers), where paid amount = amount −
-discounts − value of points spent. The purchase that crosses a tier threshold earns at the old
-rate; the member moves up at once, and falls only at the nightly re-evaluation.
+Earned points = floor(paid amount × tier earn rate × multipliers × line weights), where paid
+amount = amount − discounts − value of points spent, and the multipliers are those of running
+earn-multiplier campaigns whose test group holds the member (campaigns.queries). The purchase
+that crosses a tier threshold earns at the old rate; the member moves up at once, and falls only
+at the nightly re-evaluation.
 """
 
 import hashlib
@@ -16,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.queries import active_multipliers, member_multiplier
 from loyalty.errors import LoyaltyError
 from loyalty.models import (
     EntryKind,
@@ -184,6 +187,16 @@ def price(
     )
 
 
+def campaign_multiplier(member_id, store, when):
+    """The product of the earn multipliers of running campaigns that cover this member (in
+    their test group) at this store at ``when``. Free of SQL when no multiplier campaign is
+    running (the campaigns come from a per-process copy); otherwise one indexed query."""
+    multipliers = active_multipliers(when)
+    if not multipliers or member_id is None:
+        return Decimal(1)
+    return member_multiplier(member_id, store.pk if store is not None else None, multipliers)
+
+
 def _check_member_can_buy(member):
     if member.status != Member.Status.ACTIVE:
         raise LoyaltyError("member_blocked", _("This card is blocked."))
@@ -223,6 +236,7 @@ def quote_purchase(
         redeem_points=redeem_points if member else 0,
         available=ledger.balance_of(member, now).available if member else 0,
         coupon_discount=coupon_discount,
+        multiplier=campaign_multiplier(member.pk if member else None, store, now),
         earn_rate=partner_rate(store),
     )
 
@@ -478,6 +492,9 @@ def _record_purchase(
         balance_before = ledger.Balance(
             available=lots_available - member.points_debt, pending=lots_pending
         )
+    multiplier = Decimal(1)
+    if member is not None and earn:
+        multiplier = campaign_multiplier(member.pk, store, occurred_at)
     quote = price(
         program,
         tier=member.tier if member else None,
@@ -486,6 +503,7 @@ def _record_purchase(
         redeem_points=redeem_points,
         available=balance_before.available if member else 0,
         coupon_discount=coupon.discount if coupon else Decimal(0),
+        multiplier=multiplier,
         earn_rate=partner_rate(store),
     )
     earned = quote.earn_points if earn else 0

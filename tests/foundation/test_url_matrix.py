@@ -160,6 +160,20 @@ def a_complaint(stores):
     return {"pk": case.pk}
 
 
+def a_segment(stores):
+    from campaigns.models import Segment
+
+    return {"pk": Segment.objects.create(name="matrix", definition={}).pk}
+
+
+def a_campaign(stores):
+    from campaigns.models import Campaign, Segment
+
+    segment = Segment.objects.create(name="matrix", definition={})
+    campaign = Campaign.objects.create(name="matrix", segment=segment, kind="message")
+    return {"pk": campaign.pk}
+
+
 IN_MSK = member_at("MSK-01")  # in the store manager's store
 IN_SPB = member_at("SPB-01")  # outside it: the manager must get 404, as if it did not exist
 
@@ -205,6 +219,16 @@ ROUTES = {
     "surveys:survey-send-detail": Route("loyalty.manage_surveys", a_survey_send),
     "survey-answer": Route(PUBLIC, a_survey_link, notes="the member's single-use link"),
     "survey-follow-up": Route(PUBLIC, a_survey_link),
+    "campaigns:campaign-list": Route("loyalty.manage_campaigns"),
+    "campaigns:campaign-create": Route("loyalty.manage_campaigns"),
+    "campaigns:campaign-detail": Route("loyalty.manage_campaigns", a_campaign),
+    "campaigns:campaign-edit": Route("loyalty.manage_campaigns", a_campaign),
+    "campaigns:campaign-send": Route("loyalty.manage_campaigns", a_campaign, status=405),
+    "campaigns:campaign-cancel": Route("loyalty.manage_campaigns", a_campaign, status=405),
+    "campaigns:campaign-results-csv": Route("loyalty.manage_campaigns", a_campaign),
+    "campaigns:segment-list": Route("loyalty.manage_campaigns"),
+    "campaigns:segment-create": Route("loyalty.manage_campaigns"),
+    "campaigns:segment-edit": Route("loyalty.manage_campaigns", a_segment),
     "messaging:job-list": Route("loyalty.run_jobs"),
     "messaging:job-run": Route(
         "loyalty.run_jobs", lambda stores: {"name": "expire_points"}, status=405

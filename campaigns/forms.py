@@ -1,0 +1,254 @@
+"""Forms of the segment and campaign pages."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+from django.utils.dates import MONTHS
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Campaign, Coupon, Segment
+from loyalty.models import Store, Tier
+
+YES_NO = [("", _("Any")), ("yes", _("Yes")), ("no", _("No"))]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+def _stores():
+    return Store.objects.order_by("code")
+
+
+class SegmentForm(forms.Form):
+    """A segment's name and criteria; ``definition()`` is what ``segment_members`` reads."""
+
+    name = forms.CharField(label=_("Name"), max_length=200)
+    enrolled_stores = forms.ModelMultipleChoiceField(
+        label=_("Enrolled in store"),
+        queryset=Store.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    bought_at_stores = forms.ModelMultipleChoiceField(
+        label=_("Bought at store"),
+        queryset=Store.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    tiers = forms.ModelMultipleChoiceField(
+        label=_("Tier"),
+        queryset=Tier.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    enrolled_from = forms.DateField(label=_("Enrolled from"), required=False, widget=DateInput())
+    enrolled_to = forms.DateField(label=_("Enrolled until"), required=False, widget=DateInput())
+    lapsed_days = forms.IntegerField(
+        label=_("Lapsed: last purchase more than this many days ago"),
+        required=False,
+        min_value=1,
+        max_value=3650,
+    )
+    activity_days = forms.IntegerField(
+        label=_("Purchases and spend counted over the last N days"),
+        required=False,
+        min_value=1,
+        max_value=3650,
+        initial=90,
+    )
+    purchases_min = forms.IntegerField(label=_("Purchases, at least"), required=False, min_value=0)
+    purchases_max = forms.IntegerField(label=_("Purchases, at most"), required=False, min_value=0)
+    spend_min = forms.DecimalField(
+        label=_("Spend, at least"), required=False, min_value=0, decimal_places=2
+    )
+    spend_max = forms.DecimalField(
+        label=_("Spend, at most"), required=False, min_value=0, decimal_places=2
+    )
+    birthday_month = forms.TypedChoiceField(
+        label=_("Birthday month"),
+        choices=[("", _("Any"))] + list(MONTHS.items()),
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    consent = forms.ChoiceField(label=_("Marketing consent"), choices=YES_NO, required=False)
+    has_email = forms.ChoiceField(label=_("Has an e-mail"), choices=YES_NO, required=False)
+    has_phone = forms.ChoiceField(label=_("Has a phone"), choices=YES_NO, required=False)
+
+    CHOICE_LISTS = ("enrolled_stores", "bought_at_stores", "tiers")
+
+    def __init__(self, *args, count_only=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The live count runs while the marketer is still choosing: no name needed yet.
+        self.fields["name"].required = not count_only
+        self.fields["enrolled_stores"].queryset = _stores()
+        self.fields["bought_at_stores"].queryset = _stores()
+        self.fields["tiers"].queryset = Tier.objects.order_by("threshold", "id")
+
+    @classmethod
+    def initial_from(cls, segment):
+        initial = {"name": segment.name, **segment.definition}
+        return initial
+
+    def clean(self):
+        data = super().clean()
+        for low, high in (("purchases_min", "purchases_max"), ("spend_min", "spend_max")):
+            if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
+                self.add_error(high, _("The upper bound is below the lower one."))
+        start, end = data.get("enrolled_from"), data.get("enrolled_to")
+        if start and end and start > end:
+            self.add_error("enrolled_to", _("This date is before the start."))
+        return data
+
+    def definition(self):
+        """The criteria as JSON: ids of stores and tiers, dates and amounts as text."""
+        data = self.cleaned_data
+        result = {}
+        for name in self.CHOICE_LISTS:
+            if data.get(name):
+                result[name] = sorted(item.pk for item in data[name])
+        for name in ("enrolled_from", "enrolled_to"):
+            if data.get(name):
+                result[name] = data[name].isoformat()
+        for name in (
+            "lapsed_days",
+            "activity_days",
+            "purchases_min",
+            "purchases_max",
+            "birthday_month",
+        ):
+            if data.get(name) is not None:
+                result[name] = data[name]
+        for name in ("spend_min", "spend_max"):
+            if data.get(name) is not None:
+                result[name] = str(data[name])
+        for name in ("consent", "has_email", "has_phone"):
+            if data.get(name):
+                result[name] = data[name]
+        if not any(
+            key in result for key in ("purchases_min", "purchases_max", "spend_min", "spend_max")
+        ):
+            result.pop("activity_days", None)
+        return result
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = [
+            "name",
+            "segment",
+            "kind",
+            "control_percent",
+            "points",
+            "points_expiry_days",
+            "factor",
+            "starts_at",
+            "ends_at",
+            "stores",
+            "coupon_kind",
+            "coupon_value",
+            "coupon_sku",
+            "coupon_min_amount",
+            "coupon_valid_days",
+            "subject_ru",
+            "message_ru",
+            "subject_en",
+            "message_en",
+            "results_days",
+        ]
+        widgets = {
+            "kind": forms.RadioSelect,
+            "starts_at": DateTimeInput(),
+            "ends_at": DateTimeInput(),
+            "stores": forms.CheckboxSelectMultiple,
+            "message_ru": forms.Textarea(attrs={"rows": 3}),
+            "message_en": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    # Which fields each kind needs, for the page's groups and the checks below.
+    KIND_FIELDS = {
+        Campaign.Kind.BONUS_POINTS: ("points", "points_expiry_days"),
+        Campaign.Kind.MULTIPLIER: ("factor", "starts_at", "ends_at", "stores"),
+        Campaign.Kind.COUPON: (
+            "coupon_kind",
+            "coupon_value",
+            "coupon_sku",
+            "coupon_min_amount",
+            "coupon_valid_days",
+        ),
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["segment"].queryset = Segment.objects.order_by("name")
+        self.fields["stores"].queryset = _stores()
+        self.fields["kind"].choices = Campaign.Kind.choices
+        self.fields["coupon_kind"].choices = [("", "—")] + list(Coupon.Kind.choices)
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        required = _("Required for this kind of campaign.")
+        if kind == Campaign.Kind.BONUS_POINTS and not data.get("points"):
+            self.add_error("points", required)
+        if kind == Campaign.Kind.MULTIPLIER:
+            for name in ("starts_at", "ends_at"):
+                if not data.get(name):
+                    self.add_error(name, required)
+            if data.get("factor") is not None and data["factor"] <= Decimal(1):
+                self.add_error("factor", _("A multiplier must be above 1."))
+            start, end = data.get("starts_at"), data.get("ends_at")
+            if start and end and end <= start:
+                self.add_error("ends_at", _("The end must be after the start."))
+            elif end and end <= timezone.now():
+                self.add_error("ends_at", _("This time has already passed."))
+        if kind == Campaign.Kind.COUPON:
+            coupon_kind = data.get("coupon_kind")
+            if not coupon_kind:
+                self.add_error("coupon_kind", required)
+            elif coupon_kind in (Coupon.Kind.PERCENT, Coupon.Kind.FIXED):
+                value = data.get("coupon_value") or 0
+                if value <= 0:
+                    self.add_error("coupon_value", required)
+                elif coupon_kind == Coupon.Kind.PERCENT and value > 100:
+                    self.add_error("coupon_value", _("At most 100%."))
+            elif not data.get("coupon_sku"):
+                self.add_error("coupon_sku", required)
+        if kind == Campaign.Kind.MESSAGE and not (data.get("message_ru") or data.get("message_en")):
+            self.add_error("message_ru", _("Write the message in at least one language."))
+        for language in ("ru", "en"):
+            if data.get(f"subject_{language}") and not data.get(f"message_{language}"):
+                self.add_error(f"message_{language}", _("A subject needs a message."))
+        if data.get("control_percent") is not None and data["control_percent"] > 90:
+            self.add_error("control_percent", _("At most 90%."))
+        for name in ("points_expiry_days", "coupon_valid_days", "results_days"):
+            if data.get(name) is not None and data[name] < 1:
+                self.add_error(name, _("At least one day."))
+        return data
+
+
+class ScheduleForm(forms.Form):
+    scheduled_at = forms.DateTimeField(label=_("Send at"), widget=DateTimeInput())
+
+    # A time a little in the past is the minute the marketer is in: it is sent at once.
+    SLACK = timedelta(minutes=5)
+
+    def clean_scheduled_at(self):
+        when = self.cleaned_data["scheduled_at"]
+        if when < timezone.now() - self.SLACK:
+            raise forms.ValidationError(_("This time has already passed."))
+        return when

@@ -1,0 +1,394 @@
+"""Reads of the campaigns app: segment members, the engine's multipliers, campaign results.
+
+``segment_members`` is the one place a segment definition becomes SQL: the live count, the
+send and (later) surveys all use it, so what a marketer counts is what a campaign reaches.
+"""
+
+import datetime
+import math
+import operator
+from collections import namedtuple
+from datetime import timedelta
+from decimal import Decimal
+from functools import reduce
+from statistics import NormalDist
+
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+
+from campaigns.models import Campaign, CampaignRecipient
+from loyalty.models import Purchase
+from loyalty.models.program import cached_rule, clear_rules_cache
+from members.models import Member
+
+# The criteria a definition may hold, as the segment form writes them.
+CRITERIA = (
+    "enrolled_stores",
+    "bought_at_stores",
+    "tiers",
+    "enrolled_from",
+    "enrolled_to",
+    "lapsed_days",
+    "activity_days",
+    "purchases_min",
+    "purchases_max",
+    "spend_min",
+    "spend_max",
+    "birthday_month",
+    "consent",
+    "has_email",
+    "has_phone",
+)
+DEFAULT_ACTIVITY_DAYS = 90
+
+
+def _int(value):
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _decimal(value):
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
+def _ids(values):
+    return [number for number in (_int(value) for value in values or []) if number is not None]
+
+
+def _day_start(value):
+    try:
+        day = parse_date(value) if isinstance(value, str) else value
+    except ValueError:  # well-formed but impossible, such as 2025-02-30
+        return None
+    if not isinstance(day, datetime.date):
+        return None
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def _yes_no(members, value, condition):
+    if value == "yes":
+        return members.filter(condition)
+    if value == "no":
+        return members.exclude(condition)
+    return members
+
+
+def segment_members(definition, *, now=None):
+    """Active members matching every criterion of a segment definition (unset ones are ignored).
+
+    - ``enrolled_stores``: enrolled in one of these stores (ids); ``bought_at_stores``: bought
+      at least once in one of them; ``tiers``: in one of these tiers (ids);
+    - ``enrolled_from`` / ``enrolled_to``: enrolled on or after / on or before these dates;
+    - ``lapsed_days``: bought before, but not in the last N days;
+    - ``purchases_min`` / ``purchases_max`` and ``spend_min`` / ``spend_max``: the number of
+      purchases and their amount in the last ``activity_days`` days (default 90), bounds
+      included; a lower bound of 0 or none keeps members who did not buy at all;
+    - ``birthday_month`` (1–12); ``consent``, ``has_email``, ``has_phone``: "yes" or "no".
+
+    Every criterion is a filter or a set-based subquery on the members table, so a count is one
+    statement however large the program (docs: the plans at 1M members / 10M purchases).
+    """
+    now = now or timezone.now()
+    d = definition or {}
+    members = Member.objects.filter(status=Member.Status.ACTIVE).order_by()
+    if stores := _ids(d.get("enrolled_stores")):
+        members = members.filter(enrolled_store_id__in=stores)
+    if tiers := _ids(d.get("tiers")):
+        members = members.filter(tier_id__in=tiers)
+    if start := _day_start(d.get("enrolled_from")):
+        members = members.filter(enrolled_at__gte=start)
+    if end := _day_start(d.get("enrolled_to")):
+        members = members.filter(enrolled_at__lt=end + timedelta(days=1))
+    if month := _int(d.get("birthday_month")):
+        members = members.filter(birth_date__month=month)
+    members = _yes_no(members, d.get("consent"), Q(marketing_consent=True))
+    members = _yes_no(members, d.get("has_email"), ~Q(email=""))
+    members = _yes_no(members, d.get("has_phone"), ~Q(phone=""))
+    if stores := _ids(d.get("bought_at_stores")):
+        members = members.filter(
+            Exists(Purchase.objects.filter(member=OuterRef("pk"), store_id__in=stores))
+        )
+    if lapsed := _int(d.get("lapsed_days")):
+        cutoff = now - timedelta(days=lapsed)
+        members = members.filter(
+            Exists(Purchase.objects.filter(member=OuterRef("pk"), occurred_at__lte=cutoff)),
+            ~Exists(Purchase.objects.filter(member=OuterRef("pk"), occurred_at__gt=cutoff)),
+        )
+    members = _activity(members, d, now)
+    if bounds := d.get("ids"):  # an id range [low, high): the benchmark's segment, not a form field
+        members = members.filter(id__gte=int(bounds[0]), id__lt=int(bounds[1]))
+    return members
+
+
+def _activity(members, d, now):
+    low_n, high_n = _int(d.get("purchases_min")), _int(d.get("purchases_max"))
+    low_s, high_s = _decimal(d.get("spend_min")), _decimal(d.get("spend_max"))
+    if low_n is None and high_n is None and low_s is None and high_s is None:
+        return members
+    days = _int(d.get("activity_days")) or DEFAULT_ACTIVITY_DAYS
+    recent = (
+        Purchase.objects.filter(occurred_at__gt=now - timedelta(days=days), member__isnull=False)
+        .order_by()
+        .values("member_id")
+        .annotate(n=Count("id"), spent=Sum(F("amount") - F("refunded_amount")))
+    )
+    if (low_n or 0) > 0 or (low_s or 0) > 0:
+        # Only buyers can match: the members among the window's buyers within the bounds.
+        inside = Q()
+        if low_n:
+            inside &= Q(n__gte=low_n)
+        if high_n is not None:
+            inside &= Q(n__lte=high_n)
+        if low_s:
+            inside &= Q(spent__gte=low_s)
+        if high_s is not None:
+            inside &= Q(spent__lte=high_s)
+        return members.filter(id__in=recent.filter(inside).values("member_id"))
+    # Only upper bounds: everyone but the buyers above them (non-buyers have 0 and 0.00).
+    above = [Q(n__gt=high_n)] if high_n is not None else []
+    if high_s is not None:
+        above.append(Q(spent__gt=high_s))
+    return members.exclude(id__in=recent.filter(reduce(operator.or_, above)).values("member_id"))
+
+
+def segment_count(definition, *, now=None):
+    return segment_members(definition, now=now).count()
+
+
+# --- The engine's read: earn multipliers ------------------------------------------------------
+
+Multiplier = namedtuple("Multiplier", "campaign_id factor store_ids starts ends")
+
+# A receipt may reach the API some time after the purchase (an offline till): a multiplier
+# that ended less than this long ago is still kept in the per-process copy.
+MULTIPLIER_LATE_RECEIPTS = timedelta(days=7)
+
+
+def _load_multipliers():
+    """Every sent (or sending) multiplier campaign whose window has not long ended: two
+    queries, a handful of rows."""
+    rows = list(
+        Campaign.objects.filter(
+            kind=Campaign.Kind.MULTIPLIER,
+            status__in=[Campaign.Status.SENDING, Campaign.Status.DONE],
+            ends_at__gt=timezone.now() - MULTIPLIER_LATE_RECEIPTS,
+        )
+        .order_by("id")
+        .values_list("id", "factor", "starts_at", "ends_at")
+    )
+    if not rows:
+        return ()
+    stores = {}
+    through = Campaign.stores.through.objects.filter(campaign_id__in=[row[0] for row in rows])
+    for campaign_id, store_id in through.values_list("campaign_id", "store_id"):
+        stores.setdefault(campaign_id, set()).add(store_id)
+    return tuple(
+        Multiplier(pk, factor, frozenset(stores[pk]) if pk in stores else None, start, end)
+        for pk, factor, start, end in rows
+    )
+
+
+def active_multipliers(when):
+    """Earn-multiplier campaigns whose window holds ``when`` (the purchase time): a tuple of
+    ``Multiplier`` (campaign_id, factor, frozenset of store ids or None for every store,
+    starts, ends).
+
+    Read from a per-process copy refreshed like the program rules (``cached_rule``), so a
+    purchase costs no statement for it; saving, sending or cancelling a campaign clears this
+    process's copy (``clear_multipliers``), other processes see the change within seconds.
+    """
+    loaded = cached_rule("campaign_multipliers", _load_multipliers)
+    return tuple(m for m in loaded if m.starts <= when < m.ends)
+
+
+def clear_multipliers():
+    clear_rules_cache()
+
+
+def member_multiplier(member_id, store_id, multipliers):
+    """The product of the factors of ``multipliers`` (from ``active_multipliers``) that apply
+    to this member at this store: the member must be in the campaign's TEST group. One query
+    on the (member, campaign) index, none at all when no multiplier covers the store."""
+    candidates = {
+        m.campaign_id: m for m in multipliers if m.store_ids is None or store_id in m.store_ids
+    }
+    if not candidates or member_id is None:
+        return Decimal(1)
+    factor = Decimal(1)
+    for campaign_id in CampaignRecipient.objects.filter(
+        member_id=member_id,
+        campaign_id__in=sorted(candidates),
+        group=CampaignRecipient.Group.TEST,
+    ).values_list("campaign_id", flat=True):
+        factor *= candidates[campaign_id].factor
+    return factor
+
+
+# --- The member page --------------------------------------------------------------------------
+
+
+def member_campaigns(member, limit=10):
+    """The campaigns a member was targeted by, newest first, with the group (one query)."""
+    return list(
+        CampaignRecipient.objects.filter(member=member)
+        .select_related("campaign")
+        .only("group", "created_at", "campaign__id", "campaign__name", "campaign__kind")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def campaign_list():
+    return Campaign.objects.select_related("segment").order_by("-created_at", "-id")
+
+
+# --- Results against the control group ----------------------------------------------------------
+
+Z95 = NormalDist().inv_cdf(0.975)
+
+RESULTS_SQL = """
+SELECT r.grp,
+       COUNT(*),
+       COUNT(p.member_id),
+       COALESCE(SUM(p.revenue), 0),
+       COALESCE(SUM(p.revenue * p.revenue), 0),
+       COALESCE(SUM(p.purchases), 0),
+       COALESCE(SUM(p.redeemed), 0)
+FROM campaigns_campaignrecipient r
+LEFT JOIN (
+    SELECT pu.member_id, SUM(pu.amount - pu.refunded_amount) AS revenue,
+           COUNT(*) AS purchases, SUM(pu.redeemed_points) AS redeemed
+    FROM loyalty_purchase pu
+    JOIN campaigns_campaignrecipient rr
+      ON rr.member_id = pu.member_id AND rr.campaign_id = %s
+    WHERE pu.occurred_at >= %s AND pu.occurred_at < %s
+    GROUP BY pu.member_id
+) p ON p.member_id = r.member_id
+WHERE r.campaign_id = %s
+GROUP BY r.grp
+"""
+
+
+def results_window(campaign):
+    start = campaign.starts_at if campaign.kind == Campaign.Kind.MULTIPLIER else None
+    start = start or campaign.sent_at
+    if start is None:
+        return None, None
+    return start, start + timedelta(days=campaign.results_days)
+
+
+def _money(value):
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def group_figures(campaign):
+    """Per group: members, buyers, revenue (sum and sum of squares per member), purchases and
+    points redeemed in the results window. One statement."""
+    start, end = results_window(campaign)
+    empty = {"members": 0, "buyers": 0, "revenue": Decimal(0), "revenue_sq": Decimal(0)}
+    groups = CampaignRecipient.Group.values
+    figures = {group: dict(empty, purchases=0, redeemed=0) for group in groups}
+    if start is None:
+        return figures, start, end
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(RESULTS_SQL, [campaign.pk, adapt(start), adapt(end), campaign.pk])
+        for group, members, buyers, revenue, revenue_sq, purchases, redeemed in cursor.fetchall():
+            figures[group] = {
+                "members": members,
+                "buyers": buyers,
+                "revenue": Decimal(str(revenue)),
+                "revenue_sq": Decimal(str(revenue_sq)),
+                "purchases": int(purchases),
+                "redeemed": int(redeemed),
+            }
+    return figures, start, end
+
+
+def two_proportions(x1, n1, x2, n2):
+    """Difference of two shares (test − control) with its 95% confidence interval (unpooled
+    standard error) and the two-sided p-value of the pooled two-proportion z-test."""
+    if not n1 or not n2:
+        return None
+    p1, p2 = x1 / n1, x2 / n2
+    diff = p1 - p2
+    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    pooled = (x1 + x2) / (n1 + n2)
+    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    p_value = 2 * (1 - NormalDist().cdf(abs(diff) / se_pooled)) if se_pooled else 1.0
+    return {"diff": diff, "low": diff - Z95 * se, "high": diff + Z95 * se, "p_value": p_value}
+
+
+def welch(sum1, sq1, n1, sum2, sq2, n2):
+    """Difference of two means (test − control) from sums and sums of squares, with Welch's
+    standard error; the 95% interval and the two-sided p-value use the normal distribution
+    (the stdlib has no t distribution; with campaign-sized groups the two agree)."""
+    if n1 < 2 or n2 < 2:
+        return None
+    m1, m2 = sum1 / n1, sum2 / n2
+    v1 = max(0.0, (sq1 - sum1 * sum1 / n1) / (n1 - 1))
+    v2 = max(0.0, (sq2 - sum2 * sum2 / n2) / (n2 - 1))
+    diff = m1 - m2
+    se = math.sqrt(v1 / n1 + v2 / n2)
+    p_value = 2 * (1 - NormalDist().cdf(abs(diff) / se)) if se else 1.0
+    return {"diff": diff, "low": diff - Z95 * se, "high": diff + Z95 * se, "p_value": p_value}
+
+
+def campaign_results(campaign):
+    """Test against control in the results window: members, conversion (share who bought),
+    revenue per member, average check, points redeemed; the differences with a 95% confidence
+    interval and p-value (two-proportion z-test; Welch test for revenue per member)."""
+    figures, start, end = group_figures(campaign)
+    rows = {}
+    for group, f in figures.items():
+        n = f["members"]
+        rows[group] = {
+            "members": n,
+            "buyers": f["buyers"],
+            "conversion": f["buyers"] / n if n else None,
+            "revenue": _money(f["revenue"]),
+            "revenue_per_member": _money(f["revenue"] / n) if n else None,
+            "average_check": _money(f["revenue"] / f["purchases"]) if f["purchases"] else None,
+            "purchases": f["purchases"],
+            "redeemed": f["redeemed"],
+        }
+    test, control = figures["test"], figures["control"]
+    conversion = two_proportions(
+        test["buyers"], test["members"], control["buyers"], control["members"]
+    )
+    revenue = welch(
+        float(test["revenue"]),
+        float(test["revenue_sq"]),
+        test["members"],
+        float(control["revenue"]),
+        float(control["revenue_sq"]),
+        control["members"],
+    )
+    for row in rows.values():
+        row["conversion_pct"] = row["conversion"] * 100 if row["conversion"] is not None else None
+    for stat in (conversion, revenue):
+        if stat is not None:
+            stat["significant"] = stat["p_value"] < 0.05
+    if conversion is not None:
+        for key in ("diff", "low", "high"):
+            conversion[f"{key}_pct"] = conversion[key] * 100
+    labels = CampaignRecipient.Group
+    return {
+        "start": start,
+        "end": end,
+        "rows": [(labels.TEST.label, rows["test"]), (labels.CONTROL.label, rows["control"])],
+        "test": rows["test"],
+        "control": rows["control"],
+        "conversion": conversion,
+        "revenue": revenue,
+    }

@@ -1,0 +1,454 @@
+"""Campaign sends: schedule, start, fan out in chunks, and the send_campaigns job (SPEC §2, §6).
+
+A send is split into chunks of about ``CHUNK_MEMBERS`` segment members by member-id range,
+one Celery message each. A chunk is one transaction: recipients (test or control, decided by a
+hash of campaign and member, so a re-run puts everyone in the same group), then for the test
+group's new rows the bonus points (set-based, through the ledger), personal coupons and outbox
+messages. Unique constraints with ON CONFLICT DO NOTHING make a chunk run twice add nothing,
+and a chunk marks itself done in the same transaction, so a retried message does nothing.
+Progress is ``Campaign.done`` / ``Campaign.total`` in the database.
+"""
+
+import hashlib
+import hmac
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Coupon, Segment
+from campaigns.queries import clear_multipliers, segment_members
+from loyalty.errors import LoyaltyError
+from loyalty.jobs import runner
+from loyalty.jobs.sql import credit_batch, new_batch
+from loyalty.models import audit
+from loyalty.services.locking import retry_on_conflict
+from messaging.models import Outbox
+
+logger = logging.getLogger(__name__)
+
+# Members per Celery message: one chunk inserts about this many recipients, points, coupons
+# and messages in one transaction of a few statements (tens of milliseconds), large enough
+# that the broker's per-message cost is small beside the work, small enough to retry cheaply.
+CHUNK_MEMBERS = 1000
+# A chunk sent this long ago and still not done is sent again (its message was lost, or its
+# worker died on the filesystem broker, which does not re-deliver).
+STALE_CHUNK = timedelta(minutes=10)
+
+
+def in_control_group(campaign_id, member_id, control_percent):
+    """Whether a member is in a campaign's control group: a hash of the pair, so the answer
+    never changes, spread evenly over 10,000 buckets."""
+    digest = hashlib.sha256(f"campaign:{campaign_id}:member:{member_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 10_000 < control_percent * 100
+
+
+def coupon_code(campaign_id, member_id):
+    """A member's personal coupon code: the same on every re-run (so a retried chunk cannot
+    make a second coupon), unguessable without the secret key."""
+    mac = hmac.new(
+        settings.SECRET_KEY.encode(), f"coupon:{campaign_id}:{member_id}".encode(), "sha256"
+    )
+    return f"C{campaign_id}-{mac.hexdigest()[:10].upper()}"
+
+
+def _not_editable():
+    return LoyaltyError(
+        "campaign_not_editable", _("This campaign has already been sent or cancelled.")
+    )
+
+
+def _check_sendable(campaign, now=None):
+    """A multiplier campaign whose window has ended would reach nobody: refuse to send it."""
+    now = now or timezone.now()
+    if campaign.kind == Campaign.Kind.MULTIPLIER and campaign.ends_at and campaign.ends_at <= now:
+        raise LoyaltyError(
+            "campaign_window_over",
+            _("The multiplier's window has already ended: change its dates first."),
+        )
+
+
+def _plain(value):
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "all"):  # a many-to-many's queryset: the ids
+        return sorted(item.pk for item in value)
+    return str(value)
+
+
+@transaction.atomic(durable=True)
+def save_segment(*, segment_id=None, name, definition, staff):
+    """Create a segment or change its name and criteria, audited with before and after.
+
+    A campaign already sending keeps the criteria it started with (``Campaign.definition``).
+    """
+    if segment_id is None:
+        segment = Segment(created_by=staff)
+        before = None
+    else:
+        segment = Segment.objects.select_for_update().get(pk=segment_id)
+        before = {"name": segment.name, "definition": segment.definition}
+    segment.name = name
+    segment.definition = definition
+    segment.save()
+    audit(
+        actor=staff,
+        action="segment.edit" if before else "segment.create",
+        obj=segment,
+        before=before,
+        after={"name": name, "definition": definition},
+    )
+    return segment
+
+
+@transaction.atomic(durable=True)
+def save_campaign(*, form, staff):
+    """Save a campaign from its (valid) form: only a draft or scheduled campaign can change.
+
+    The campaign row is locked first, so a send that starts at the same moment either sees the
+    change or makes it fail with ``campaign_not_editable``. Audited with the changed fields.
+    """
+    campaign = form.instance
+    creating = campaign.pk is None
+    if not creating:
+        current = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if not current.is_editable:
+            raise _not_editable()
+        campaign.status = current.status
+    changed = [name for name in form.changed_data if name in form.cleaned_data]
+    before = None if creating else {name: _plain(form.initial.get(name)) for name in changed}
+    if creating:
+        campaign.created_by = staff
+    saved = form.save()
+    transaction.on_commit(clear_multipliers)
+    if creating or changed:
+        audit(
+            actor=staff,
+            action="campaign.create" if creating else "campaign.edit",
+            obj=saved,
+            before=before,
+            after={name: _plain(form.cleaned_data[name]) for name in changed},
+        )
+    return saved
+
+
+@transaction.atomic(durable=True)
+def schedule_campaign(*, campaign_id, when, staff):
+    """A draft (or a scheduled campaign, moved) is sent at ``when`` by the send_campaigns job."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+    if not campaign.is_editable:
+        raise _not_editable()
+    _check_sendable(campaign)
+    before = {
+        "status": campaign.status,
+        "scheduled_at": _plain(campaign.scheduled_at),
+    }
+    campaign.status = Campaign.Status.SCHEDULED
+    campaign.scheduled_at = when
+    campaign.save(update_fields=["status", "scheduled_at"])
+    audit(
+        actor=staff,
+        action="campaign.schedule",
+        obj=campaign,
+        before=before,
+        after={"status": campaign.status, "scheduled_at": when.isoformat()},
+    )
+    return campaign
+
+
+@transaction.atomic(durable=True)
+def cancel_campaign(*, campaign_id, staff):
+    """Stop a campaign: before it is sent, or while sending (chunks not yet done do nothing)."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+    if campaign.status in (Campaign.Status.DONE, Campaign.Status.CANCELLED):
+        raise _not_editable()
+    before = {"status": campaign.status}
+    campaign.status = Campaign.Status.CANCELLED
+    campaign.finished_at = timezone.now()
+    campaign.save(update_fields=["status", "finished_at"])
+    audit(
+        actor=staff,
+        action="campaign.cancel",
+        obj=campaign,
+        before=before,
+        after={"status": campaign.status, "done": campaign.done, "total": campaign.total},
+    )
+    # A cancelled multiplier stops at once in this process (others: within seconds).
+    transaction.on_commit(clear_multipliers)
+    return campaign
+
+
+CHUNK_BOUNDS_SQL = """
+SELECT id, rn, total, last FROM (
+    SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn, COUNT(*) OVER () AS total,
+           MAX(id) OVER () AS last
+    FROM ({members}) AS segment
+) AS numbered
+WHERE (rn - 1) %% %s = 0
+ORDER BY id
+"""
+
+
+def chunk_bounds(members, chunk_members):
+    """[(low, high, size)] covering the segment's members in id order, ``chunk_members`` each,
+    from one statement over the segment's ids.
+
+    The last chunk ends after the segment's highest id, so that members enrolled during the
+    send are not swept into it: a send reaches the members the segment held when it started
+    (less any who left it meanwhile, such as a card blocked)."""
+    sql, params = members.values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(CHUNK_BOUNDS_SQL.format(members=sql), [*params, chunk_members])
+        rows = cursor.fetchall()
+    bounds = []
+    for index, (low, rn, total, last) in enumerate(rows):
+        high = rows[index + 1][0] if index + 1 < len(rows) else last + 1
+        bounds.append((low, high, min(chunk_members, total - rn + 1)))
+    return bounds
+
+
+@transaction.atomic(durable=True)
+def start_send(*, campaign_id, now, chunk_members=CHUNK_MEMBERS):
+    """Claim a due scheduled campaign (scheduled → sending) and split its segment into chunks.
+
+    Returns the chunk ids to send, or [] if the campaign was not due (or another run claimed
+    it first: the claim is a conditional update whose count says who won).
+    """
+    claimed = Campaign.objects.filter(
+        pk=campaign_id, status=Campaign.Status.SCHEDULED, scheduled_at__lte=now
+    ).update(status=Campaign.Status.SENDING, sent_at=now)
+    if not claimed:
+        return []
+    campaign = Campaign.objects.select_related("segment").get(pk=campaign_id)
+    definition = campaign.segment.definition
+    members = segment_members(definition, now=now)
+    bounds = chunk_bounds(members, chunk_members)
+    CampaignChunk.objects.bulk_create(
+        [
+            CampaignChunk(campaign=campaign, low=low, high=high, size=size)
+            for low, high, size in bounds
+        ]
+    )
+    total = sum(size for _low, _high, size in bounds)
+    if not bounds:
+        Campaign.objects.filter(pk=campaign_id).update(
+            status=Campaign.Status.DONE, finished_at=timezone.now(), definition=definition
+        )
+    else:
+        Campaign.objects.filter(pk=campaign_id).update(total=total, definition=definition)
+    audit(
+        actor=None,
+        action="campaign.send",
+        obj=campaign,
+        before={"status": Campaign.Status.SCHEDULED},
+        after={"status": Campaign.Status.SENDING, "members": total, "chunks": len(bounds)},
+    )
+    if campaign.kind == Campaign.Kind.MULTIPLIER:
+        transaction.on_commit(clear_multipliers)
+    return list(campaign.chunks.order_by("low").values_list("id", flat=True))
+
+
+def enqueue_chunks(chunk_ids, *, queue=None):
+    """Send one Celery message per chunk (after the chunks are committed)."""
+    from campaigns.tasks import send_chunk
+
+    if not chunk_ids:
+        return
+    CampaignChunk.objects.filter(pk__in=chunk_ids).update(enqueued_at=timezone.now())
+    options = {"queue": queue} if queue else {}
+    for chunk_id in chunk_ids:
+        send_chunk.apply_async((chunk_id,), **options)
+
+
+@transaction.atomic(durable=True)
+def send_now(*, campaign_id, staff, now=None):
+    """Schedule for now and start at once (the page's "Send now"): a task splits the segment
+    into chunks after commit. Returns the campaign."""
+    now = now or timezone.now()
+    campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+    if not campaign.is_editable:
+        raise _not_editable()
+    _check_sendable(campaign, now)
+    Campaign.objects.filter(pk=campaign_id).update(
+        status=Campaign.Status.SCHEDULED, scheduled_at=now
+    )
+    audit(
+        actor=staff,
+        action="campaign.send_now",
+        obj=campaign,
+        before={"status": campaign.status},
+        after={"status": Campaign.Status.SCHEDULED, "scheduled_at": now.isoformat()},
+    )
+    # Splitting a large segment into chunks takes a second or two: a task does it, after commit.
+    transaction.on_commit(lambda: _start_soon(campaign_id, now))
+    return campaign
+
+
+def _start_soon(campaign_id, now):
+    """Ask a worker to start the send now. If the broker cannot take the message, nothing is
+    lost: the campaign is scheduled for ``now`` and the send_campaigns job (every minute)
+    starts it."""
+    from campaigns.tasks import start_campaign
+
+    try:
+        start_campaign.delay(campaign_id, now.isoformat())
+    except Exception:  # the broker is down: the job will start it
+        logger.warning("campaign %s: start left to send_campaigns", campaign_id, exc_info=True)
+
+
+def _message(campaign, language, code):
+    if language == "en":
+        subject = campaign.subject_en or campaign.subject_ru
+        text = campaign.message_en or campaign.message_ru
+        label = "Your coupon code"
+    else:
+        subject = campaign.subject_ru or campaign.subject_en
+        text = campaign.message_ru or campaign.message_en
+        label = "Ваш код купона"
+    if code:
+        text = f"{text}\n\n{label}: {code}"
+    return {"subject": subject, "text": text, "campaign": campaign.pk}
+
+
+@retry_on_conflict
+@transaction.atomic(durable=True)
+def run_chunk(chunk_id):
+    """Do one chunk of a send; safe to run twice and concurrently (the chunk row is locked and
+    marked done in the same transaction). Returns the number of new recipients."""
+    chunk = (
+        CampaignChunk.objects.select_for_update(of=("self",))
+        .select_related("campaign")
+        .filter(pk=chunk_id)
+        .first()
+    )
+    if chunk is None or chunk.is_done or chunk.campaign.status != Campaign.Status.SENDING:
+        return 0
+    campaign = chunk.campaign
+    now = campaign.sent_at
+    batch = new_batch()
+    members = segment_members(campaign.definition, now=now).filter(
+        id__gte=chunk.low, id__lt=chunk.high
+    )
+    languages = dict(members.values_list("id", "language"))
+    CampaignRecipient.objects.bulk_create(
+        [
+            CampaignRecipient(
+                campaign_id=campaign.pk,
+                member_id=member_id,
+                group=CampaignRecipient.Group.CONTROL
+                if in_control_group(campaign.pk, member_id, campaign.control_percent)
+                else CampaignRecipient.Group.TEST,
+                batch=batch,
+                created_at=now,
+            )
+            for member_id in sorted(languages)
+        ],
+        ignore_conflicts=True,
+    )
+    # Only rows this run inserted carry its batch: a re-run finds none of the earlier ones.
+    new = dict(CampaignRecipient.objects.filter(batch=batch).values_list("member_id", "group"))
+    test = sorted(member_id for member_id, group in new.items() if group == "test")
+    if test:
+        _offer(campaign, test, batch, now, languages)
+    CampaignChunk.objects.filter(pk=chunk.pk).update(
+        is_done=True, recipients=len(new), done_at=timezone.now()
+    )
+    # This update locks the campaign row until commit, so of two last chunks finishing at once
+    # the second sees the first done and closes the send.
+    Campaign.objects.filter(pk=campaign.pk).update(done=F("done") + chunk.size)
+    if not CampaignChunk.objects.filter(campaign_id=campaign.pk, is_done=False).exists():
+        Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SENDING).update(
+            status=Campaign.Status.DONE, finished_at=timezone.now()
+        )
+    return len(new)
+
+
+def _offer(campaign, test, batch, now, languages):
+    """What the test group's new recipients get: points, a coupon, a message."""
+    if campaign.kind == Campaign.Kind.BONUS_POINTS and campaign.points > 0:
+        with connection.cursor() as cursor:
+            credit_batch(
+                cursor,
+                batch=batch,
+                grants_sql=(
+                    "SELECT member_id, %s AS points FROM campaigns_campaignrecipient "
+                    "WHERE batch = %s AND grp = 'test'"
+                ),
+                params=[campaign.points, batch],
+                now=now,
+                expires_at=now + timedelta(days=campaign.points_expiry_days),
+                reason=f"{campaign.name} (#{campaign.pk})"[:500],
+                job="send_campaigns",
+            )
+    codes = {}
+    if campaign.kind == Campaign.Kind.COUPON:
+        codes = {member_id: coupon_code(campaign.pk, member_id) for member_id in test}
+        Coupon.objects.bulk_create(
+            [
+                Coupon(
+                    code=code,
+                    kind=campaign.coupon_kind,
+                    value=campaign.coupon_value,
+                    sku=campaign.coupon_sku,
+                    min_amount=campaign.coupon_min_amount,
+                    member_id=member_id,
+                    valid_from=now,
+                    valid_until=now + timedelta(days=campaign.coupon_valid_days),
+                    max_uses=1,
+                )
+                for member_id, code in codes.items()
+            ],
+            ignore_conflicts=True,
+        )
+    if campaign.message_ru or campaign.message_en:
+        # Consent, quiet hours and the frequency cap are applied by delivery.
+        Outbox.objects.bulk_create(
+            [
+                Outbox(
+                    member_id=member_id,
+                    purpose="campaign",
+                    key=f"campaign:{campaign.pk}:{member_id}",
+                    context=_message(campaign, languages.get(member_id), codes.get(member_id)),
+                    not_before=now,
+                    created_at=now,
+                )
+                for member_id in test
+            ],
+            ignore_conflicts=True,
+        )
+
+
+def send_campaigns(*, as_of, run=None, batch_size=CHUNK_MEMBERS, queue=None):
+    """Start every scheduled campaign that is due, fanned out in chunks of ``batch_size``
+    members; send again the chunks of running sends that were sent long ago and are not done
+    (an interrupted send is finished by the next run)."""
+    due = Campaign.objects.filter(
+        status=Campaign.Status.SCHEDULED, scheduled_at__lte=as_of
+    ).order_by("scheduled_at", "id")
+    started = 0
+    for campaign_id in list(due.values_list("id", flat=True)):
+        chunk_ids = start_send(campaign_id=campaign_id, now=as_of, chunk_members=batch_size)
+        enqueue_chunks(chunk_ids, queue=queue)
+        started += 1
+        runner.checkpoint(run, len(chunk_ids), campaigns=1, chunks=len(chunk_ids))
+    stale = list(
+        CampaignChunk.objects.filter(
+            campaign__status=Campaign.Status.SENDING, is_done=False, enqueued_at__isnull=True
+        ).values_list("id", flat=True)
+    ) + list(
+        CampaignChunk.objects.filter(
+            campaign__status=Campaign.Status.SENDING,
+            is_done=False,
+            enqueued_at__lt=timezone.now() - STALE_CHUNK,
+        ).values_list("id", flat=True)
+    )
+    if stale:
+        enqueue_chunks(stale, queue=queue)
+        runner.checkpoint(run, len(stale), resent_chunks=len(stale))
+    return started

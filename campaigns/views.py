@@ -1,0 +1,227 @@
+"""Segment and campaign pages: a live count while building a segment, a send with a live
+progress bar, and the results against the control group."""
+
+import csv
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from campaigns import queries
+from campaigns.forms import CampaignForm, ScheduleForm, SegmentForm
+from campaigns.models import Campaign, Segment
+from campaigns.services import (
+    cancel_campaign,
+    save_campaign,
+    save_segment,
+    schedule_campaign,
+    send_now,
+)
+from loyalty.access import is_fragment, require
+from loyalty.errors import LoyaltyError
+
+PERMISSION = "loyalty.manage_campaigns"
+
+
+@require(PERMISSION)
+def segment_list(request):
+    segments = Segment.objects.annotate(campaign_count=Count("campaigns")).order_by("name", "id")
+    page = Paginator(segments, 50).get_page(request.GET.get("page"))
+    return render(request, "campaigns/segment_list.html", {"page": page})
+
+
+@require(PERMISSION)
+def segment_edit(request, pk=None):
+    """Build or change a segment; every change of a criterion re-counts its members (htmx)."""
+    segment = get_object_or_404(Segment, pk=pk) if pk else None
+    if is_fragment(request) and request.method == "GET":
+        form = SegmentForm(request.GET, count_only=True)
+        count = queries.segment_count(form.definition()) if form.is_valid() else None
+        return render(request, "campaigns/segment_form.html#count", {"count": count})
+    if request.method == "POST":
+        form = SegmentForm(request.POST)
+        if form.is_valid():
+            save_segment(
+                segment_id=segment.pk if segment else None,
+                name=form.cleaned_data["name"],
+                definition=form.definition(),
+                staff=request.user,
+            )
+            messages.success(request, _("Segment saved."))
+            return redirect("campaigns:segment-list")
+        count = None
+        status = 422
+    else:
+        form = SegmentForm(initial=SegmentForm.initial_from(segment) if segment else None)
+        count = queries.segment_count(segment.definition if segment else {})
+        status = 200
+    return render(
+        request,
+        "campaigns/segment_form.html",
+        {"form": form, "segment": segment, "count": count},
+        status=status,
+    )
+
+
+@require(PERMISSION)
+def campaign_list(request):
+    page = Paginator(queries.campaign_list(), 25).get_page(request.GET.get("page"))
+    return render(request, "campaigns/campaign_list.html", {"page": page})
+
+
+@require(PERMISSION)
+def campaign_edit(request, pk=None):
+    campaign = get_object_or_404(Campaign, pk=pk) if pk else Campaign()
+    if pk and not campaign.is_editable:
+        messages.error(request, _("This campaign has already been sent or cancelled."))
+        return redirect("campaigns:campaign-detail", pk=campaign.pk)
+    initial = {}
+    if not pk and request.GET.get("segment", "").isdigit():
+        initial["segment"] = int(request.GET["segment"])
+    form = CampaignForm(request.POST or None, instance=campaign, initial=initial)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                saved = save_campaign(form=form, staff=request.user)
+            except LoyaltyError as error:
+                form.add_error(None, str(error.message))
+            else:
+                messages.success(request, _("Campaign saved."))
+                return redirect("campaigns:campaign-detail", pk=saved.pk)
+        status = 422
+    return render(
+        request,
+        "campaigns/campaign_form.html",
+        {"form": form, "campaign": campaign if pk else None},
+        status=status,
+    )
+
+
+def _detail_context(campaign, schedule_form=None):
+    context = {
+        "campaign": campaign,
+        "schedule_form": schedule_form
+        or ScheduleForm(
+            initial={"scheduled_at": timezone.localtime(campaign.scheduled_at or timezone.now())}
+        ),
+    }
+    if campaign.sent_at is not None:
+        context["results"] = queries.campaign_results(campaign)
+    return context
+
+
+@require(PERMISSION)
+def campaign_detail(request, pk):
+    campaign = get_object_or_404(Campaign.objects.select_related("segment"), pk=pk)
+    if is_fragment(request):
+        response = render(
+            request, "campaigns/campaign_detail.html#progress", {"campaign": campaign}
+        )
+        if request.GET.get("poll") and campaign.status in (
+            Campaign.Status.DONE,
+            Campaign.Status.CANCELLED,
+        ):
+            # The send has ended: reload the page once, to show its results.
+            response["HX-Refresh"] = "true"
+        return response
+    return render(request, "campaigns/campaign_detail.html", _detail_context(campaign))
+
+
+@require(PERMISSION)
+@require_POST
+def campaign_send(request, pk):
+    """Send now, or schedule for a time (the send_campaigns job starts it then)."""
+    campaign = get_object_or_404(Campaign.objects.select_related("segment"), pk=pk)
+    form = None
+    try:
+        if request.POST.get("action") == "schedule":
+            form = ScheduleForm(request.POST)
+            if form.is_valid():
+                schedule_campaign(
+                    campaign_id=pk, when=form.cleaned_data["scheduled_at"], staff=request.user
+                )
+                messages.success(request, _("Campaign scheduled."))
+                return redirect("campaigns:campaign-detail", pk=pk)
+        else:
+            send_now(campaign_id=pk, staff=request.user)
+            messages.success(request, _("Sending started."))
+            return redirect("campaigns:campaign-detail", pk=pk)
+    except LoyaltyError as error:
+        form = form or ScheduleForm(request.POST)
+        form.is_valid()
+        form.add_error(None, str(error.message))
+    return render(
+        request, "campaigns/campaign_detail.html", _detail_context(campaign, form), status=422
+    )
+
+
+@require(PERMISSION)
+@require_POST
+def campaign_cancel(request, pk):
+    get_object_or_404(Campaign, pk=pk)
+    try:
+        cancel_campaign(campaign_id=pk, staff=request.user)
+        messages.success(request, _("Campaign cancelled."))
+    except LoyaltyError as error:
+        messages.error(request, str(error.message))
+    return redirect("campaigns:campaign-detail", pk=pk)
+
+
+def _number(value, digits=4):
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+@require(PERMISSION)
+def campaign_results_csv(request, pk):
+    """The results table as CSV: one row per group, then the differences."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    results = queries.campaign_results(campaign)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-results.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "group",
+            "members",
+            "buyers",
+            "conversion",
+            "revenue",
+            "revenue_per_member",
+            "purchases",
+            "average_check",
+            "points_redeemed",
+        ]
+    )
+    for group in ("test", "control"):
+        row = results[group]
+        writer.writerow(
+            [
+                group,
+                row["members"],
+                row["buyers"],
+                _number(row["conversion"]),
+                row["revenue"],
+                "" if row["revenue_per_member"] is None else row["revenue_per_member"],
+                row["purchases"],
+                "" if row["average_check"] is None else row["average_check"],
+                row["redeemed"],
+            ]
+        )
+    writer.writerow([])
+    writer.writerow(["measure", "difference", "ci95_low", "ci95_high", "p_value"])
+    for name in ("conversion", "revenue"):
+        stat = results[name]
+        label = "conversion" if name == "conversion" else "revenue_per_member"
+        if stat is None:
+            writer.writerow([label, "", "", "", ""])
+        else:
+            writer.writerow(
+                [label, *(_number(stat[key]) for key in ("diff", "low", "high", "p_value"))]
+            )
+    return response
