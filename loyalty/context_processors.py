@@ -13,6 +13,7 @@ NAVIGATION = [
     ("purchases:purchase-list", _("Purchases"), "loyalty.view_members"),
     ("complaints:complaint-list", _("Complaints"), "loyalty.handle_complaints"),
     ("campaigns:campaign-list", _("Campaigns"), "loyalty.manage_campaigns"),
+    ("analytics:dashboard", _("Analytics"), "loyalty.view_analytics"),
     ("surveys:nps-dashboard", _("NPS"), "loyalty.view_analytics"),
     ("messaging:partner-settlement", _("Partners"), "loyalty.view_analytics"),
     ("loyalty:audit-list", _("Audit log"), "loyalty.view_audit"),

@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "campaigns",
     "surveys",
     "messaging",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -273,6 +274,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.jobs.tasks.run_job",
         "schedule": crontab(),
         "args": ["send_campaigns"],
+    },
+    # After the night's expiry and tier jobs, so yesterday's figures include them.
+    "refresh_analytics": {
+        "task": "loyalty.jobs.tasks.run_job",
+        "schedule": crontab(hour=2, minute=30),
+        "args": ["refresh_analytics"],
     },
     "deliver_messages": {
         "task": "messaging.tasks.deliver_messages",

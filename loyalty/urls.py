@@ -35,6 +35,7 @@ urlpatterns = [
     path("purchases/", include((purchase_patterns, "purchases"))),
     path("surveys/", include("surveys.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("analytics/", include("analytics.urls")),
     path("complaints/", include((complaint_urlpatterns, "complaints"))),
     path("s/", include(public_urlpatterns)),
     path("operations/", include("messaging.urls")),

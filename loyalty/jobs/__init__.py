@@ -63,5 +63,10 @@ JOBS = {
             "campaigns.services.send_campaigns",
             _("Start scheduled campaign sends, in chunks"),
         ),
+        Job(
+            "refresh_analytics",
+            "analytics.jobs.refresh_analytics",
+            _("Rebuild the daily figures and snapshots the analytics dashboard reads"),
+        ),
     ]
 }

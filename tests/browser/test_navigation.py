@@ -22,6 +22,7 @@ HOME = ("Home", "Главная")
 MEMBERS = ("Members", "Участники")
 PURCHASES = ("Purchases", None)
 COMPLAINTS = ("Complaints", "Жалобы")
+ANALYTICS = ("Analytics", None)
 NPS = ("NPS", "NPS")
 PARTNERS = ("Partners", None)
 JOBS = ("Jobs", None)
@@ -40,6 +41,7 @@ NAVIGATION = {
         MEMBERS,
         PURCHASES,
         COMPLAINTS,
+        ANALYTICS,
         NPS,
         PARTNERS,
         AUDIT_LOG,
@@ -51,9 +53,9 @@ NAVIGATION = {
         JOBS,
         DJANGO_ADMIN,
     ],
-    "manager": [HOME, MEMBERS, PURCHASES, NPS, PARTNERS],
+    "manager": [HOME, MEMBERS, PURCHASES, ANALYTICS, NPS, PARTNERS],
     "support": [HOME, MEMBERS, PURCHASES, COMPLAINTS, AUDIT_LOG],
-    "marketer": [HOME, MEMBERS, PURCHASES, NPS, PARTNERS],
+    "marketer": [HOME, MEMBERS, PURCHASES, ANALYTICS, NPS, PARTNERS],
 }
 LANGUAGES = ("en", "ru")
 

@@ -213,6 +213,8 @@ ROUTES = {
     "loyalty:tier-edit": Route("loyalty.manage_program", a_tier),
     "loyalty:audit-list": Route("loyalty.view_audit"),
     "surveys:nps-dashboard": Route("loyalty.view_analytics"),
+    "analytics:dashboard": Route("loyalty.view_analytics"),
+    "analytics:export": Route("loyalty.view_analytics", lambda stores: {"kind": "figures"}),
     "surveys:survey-list": Route("loyalty.manage_surveys"),
     "surveys:survey-edit": Route("loyalty.manage_surveys", a_survey),
     "surveys:survey-send": Route("loyalty.manage_surveys"),

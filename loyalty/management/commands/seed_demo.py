@@ -12,7 +12,8 @@ from django.utils import timezone
 from loyalty import roles
 from loyalty.datagen import FIRST_NAMES_F, FIRST_NAMES_M, LAST_NAMES
 from loyalty.defaults import install_default_program
-from loyalty.models import ProgramSettings, Purchase, Store, Tier, User
+from loyalty.jobs.runner import run_job
+from loyalty.models import JobRun, ProgramSettings, Purchase, Store, Tier, User
 from loyalty.services.adjustments import adjust_points
 from loyalty.services.points import balance_of
 from loyalty.services.purchases import Line, record_purchase, refund_purchase
@@ -247,6 +248,8 @@ class Command(BaseCommand):
         rng = random.Random(seed)
         created = seed_members(members, rng)
         seed_feedback(rng)
+        # The analytics dashboard reads figures the nightly job builds: build them now.
+        run_job("refresh_analytics", trigger=JobRun.Trigger.COMMAND)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready ({created} new members)."

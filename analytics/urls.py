@@ -1,0 +1,10 @@
+from django.urls import path
+
+from analytics import views
+
+app_name = "analytics"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("export/<slug:kind>.csv", views.export, name="export"),
+]

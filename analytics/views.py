@@ -1,0 +1,163 @@
+"""The analytics dashboard ("does the program pay off?") and its CSV exports.
+
+Both read only the tables the ``refresh_analytics`` job builds (analytics.queries), from the
+replica when there is one. A store manager sees the stores they manage; asking for another
+store's figures answers 404, as if it did not exist.
+"""
+
+import csv
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils import formats
+from django.utils.translation import gettext as _
+
+from analytics import queries
+from analytics.models import PERIODS
+from loyalty.access import require
+from loyalty.db_router import replica_reads
+from members.queries import sees_all_stores, stores_for
+
+
+def _scope(request):
+    """(stores the user may choose, the chosen store or None, store ids to keep or None)."""
+    allowed = list(stores_for(request.user).order_by("code"))
+    code = request.GET.get("store", "")
+    if code:
+        chosen = next((store for store in allowed if store.code == code), None)
+        if chosen is None:
+            raise Http404
+        return allowed, chosen, [chosen.pk]
+    if sees_all_stores(request.user):
+        return allowed, None, None
+    return allowed, None, [store.pk for store in allowed]
+
+
+@require("loyalty.view_analytics")
+def dashboard(request):
+    with replica_reads():
+        days = queries.period_days(request.GET.get("days"))
+        allowed, chosen, store_ids = _scope(request)
+        snapshot = queries.latest_snapshot()
+        context = {
+            "days": days,
+            "periods": PERIODS,
+            "stores": allowed,
+            "store": chosen,
+            "snapshot": snapshot,
+        }
+        if snapshot is not None:
+            data = queries.dashboard(snapshot, days, store_ids)
+            context.update(data)
+            context["chart"] = _chart(data["series"])
+            context["cohort_columns"] = range(
+                max((len(row["months"]) for row in data["cohorts"]), default=0)
+            )
+        return render(request, "analytics/dashboard.html", context)
+
+
+def _chart(series):
+    """The JSON the page's charts draw (static/js/analytics-charts.js), labels in the locale."""
+    return {
+        "labels": [formats.date_format(row["day"], "SHORT_DATE_FORMAT") for row in series],
+        "revenue": {
+            "members": [float(row["member_revenue"]) for row in series],
+            "anonymous": [float(row["revenue"] - row["member_revenue"]) for row in series],
+            "labels": [_("Members"), _("Anonymous buyers")],
+        },
+        "points": {
+            "issued": [row["points_earned"] + row["points_bonus"] for row in series],
+            "redeemed": [row["points_redeemed"] for row in series],
+            "expired": [row["points_expired"] for row in series],
+            "labels": [_("Issued"), _("Redeemed"), _("Expired")],
+        },
+    }
+
+
+EXPORTS = ("figures", "daily", "cohorts", "segments")
+
+
+@require("loyalty.view_analytics")
+def export(request, kind):
+    """One table of the dashboard as CSV, for the same period and stores (machine-readable:
+    ISO dates, dot decimals, column names in English)."""
+    if kind not in EXPORTS:
+        raise Http404
+    with replica_reads():
+        days = queries.period_days(request.GET.get("days"))
+        _allowed, chosen, store_ids = _scope(request)
+        snapshot = queries.latest_snapshot()
+        data = queries.dashboard(snapshot, days, store_ids) if snapshot else None
+    scope = chosen.code if chosen else "all"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="analytics-{kind}-{scope}-{days}d.csv"'
+    writer = csv.writer(response)
+    globals()[f"_write_{kind}"](writer, snapshot, data)
+    return response
+
+
+def _write_figures(writer, snapshot, data):
+    writer.writerow(["figure", "value"])
+    if data is None:
+        return
+    window = data["window"]
+    writer.writerow(["as_of", snapshot.as_of.isoformat()])
+    writer.writerow(["first_day", window.start.isoformat()])
+    writer.writerow(["last_day", window.through.isoformat()])
+    writer.writerow(["days", window.days])
+    for name, value in data["figures"].items():
+        writer.writerow([name, "" if value is None else value])
+
+
+def _write_daily(writer, snapshot, data):
+    writer.writerow(["day", *queries.DAILY_FIELDS])
+    for row in data["series"] if data else []:
+        writer.writerow([row["day"].isoformat(), *(row[name] for name in queries.DAILY_FIELDS)])
+
+
+def _write_cohorts(writer, snapshot, data):
+    writer.writerow(["cohort", "members", "months_since", "buyers", "retention_pct", "revenue"])
+    for row in data["cohorts"] if data else []:
+        for cell in row["months"]:
+            writer.writerow(
+                [
+                    row["month"].strftime("%Y-%m"),
+                    row["size"],
+                    cell["months_since"],
+                    cell["buyers"],
+                    cell["share"],
+                    cell["revenue"],
+                ]
+            )
+
+
+def _write_segments(writer, snapshot, data):
+    writer.writerow(
+        [
+            "segment",
+            "members",
+            "share_pct",
+            "purchases",
+            "revenue",
+            "mean_recency_days",
+            "expected_purchases_12m_per_member",
+            "expected_value_12m_per_member",
+            "expected_value_12m_total",
+            "p_alive_pct",
+        ]
+    )
+    for row in data["segments"] if data else []:
+        writer.writerow(
+            [
+                row["segment"],
+                row["members"],
+                row["share"],
+                row["purchases"],
+                row["revenue"],
+                "" if row["recency_days"] is None else row["recency_days"],
+                row["expected_purchases"],
+                row["expected_value"],
+                row["expected_value_total"],
+                "" if row["alive"] is None else row["alive"],
+            ]
+        )
