@@ -1,0 +1,57 @@
+"""In a real Chromium, in English and in Russian: the marketer opens the analytics page, the
+charts draw (scripts from static files under the Content-Security-Policy), the filter keeps the
+period and store in the URL, and axe-core finds no serious accessibility problem."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from loyalty.management.commands.seed_demo import DEMO_PASSWORD
+from tests.helpers import assert_accessible
+
+pytestmark = pytest.mark.browser
+
+LANGUAGES = {"en": "en-US", "ru": "ru-RU"}
+
+
+@pytest.fixture
+def browser_locale(language):
+    return LANGUAGES[language]
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_analytics_page_in_a_browser(page, marketer, refreshed, language):
+    errors = []
+    page.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            and not message.location.get("url", "").endswith("/favicon.ico")
+            and errors.append(message.text)
+        ),
+    )
+    page.goto("/login/")
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    page.locator("input[name=username]").fill("marketer")
+    page.locator("input[name=password]").fill(DEMO_PASSWORD)
+    page.locator("main").locator("button[type=submit]").click()
+    expect(page.get_by_test_id("main-nav")).to_be_visible()
+
+    page.locator('[data-nav="analytics:dashboard"]').click()
+    expect(page).to_have_url(re.compile(r"/analytics/$"))
+    expect(page.get_by_test_id("members")).to_have_text("5")
+    # Chart.js has drawn into the canvases: it sets their size attributes from the box.
+    expect(page.locator("#revenue-chart")).to_have_attribute("style", re.compile("height"))
+    expect(page.locator("#points-chart")).to_have_attribute("style", re.compile("height"))
+
+    page.locator("#days").select_option("365")
+    page.locator("#store").select_option("SPB-01")
+    page.get_by_test_id("analytics-filter").locator("button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"days=365&store=SPB-01"))
+    expect(page.get_by_test_id("members")).to_have_text("1")
+    revenue = "3,000.00 RUB" if language == "en" else "3\xa0000,00 RUB"
+    expect(page.get_by_test_id("revenue")).to_have_text(revenue)
+
+    assert_accessible(page)
+    assert errors == []
