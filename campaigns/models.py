@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -221,6 +222,22 @@ class Campaign(models.Model):
     @property
     def is_editable(self):
         return self.status in (self.Status.DRAFT, self.Status.SCHEDULED)
+
+    def can_cancel(self, now=None):
+        """Before or during its send; a sent multiplier also while its window is still open
+        (cancelling it stops the extra points)."""
+        if self.status in (self.Status.DRAFT, self.Status.SCHEDULED, self.Status.SENDING):
+            return True
+        return (
+            self.status == self.Status.DONE
+            and self.kind == self.Kind.MULTIPLIER
+            and self.ends_at is not None
+            and self.ends_at > (now or timezone.now())
+        )
+
+    @property
+    def is_cancellable(self):
+        return self.can_cancel()
 
 
 class CampaignChunk(models.Model):

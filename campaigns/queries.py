@@ -170,19 +170,15 @@ def segment_count(definition, *, now=None):
 
 Multiplier = namedtuple("Multiplier", "campaign_id factor store_ids starts ends")
 
-# A receipt may reach the API some time after the purchase (an offline till): a multiplier
-# that ended less than this long ago is still kept in the per-process copy.
-MULTIPLIER_LATE_RECEIPTS = timedelta(days=7)
-
 
 def _load_multipliers():
-    """Every sent (or sending) multiplier campaign whose window has not long ended: two
-    queries, a handful of rows."""
+    """Every sent (or sending) multiplier campaign, ended ones included: a receipt may reach
+    the API long after the purchase (an offline till, an import that earns) and still earns
+    by the purchase time. Two queries over a few rows (a merchant runs a few a month)."""
     rows = list(
         Campaign.objects.filter(
             kind=Campaign.Kind.MULTIPLIER,
             status__in=[Campaign.Status.SENDING, Campaign.Status.DONE],
-            ends_at__gt=timezone.now() - MULTIPLIER_LATE_RECEIPTS,
         )
         .order_by("id")
         .values_list("id", "factor", "starts_at", "ends_at")

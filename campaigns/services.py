@@ -163,14 +163,16 @@ def schedule_campaign(*, campaign_id, when, staff):
 
 
 @transaction.atomic(durable=True)
-def cancel_campaign(*, campaign_id, staff):
-    """Stop a campaign: before it is sent, or while sending (chunks not yet done do nothing)."""
+def cancel_campaign(*, campaign_id, staff, now=None):
+    """Stop a campaign: before it is sent, or while sending (chunks not yet done do nothing);
+    a sent earn multiplier stops multiplying. What was already given stays given."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
-    if campaign.status in (Campaign.Status.DONE, Campaign.Status.CANCELLED):
+    now = now or timezone.now()
+    if not campaign.can_cancel(now):
         raise _not_editable()
     before = {"status": campaign.status}
     campaign.status = Campaign.Status.CANCELLED
-    campaign.finished_at = timezone.now()
+    campaign.finished_at = now
     campaign.save(update_fields=["status", "finished_at"])
     audit(
         actor=staff,
