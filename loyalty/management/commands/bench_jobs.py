@@ -1,4 +1,6 @@
-"""Benchmark expire_points and birthday_offers against one hand-written SQL statement each.
+"""Benchmark the nightly jobs against one hand-written SQL statement each: expire_points (a
+30-day backlog, then a single day of expiries), birthday_offers, expiry_reminders and
+reevaluate_tiers.
 
 PostgreSQL only, on a throwaway database (its name must contain "bench"): the ledger is
 append-only, so generated rows stay. Each job runs for real; its single-statement counterpart
@@ -15,6 +17,8 @@ from django.utils import timezone
 
 from loyalty.jobs.points import birthday_days
 from loyalty.jobs.runner import run_job
+from loyalty.jobs.sql import dt
+from loyalty.jobs.tiers import COUNT, REEVALUATE_SQL, SPEND
 from loyalty.models import ProgramSettings, Tier
 
 MEMBERS_SQL = """
@@ -114,12 +118,60 @@ FROM lots WHERE members_member.id = lots.member_id
 """
 
 
+# Purchases of the generated members over the last 400 days, so that tiers have something to
+# re-qualify on: every member's spend differs (some above Silver's threshold, a few above Gold's),
+# and a third of the members sit in a higher tier than their spend, so some fall (their grace
+# period started 40 days ago) and some start a grace period.
+PURCHASES_SQL = """
+INSERT INTO loyalty_purchase
+    (external_id, occurred_at, channel, amount, discount_amount, redeemed_points, redeemed_value,
+     paid_amount, earned_points, coupon_code, refunded_amount, reversed_points, returned_points,
+     qualifying_amount, is_historical, fingerprint, response, created_at, member_id, store_id,
+     tier_id)
+SELECT 'BJ' || %(run)s || '-' || i, t, 'store', a, 0, 0, 0, a, 0, '', 0, 0, 0, a, true, '', '',
+       t, %(offset_id)s + (i %% %(members)s), %(store)s, NULL
+FROM (
+    SELECT i, %(as_of)s - interval '1 minute' * ((i * 7919) %% (400 * 1440)) AS t,
+           (100 + (i * 104729) %% 9000)::numeric(12, 2) AS a
+    FROM generate_series(1::bigint, %(purchases)s) AS i
+) g
+"""
+
+TIERS_SQL = """
+UPDATE members_member SET
+    tier_id = (SELECT id FROM loyalty_tier ORDER BY threshold DESC LIMIT 1),
+    below_tier_since = CASE WHEN id %% 2 = 0 THEN %(as_of)s - interval '40 days' END
+WHERE id >= %(offset_id)s AND id %% 3 = 0
+"""
+
+REMINDERS_ONE_STATEMENT = """
+WITH notices AS (
+    INSERT INTO loyalty_lotnotice (lot_id, member_id, kind, batch, created_at)
+    SELECT l.id, l.member_id, 'expiry', 'one', %(as_of)s
+    FROM loyalty_pointslot l JOIN members_member m ON m.id = l.member_id
+    WHERE l.remaining > 0 AND l.expires_at > %(as_of)s AND l.expires_at <= %(until)s
+      AND l.available_from <= %(as_of)s AND m.marketing_consent AND m.status = 'active'
+    ON CONFLICT DO NOTHING
+    RETURNING lot_id, member_id
+)
+INSERT INTO messaging_outbox
+    (member_id, purpose, context, key, status, not_before, attempts, created_at)
+SELECT n.member_id, 'expiry_reminder',
+       jsonb_build_object('points', SUM(l.remaining), 'expires_at', MIN(l.expires_at)),
+       'bench-reminder:' || n.member_id, 'pending', %(as_of)s, 0, %(as_of)s
+FROM notices n JOIN loyalty_pointslot l ON l.id = n.lot_id
+GROUP BY n.member_id
+ON CONFLICT DO NOTHING
+"""
+
 VACUUMED = [
     "members_member",
     "loyalty_pointslot",
     "loyalty_ledgerentry",
     "loyalty_birthdaygrant",
     "messaging_outbox",
+    "loyalty_lotnotice",
+    "loyalty_purchase",
 ]
 
 
@@ -137,6 +189,9 @@ class Command(BaseCommand):
         parser.add_argument("--members", type=int, default=100_000)
         parser.add_argument("--lots", type=int, default=500_000)
         parser.add_argument(
+            "--purchases", type=int, default=None, help="default: two per generated member"
+        )
+        parser.add_argument(
             "--expired-share",
             type=float,
             default=0.2,
@@ -145,7 +200,7 @@ class Command(BaseCommand):
         parser.add_argument("--check", action="store_true", help="run check_ledger at the end")
         parser.add_argument("--batch-size", type=int, help="the jobs' batch size (default theirs)")
 
-    def handle(self, *args, members, lots, expired_share, check, batch_size, **options):
+    def handle(self, *args, members, lots, purchases, expired_share, check, batch_size, **options):
         self.options = {"batch_size": batch_size} if batch_size else {}
         if connection.vendor != "postgresql":
             raise CommandError("bench_jobs needs PostgreSQL (DATABASE_URL=postgres://...)")
@@ -157,10 +212,25 @@ class Command(BaseCommand):
             )
         # The benchmark moment: a year ahead of any other data, a day of birthdays.
         as_of = timezone.now().replace(microsecond=0) + timedelta(days=800)
-        self.generate(members, lots, expired_share, as_of)
+        purchases = 2 * members if purchases is None else purchases
+        self.generate(members, lots, purchases, expired_share, as_of)
+        day_after = as_of + timedelta(days=1)
+        program = ProgramSettings.load()
         rows = [
             self.compare("expire_points", as_of, EXPIRE_ONE_STATEMENT, {"as_of": as_of}),
+            # The next night: only the lots whose expiry fell in the last day.
+            self.compare("expire_points", day_after, EXPIRE_ONE_STATEMENT, {"as_of": day_after}),
             self.compare("birthday_offers", as_of, *self.birthday_statement(as_of)),
+            self.compare(
+                "expiry_reminders",
+                day_after,
+                REMINDERS_ONE_STATEMENT,
+                {
+                    "as_of": day_after,
+                    "until": day_after + timedelta(days=program.expiry_reminder_days),
+                },
+            ),
+            self.compare("reevaluate_tiers", day_after, *self.tiers_statement(day_after)),
         ]
         self.stdout.write("")
         self.stdout.write(
@@ -180,7 +250,19 @@ class Command(BaseCommand):
             call_command("check_ledger")
             self.stdout.write(f"check_ledger: {time.perf_counter() - started:.1f} s")
 
-    def generate(self, members, lots, share, as_of):
+    def tiers_statement(self, as_of):
+        """The job's own statement over every member at once (the job runs it per id range)."""
+        program = ProgramSettings.load()
+        since = as_of - timedelta(days=program.tier_window_days)
+        cutoff = as_of - timedelta(days=program.downgrade_grace_days)
+        value = (
+            COUNT if program.tier_qualification == ProgramSettings.Qualification.COUNT else SPEND
+        )
+        params = [dt(cutoff), dt(cutoff), dt(as_of), dt(cutoff), dt(as_of), dt(since)]
+        params += [dt(as_of), 0, 2**62, dt(as_of), dt(cutoff)]
+        return REEVALUATE_SQL.format(value=value), params
+
+    def generate(self, members, lots, purchases, share, as_of):
         tier = Tier.objects.order_by("threshold").values_list("id", flat=True).first()
         if tier is None:
             raise CommandError("no tiers: run migrate first")
@@ -214,11 +296,16 @@ class Command(BaseCommand):
                 )
                 cursor.execute(ENTRIES_SQL, params)
                 cursor.execute(BALANCES_SQL, params)
+                cursor.execute("SELECT min(id) FROM loyalty_store")
+                params.update(store=cursor.fetchone()[0], purchases=purchases, run=offset)
+                cursor.execute(PURCHASES_SQL, params)
+                cursor.execute(TIERS_SQL, params)
             cursor.execute("VACUUM ANALYZE members_member")
             cursor.execute("VACUUM ANALYZE loyalty_pointslot")
             cursor.execute("VACUUM ANALYZE loyalty_ledgerentry")
+            cursor.execute("VACUUM ANALYZE loyalty_purchase")
         self.stdout.write(
-            f"generated {members} members and {lots} lots (+{lots} entries) "
+            f"generated {members} members, {lots} lots (+{lots} entries), {purchases} purchases "
             f"in {time.perf_counter() - started:.1f} s"
         )
 
