@@ -1,0 +1,67 @@
+"""A marketer's journey in a real Chromium, in English and in Russian: build a segment and watch
+its live count, create a bonus-points campaign, send it, see the progress reach 100% and the
+results table; every page checked with axe-core."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from campaigns.models import Campaign, Segment
+from loyalty.models import LedgerEntry
+from tests.browser.test_journeys import sign_in
+from tests.helpers import assert_accessible
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(params=["en", "ru"])
+def language(request):
+    return request.param
+
+
+@pytest.fixture
+def browser_locale(language):
+    return "ru-RU" if language == "ru" else "en-US"
+
+
+def test_marketer_builds_a_segment_and_sends_a_bonus_campaign(
+    page, marketer, enrol, stores, language, eager_celery
+):
+    for _ in range(3):
+        enrol(store="MSK-01")
+    for _ in range(2):
+        enrol(store="SPB-01")
+    sign_in(page, "marketer", language)
+
+    page.goto("/campaigns/segments/new/")
+    count = page.get_by_test_id("segment-count")
+    expect(count).to_contain_text("5")
+    assert_accessible(page)
+    page.locator(f"input[name=enrolled_stores][value='{stores['MSK-01'].pk}']").check()
+    expect(count).to_contain_text("3")
+    page.locator("#id_name").fill("Moscow")
+    page.locator("#segment-form button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/campaigns/segments/$"))
+    segment = Segment.objects.get()
+    assert segment.definition == {"enrolled_stores": [stores["MSK-01"].pk]}
+    assert_accessible(page)
+
+    page.goto(f"/campaigns/new/?segment={segment.pk}")
+    page.locator("#id_name").fill("Spring bonus")
+    page.locator("input[name=kind][value=bonus_points]").check()
+    page.locator("#id_points").fill("50")
+    page.locator("#id_control_percent").fill("0")
+    assert_accessible(page)
+    page.locator("#campaign-form button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/campaigns/\d+/$"))
+    assert_accessible(page)
+
+    page.get_by_test_id("send-now").click()
+    expect(page.get_by_test_id("campaign-percent")).to_have_text("100%")
+    expect(page.get_by_test_id("results")).to_be_visible()
+    expect(page.get_by_test_id("results").locator("tbody tr").first).to_contain_text("3")
+    assert_accessible(page)
+    campaign = Campaign.objects.get()
+    assert (campaign.status, campaign.done, campaign.total) == ("done", 3, 3)
+    assert LedgerEntry.objects.filter(kind="bonus", points=50).count() == 3
