@@ -14,3 +14,19 @@ def record_heartbeat(self):
     broker to worker to database: ``celery -A loyalty call loyalty.tasks.record_heartbeat``.
     """
     WorkerHeartbeat.record(self.request.hostname)
+
+
+@shared_task(name="loyalty.tasks.credit_referrer")
+def credit_referrer_task(reward_id):
+    """Credit one referral's referrer (safe to run twice: the reward is claimed once)."""
+    from loyalty.services.referrals import credit_referrer
+
+    return credit_referrer(reward_id=reward_id)
+
+
+@shared_task(name="loyalty.tasks.credit_referrers")
+def credit_referrers_task():
+    """The sweep: referrers whose own task was lost are credited here (every few minutes)."""
+    from loyalty.services.referrals import credit_referrers
+
+    return credit_referrers()

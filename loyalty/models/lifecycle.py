@@ -127,6 +127,18 @@ class ReferralReward(models.Model):
     purchase = models.ForeignKey("loyalty.Purchase", on_delete=models.PROTECT, related_name="+")
     points = models.PositiveIntegerField()
     created_at = models.DateTimeField()
+    # The referrer is credited in a transaction of its own (no transaction spans two members):
+    # null until then; credit_referrers finds the rows still to do.
+    referrer_credited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(referrer_credited_at__isnull=True),
+                name="referral_to_credit_idx",
+            )
+        ]
 
     def __str__(self):
         return f"referral of {self.friend_id} by {self.referrer_id}"
