@@ -285,6 +285,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "messaging.tasks.deliver_messages",
         "schedule": 60.0,
     },
+    "credit_referrers": {
+        "task": "loyalty.tasks.credit_referrers",
+        "schedule": 300.0,
+    },
 }
 # A job's database claim (SQLite) older than this is taken over: its process died.
 JOB_LOCK_STALE_SECONDS = env_int("JOB_LOCK_STALE_SECONDS", 6 * 3600)
