@@ -17,7 +17,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Coupon, Segment
@@ -305,16 +306,20 @@ def _start_soon(campaign_id, now):
 
 
 def _message(campaign, language, code):
+    """The outbox context of a member's message: the text in the member's language (the other
+    one when only that was written), and the personal coupon's code, if any."""
+    language = "en" if language == "en" else "ru"
     if language == "en":
         subject = campaign.subject_en or campaign.subject_ru
         text = campaign.message_en or campaign.message_ru
-        label = "Your coupon code"
     else:
         subject = campaign.subject_ru or campaign.subject_en
         text = campaign.message_ru or campaign.message_en
-        label = "Ваш код купона"
     if code:
-        text = f"{text}\n\n{label}: {code}"
+        with translation.override(language):
+            line = gettext("Your coupon code: %(code)s") % {"code": code}
+        text = f"{text}\n\n{line}" if text else line
+        subject = subject or campaign.name
     return {"subject": subject, "text": text, "campaign": campaign.pk}
 
 
@@ -408,7 +413,8 @@ def _offer(campaign, test, batch, now, languages):
             ],
             ignore_conflicts=True,
         )
-    if campaign.message_ru or campaign.message_en:
+    if campaign.message_ru or campaign.message_en or codes:
+        # A coupon is always announced (its code is in no other place the member sees).
         # Consent, quiet hours and the frequency cap are applied by delivery.
         Outbox.objects.bulk_create(
             [

@@ -459,3 +459,25 @@ def test_send_now_from_the_page_sends_the_campaign_through_celery(
     assert (campaign.status, campaign.done, campaign.total) == ("done", 120, 120)
     assert AuditLog.objects.filter(action="campaign.send_now").count() == 1
     assert AuditLog.objects.filter(action="campaign.send").count() == 1
+
+
+def test_a_coupon_campaign_without_a_message_still_tells_each_member_the_code(
+    enrol, make_campaign, send
+):
+    english = enrol(language="en")
+    campaign = make_campaign(
+        kind="coupon",
+        coupon_kind="percent",
+        coupon_value=Decimal("10"),
+        control_percent=0,
+        message_ru="",
+    )
+
+    send(campaign)
+
+    code = Coupon.objects.get(member=english).code
+    assert Outbox.objects.get(member=english).context == {
+        "subject": "Spring",
+        "text": f"Your coupon code: {code}",
+        "campaign": campaign.pk,
+    }
