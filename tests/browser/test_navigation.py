@@ -23,6 +23,7 @@ MEMBERS = ("Members", "Участники")
 PURCHASES = ("Purchases", None)
 COMPLAINTS = ("Complaints", "Жалобы")
 ANALYTICS = ("Analytics", None)
+CAMPAIGNS = ("Campaigns", None)
 NPS = ("NPS", "NPS")
 PARTNERS = ("Partners", None)
 JOBS = ("Jobs", None)
@@ -41,6 +42,7 @@ NAVIGATION = {
         MEMBERS,
         PURCHASES,
         COMPLAINTS,
+        CAMPAIGNS,
         ANALYTICS,
         NPS,
         PARTNERS,
@@ -55,7 +57,7 @@ NAVIGATION = {
     ],
     "manager": [HOME, MEMBERS, PURCHASES, ANALYTICS, NPS, PARTNERS],
     "support": [HOME, MEMBERS, PURCHASES, COMPLAINTS, AUDIT_LOG],
-    "marketer": [HOME, MEMBERS, PURCHASES, ANALYTICS, NPS, PARTNERS],
+    "marketer": [HOME, MEMBERS, PURCHASES, CAMPAIGNS, ANALYTICS, NPS, PARTNERS],
 }
 LANGUAGES = ("en", "ru")
 

@@ -3,10 +3,15 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRecipient, Segment
 from loyalty.models import AuditLog
+
+# Session (unless read from Redis), user, the user's and the group's permissions, the role for
+# the menu, the count and the page (with each row's related figures in the same statement).
+LIST_QUERIES = 6 if settings.SESSION_ENGINE.endswith("cached_db") else 7
 
 
 @pytest.fixture
@@ -210,12 +215,10 @@ def test_the_campaign_list_costs_the_same_queries_for_twice_the_rows(
     for index in range(3):
         make_campaign(name=f"C{index}")
     client.get("/campaigns/")
-    # Session, user, the user's and the group's permissions, the role for the menu, the count
-    # and the page of campaigns with their segments.
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(LIST_QUERIES):
         assert client.get("/campaigns/").status_code == 200
     for index in range(3, 6):
         make_campaign(name=f"C{index}")
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(LIST_QUERIES):
         response = client.get("/campaigns/")
     assert response.text.count('<tr><td><a href="/campaigns/') == 6

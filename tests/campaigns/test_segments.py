@@ -4,6 +4,7 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 
 from campaigns.models import Segment
 from campaigns.queries import segment_count
@@ -13,6 +14,10 @@ from members.services import set_member_blocked
 from tests.campaigns.conftest import at
 
 NOW = at("2025-03-01 12:00")
+
+# Session (unless read from Redis), user, the user's and the group's permissions, the role for
+# the menu, the count and the page (with each row's related figures in the same statement).
+LIST_QUERIES = 6 if settings.SESSION_ENGINE.endswith("cached_db") else 7
 
 
 def count(**definition):
@@ -247,12 +252,10 @@ def test_the_segment_list_costs_the_same_queries_for_twice_the_rows(
     for index in range(3):
         Segment.objects.create(name=f"S{index}")
     client.get("/campaigns/segments/")
-    # Session, user, the user's and the group's permissions, the role for the menu, the
-    # count and the page of segments with their campaign counts.
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(LIST_QUERIES):
         assert client.get("/campaigns/segments/").status_code == 200
     for index in range(3, 6):
         Segment.objects.create(name=f"S{index}")
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(LIST_QUERIES):
         response = client.get("/campaigns/segments/")
     assert response.text.count("/campaigns/new/?segment=") == 6
