@@ -19,7 +19,7 @@ from decimal import Decimal
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from analytics import clv
@@ -113,7 +113,7 @@ def daily_sql(sql):
     )
     ledger = _select(
         sql.local_date("e.created_at", sql.zone_of("s")),
-        "s.id",
+        "e.store_id",
         points_earned=_points("earn"),
         points_bonus=_points("bonus"),
         points_reversed=_points("refund_reversal", -1),
@@ -151,14 +151,19 @@ def daily_sql(sql):
             GROUP BY 1, 2
           UNION ALL
             {ledger}
-            FROM loyalty_ledgerentry e
-              JOIN members_member m ON m.id = e.member_id
-              LEFT JOIN loyalty_purchase p ON p.id = e.purchase_id
-              LEFT JOIN loyalty_pointslot l ON l.id = e.lot_id AND e.purchase_id IS NULL
-              LEFT JOIN loyalty_purchase lp ON lp.id = l.purchase_id
-              LEFT JOIN loyalty_store s
-                ON s.id = COALESCE(p.store_id, lp.store_id, m.enrolled_store_id)
-            WHERE e.created_at >= %s AND e.created_at < %s
+            FROM (
+                -- The store of each entry by primary-key look-ups: joining the receipts, lots
+                -- and members tables whole cost a scan of each per chunk.
+                SELECT e.kind, e.points, e.created_at, COALESCE(
+                    (SELECT p.store_id FROM loyalty_purchase p WHERE p.id = e.purchase_id),
+                    (SELECT lp.store_id FROM loyalty_pointslot l
+                       JOIN loyalty_purchase lp ON lp.id = l.purchase_id
+                     WHERE l.id = e.lot_id AND e.purchase_id IS NULL),
+                    (SELECT m.enrolled_store_id FROM members_member m WHERE m.id = e.member_id)
+                ) AS store_id
+                FROM loyalty_ledgerentry e
+                WHERE e.created_at >= %s AND e.created_at < %s
+            ) e LEFT JOIN loyalty_store s ON s.id = e.store_id
             GROUP BY 1, 2
           UNION ALL
             {nps}
@@ -176,7 +181,10 @@ def daily_sql(sql):
 @transaction.atomic(durable=True)
 def _replace_days(sql, first_day, last_day, until):
     """Delete and rebuild the daily rows of [first_day, last_day] from rows before ``until``."""
+    # Source rows are read by their (indexed) time column over the days' span, widened by the
+    # zone margin on both sides, so a chunk reads a chunk's rows rather than all rows since.
     since = _utc_midnight(first_day) - ZONE_MARGIN
+    until = min(until, _utc_midnight(last_day + timedelta(days=1)) + ZONE_MARGIN)
     window = [dt(since), dt(until)]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -191,28 +199,56 @@ def _utc_midnight(day):
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _earliest_day():
-    """The first local day any source row can fall on (a day early, for zones behind UTC)."""
-    moments = [
-        Purchase.objects.aggregate(v=Min("occurred_at"))["v"],
-        Member.objects.aggregate(v=Min("enrolled_at"))["v"],
-        LedgerEntry.objects.aggregate(v=Min("created_at"))["v"],
-        SurveyResponse.objects.aggregate(v=Min("answered_at"))["v"],
+def _earliest_day(marks=None):
+    """The first local day any source row can fall on (a day early, for zones behind UTC);
+    with ``marks``, only rows added since they were taken (ids above them)."""
+    marks = marks or {}
+    sources = [
+        (Purchase, "purchase", "occurred_at"),
+        (Member, "member", "enrolled_at"),
+        (LedgerEntry, "entry", "created_at"),
     ]
+    moments = [
+        model.objects.filter(pk__gt=marks.get(name, 0)).aggregate(v=Min(column))["v"]
+        for model, name, column in sources
+    ]
+    if not marks:
+        moments.append(SurveyResponse.objects.aggregate(v=Min("answered_at"))["v"])
     moments = [moment for moment in moments if moment is not None]
     if not moments:
         return None
     return (min(moments) - timedelta(days=1)).date()
 
 
+def _marks():
+    """The highest ids of the sources now: rows above them next time were added since (a
+    history import, a till that sends receipts days late)."""
+    return {
+        "purchase": Purchase.objects.aggregate(v=Max("pk"))["v"] or 0,
+        "member": Member.objects.aggregate(v=Max("pk"))["v"] or 0,
+        "entry": LedgerEntry.objects.aggregate(v=Max("pk"))["v"] or 0,
+    }
+
+
+def _replace_range(sql, first, through, as_of, batch_size, run):
+    chunk = timedelta(days=batch_size or CHUNK_DAYS)
+    day = first
+    while day <= through:
+        last = min(day + chunk - timedelta(days=1), through)
+        rows = _replace_days(sql, day, last, as_of)
+        runner.checkpoint(run, rows, daily_rows=rows)
+        day = last + timedelta(days=1)
+
+
 def refresh_daily(*, as_of, through, full, batch_size, run=None):
     """Rebuild the daily figures up to ``through`` (a local date) from rows before ``as_of``.
 
-    Returns the first day rebuilt (None when there is nothing to aggregate) and whether every
-    day was rebuilt."""
+    Returns the first day rebuilt (None when there is nothing to aggregate), whether every
+    day was rebuilt, and the source marks to keep with the snapshot."""
     sql = Dialect(as_of, Store.objects.values_list("time_zone", flat=True).distinct())
     previous = Snapshot.objects.filter(pk=1).first()
     started = time.monotonic()
+    marks = _marks()
     if full or previous is None:
         # A full rebuild that stops half-way must be a full rebuild again next time: the
         # snapshot goes first, so the dashboard says "not built yet" rather than half-figures.
@@ -221,23 +257,20 @@ def refresh_daily(*, as_of, through, full, batch_size, run=None):
             DailyFigures.objects.all().delete()
         first = _earliest_day()
         if first is None:
-            return None, True
+            return None, True, marks
         first = min(first, through)
-        chunk = timedelta(days=batch_size or CHUNK_DAYS)
-        day = first
-        while day <= through:
-            last = min(day + chunk - timedelta(days=1), through)
-            rows = _replace_days(sql, day, last, as_of)
-            runner.checkpoint(run, rows, daily_rows=rows)
-            day = last + timedelta(days=1)
+        _replace_range(sql, first, through, as_of, batch_size, run)
         _timing(run, daily_ms=_ms(started))
-        return first, True
-    # Nightly: the last few days, and every night since the last run if some were missed.
+        return first, True, marks
+    # Nightly: the last few days, every night since the last run if some were missed, and back
+    # to the earliest day of rows added since the last run (an import of older history).
     first = min(through, previous.through) - timedelta(days=LOOKBACK_DAYS)
-    rows = _replace_days(sql, first, through, as_of)
-    runner.checkpoint(run, rows, daily_rows=rows)
+    late = _earliest_day(previous.marks)
+    if late is not None:
+        first = min(first, late)
+    _replace_range(sql, first, through, as_of, batch_size, run)
     _timing(run, daily_ms=_ms(started))
-    return first, False
+    return first, False, marks
 
 
 def _member_stats_sql(sql):
@@ -356,7 +389,7 @@ def _period_sql():
     )
 
 
-def refresh_snapshot(*, as_of, through, first_day, full, run=None):
+def refresh_snapshot(*, as_of, through, first_day, full, marks=None, run=None):
     """Rebuild the member snapshot as of the end of ``through`` (midnight, project time zone)."""
     end = timezone.make_aware(datetime.combine(through + timedelta(days=1), datetime.min.time()))
     sql = Dialect(as_of)
@@ -420,6 +453,7 @@ def refresh_snapshot(*, as_of, through, first_day, full, run=None):
                 "point_value": program.point_value,
                 "currency": program.currency,
                 "model": model,
+                "marks": marks or {},
                 "finished_at": timezone.now(),
             },
         )
@@ -512,7 +546,9 @@ def refresh_analytics(*, as_of, run=None, batch_size=None, full=False):
     """Rebuild the daily figures (the last few days, or all of them on the first run or with
     ``full``) and the member snapshot, as of the end of the day before ``as_of``."""
     through = through_day(as_of)
-    first_day, full = refresh_daily(
+    first_day, full, marks = refresh_daily(
         as_of=as_of, through=through, full=full, batch_size=batch_size, run=run
     )
-    refresh_snapshot(as_of=as_of, through=through, first_day=first_day, full=full, run=run)
+    refresh_snapshot(
+        as_of=as_of, through=through, first_day=first_day, full=full, marks=marks, run=run
+    )

@@ -29,6 +29,8 @@ class Snapshot(models.Model):
     currency = models.CharField(max_length=3, default="RUB")
     # BG/NBD and Gamma-Gamma parameters, sample size and log-likelihoods (see analytics.clv).
     model = models.JSONField(default=dict)
+    # The sources' highest ids when the daily figures were read (analytics.jobs._marks).
+    marks = models.JSONField(default=dict)
     finished_at = models.DateTimeField(_("finished at"))
 
     class Meta:

@@ -125,15 +125,22 @@ def daily_totals(window, stores):
     rows = _in_stores(DailyFigures.objects.filter(day__lte=window.through), stores)
     now = Q(day__gte=window.start)
     before = Q(day__gte=window.previous_start, day__lt=window.start)
-    sums = {}
-    for name in DAILY_FIELDS:
-        sums[f"now_{name}"] = Sum(name, filter=now)
-        sums[f"before_{name}"] = Sum(name, filter=before)
-        sums[f"all_{name}"] = Sum(name)
+    # Only the sums the page shows: every flow of the period, revenue of the period before,
+    # points since the start (for breakage to date).
+    wanted = {
+        "now": (DAILY_FIELDS, now),
+        "before": (["revenue", "refunded"], before),
+        "all": (["points_earned", "points_bonus", "points_expired"], None),
+    }
+    sums = {
+        f"{part}_{name}": Sum(name, filter=condition)
+        for part, (names, condition) in wanted.items()
+        for name in names
+    }
     values = rows.aggregate(**sums)
     return {
-        part: {name: values[f"{part}_{name}"] or 0 for name in DAILY_FIELDS}
-        for part in ("now", "before", "all")
+        part: {name: values[f"{part}_{name}"] or 0 for name in names}
+        for part, (names, _condition) in wanted.items()
     }
 
 

@@ -282,3 +282,11 @@ def test_refunds_count_on_the_day_they_are_recorded(program, stores, monkeypatch
     assert f["revenue"] == Decimal("6500.00")
     assert f["member_revenue"] == Decimal("5500.00")
     assert f["points_outstanding"] == 134
+
+
+def test_history_loaded_after_a_run_is_counted_by_the_next_night(refreshed, stores):
+    refreshed.buy(None, "MSK-02", msk(1, 15), "123.00", historical=True, earn=False)
+    run_job("refresh_analytics", as_of=msk(3, 11, 3))
+    assert Snapshot.objects.get().full is False
+    day = DailyFigures.objects.get(day=date(2026, 1, 15), store=stores["MSK-02"])
+    assert (day.purchases, day.revenue) == (1, Decimal("123.00"))
