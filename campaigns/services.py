@@ -11,6 +11,7 @@ Progress is ``Campaign.done`` / ``Campaign.total`` in the database.
 
 import hashlib
 import hmac
+import json
 import logging
 from datetime import timedelta
 
@@ -28,6 +29,7 @@ from loyalty.jobs import runner
 from loyalty.jobs.sql import credit_batch, new_batch
 from loyalty.models import audit
 from loyalty.services.locking import retry_on_conflict
+from members.models import Member
 from messaging.models import Outbox
 
 logger = logging.getLogger(__name__)
@@ -342,27 +344,29 @@ def run_chunk(chunk_id):
     members = segment_members(campaign.definition, now=now).filter(
         id__gte=chunk.low, id__lt=chunk.high
     )
-    languages = dict(members.values_list("id", "language"))
-    CampaignRecipient.objects.bulk_create(
-        [
-            CampaignRecipient(
-                campaign_id=campaign.pk,
-                member_id=member_id,
-                group=CampaignRecipient.Group.CONTROL
-                if in_control_group(campaign.pk, member_id, campaign.control_percent)
-                else CampaignRecipient.Group.TEST,
-                batch=batch,
-                created_at=now,
-            )
-            for member_id in sorted(languages)
-        ],
-        ignore_conflicts=True,
-    )
+    if connection.vendor == "postgresql":
+        _insert_recipients_sql(campaign, members, batch, now)
+    else:
+        CampaignRecipient.objects.bulk_create(
+            [
+                CampaignRecipient(
+                    campaign_id=campaign.pk,
+                    member_id=member_id,
+                    group=CampaignRecipient.Group.CONTROL
+                    if in_control_group(campaign.pk, member_id, campaign.control_percent)
+                    else CampaignRecipient.Group.TEST,
+                    batch=batch,
+                    created_at=now,
+                )
+                for member_id in members.order_by("id").values_list("id", flat=True)
+            ],
+            ignore_conflicts=True,
+        )
     # Only rows this run inserted carry its batch: a re-run finds none of the earlier ones.
     new = dict(CampaignRecipient.objects.filter(batch=batch).values_list("member_id", "group"))
     test = sorted(member_id for member_id, group in new.items() if group == "test")
     if test:
-        _offer(campaign, test, batch, now, languages)
+        _offer(campaign, test, batch, now)
     CampaignChunk.objects.filter(pk=chunk.pk).update(
         is_done=True, recipients=len(new), done_at=timezone.now()
     )
@@ -376,7 +380,59 @@ def run_chunk(chunk_id):
     return len(new)
 
 
-def _offer(campaign, test, batch, now, languages):
+# in_control_group in SQL: the first 4 bytes of the same SHA-256, as a big-endian integer.
+CONTROL_HASH_SQL = (
+    "(('x' || encode(substring(sha256(convert_to("
+    "'campaign:' || %s || ':member:' || m.id, 'UTF8')) from 1 for 4), 'hex'))::bit(32)::bigint"
+    " %% 10000)"
+)
+
+
+def _insert_recipients_sql(campaign, members, batch, now):
+    """PostgreSQL: the chunk's recipients in one INSERT … SELECT (no rows through Python), the
+    group decided by the same hash as ``in_control_group``."""
+    sql, params = members.values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO campaigns_campaignrecipient (campaign_id, member_id, grp, batch, created_at)
+            SELECT %s, m.id,
+                   CASE WHEN {CONTROL_HASH_SQL} < %s THEN 'control' ELSE 'test' END, %s, %s
+            FROM ({sql}) AS m
+            ORDER BY m.id
+            ON CONFLICT DO NOTHING
+            """,  # noqa: S608 (the segment's SQL is the ORM's; values are parameters)
+            [campaign.pk, campaign.pk, campaign.control_percent * 100, batch, now, *params],
+        )
+
+
+def _insert_messages_sql(campaign, batch, now):
+    """PostgreSQL: one outbox message per new test recipient, in the member's language, in one
+    INSERT … SELECT (the two texts are built once, here)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO messaging_outbox
+                (member_id, purpose, context, key, status, not_before, attempts, created_at)
+            SELECT r.member_id, 'campaign',
+                   CASE WHEN m.language = 'en' THEN %s::jsonb ELSE %s::jsonb END,
+                   'campaign:' || %s || ':' || r.member_id, 'pending', %s, 0, %s
+            FROM campaigns_campaignrecipient r JOIN members_member m ON m.id = r.member_id
+            WHERE r.batch = %s AND r.grp = 'test'
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                json.dumps(_message(campaign, "en", None)),
+                json.dumps(_message(campaign, "ru", None)),
+                campaign.pk,
+                now,
+                now,
+                batch,
+            ],
+        )
+
+
+def _offer(campaign, test, batch, now):
     """What the test group's new recipients get: points, a coupon, a message."""
     if campaign.kind == Campaign.Kind.BONUS_POINTS and campaign.points > 0:
         with connection.cursor() as cursor:
@@ -413,23 +469,28 @@ def _offer(campaign, test, batch, now, languages):
             ],
             ignore_conflicts=True,
         )
-    if campaign.message_ru or campaign.message_en or codes:
-        # A coupon is always announced (its code is in no other place the member sees).
-        # Consent, quiet hours and the frequency cap are applied by delivery.
-        Outbox.objects.bulk_create(
-            [
-                Outbox(
-                    member_id=member_id,
-                    purpose="campaign",
-                    key=f"campaign:{campaign.pk}:{member_id}",
-                    context=_message(campaign, languages.get(member_id), codes.get(member_id)),
-                    not_before=now,
-                    created_at=now,
-                )
-                for member_id in test
-            ],
-            ignore_conflicts=True,
-        )
+    if not (campaign.message_ru or campaign.message_en or codes):
+        return
+    # A coupon is always announced (its code is in no other place the member sees).
+    # Consent, quiet hours and the frequency cap are applied by delivery.
+    if not codes and connection.vendor == "postgresql":
+        _insert_messages_sql(campaign, batch, now)
+        return
+    languages = dict(Member.objects.filter(pk__in=test).values_list("id", "language"))
+    Outbox.objects.bulk_create(
+        [
+            Outbox(
+                member_id=member_id,
+                purpose="campaign",
+                key=f"campaign:{campaign.pk}:{member_id}",
+                context=_message(campaign, languages.get(member_id), codes.get(member_id)),
+                not_before=now,
+                created_at=now,
+            )
+            for member_id in test
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def send_campaigns(*, as_of, run=None, batch_size=CHUNK_MEMBERS, queue=None):

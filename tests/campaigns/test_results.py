@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from campaigns import services
+from campaigns.models import CampaignRecipient
 from campaigns.queries import campaign_results, two_proportions, welch
 from tests.campaigns.conftest import at
 
@@ -41,17 +41,18 @@ def test_no_statistics_for_an_empty_group():
 
 
 @pytest.fixture
-def sent_with_purchases(enrol, buy, make_campaign, send, monkeypatch):
+def sent_with_purchases(enrol, buy, make_campaign, send):
     """Eight members, the last four in the control group; in the 30 days after the send, three
     test members buy (1,000; 500; 500, the last in two receipts of 250) and one control member
     buys 400. A purchase before the send and one after the window do not count."""
     members = [enrol() for _ in range(8)]
     control = {member.pk for member in members[4:]}
-    monkeypatch.setattr(
-        services, "in_control_group", lambda campaign_id, member_id, percent: member_id in control
-    )
     campaign = make_campaign(control_percent=50)
     send(campaign, now=at("2025-03-01 12:00"))
+    # The groups the hash drew, set by hand so the figures below are known.
+    recipients = CampaignRecipient.objects.filter(campaign=campaign)
+    recipients.filter(member_id__in=control).update(group=CampaignRecipient.Group.CONTROL)
+    recipients.exclude(member_id__in=control).update(group=CampaignRecipient.Group.TEST)
     buy(members[0], "1000.00", "2025-03-02 10:00")
     buy(members[1], "500.00", "2025-03-05 10:00")
     buy(members[2], "250.00", "2025-03-06 10:00")
