@@ -15,6 +15,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 os.environ["TESTING"] = "true"
 os.environ.pop("DEBUG", None)
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
+# The concurrency tests queue 20 writers on one member's row; on a loaded 2-core CI machine the
+# last can wait longer than production's 5 s lock bound, which would answer "busy" instead.
+os.environ.setdefault("DB_LOCK_TIMEOUT_MS", "30000")
 # Tests keep their files (filesystem broker queue, mail, SQLite) apart from `make run`'s var/.
 os.environ["VAR_DIR"] = str(BASE_DIR / "var" / "test")
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
