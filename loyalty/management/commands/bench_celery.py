@@ -226,9 +226,17 @@ class Command(BaseCommand):
         last = before.first() or 0
         started = time.perf_counter()
         run_job.apply_async((name,), queue=self.queue)
+        # A job longer than the broker's visibility timeout is delivered again while it runs;
+        # that second run finds the job's lock taken and is recorded as skipped: wait for the
+        # run that did the work.
         while True:
-            run = JobRun.objects.filter(job=name, pk__gt=last).order_by("-pk").first()
-            if run is not None and run.status not in (JobRun.Status.RUNNING,):
+            run = (
+                JobRun.objects.filter(job=name, pk__gt=last)
+                .exclude(status=JobRun.Status.SKIPPED)
+                .order_by("pk")
+                .first()
+            )
+            if run is not None and run.status != JobRun.Status.RUNNING:
                 break
             if time.perf_counter() - started > 7200:
                 raise CommandError(f"{name} did not finish within two hours")
