@@ -198,9 +198,15 @@ class Command(BaseCommand):
             help="share of the generated lots already expired at the benchmark moment",
         )
         parser.add_argument("--check", action="store_true", help="run check_ledger at the end")
+        parser.add_argument(
+            "--reuse",
+            action="store_true",
+            help="time the jobs on the data of an earlier run whose jobs did not run",
+        )
         parser.add_argument("--batch-size", type=int, help="the jobs' batch size (default theirs)")
 
     def handle(self, *args, members, lots, purchases, expired_share, check, batch_size, **options):
+        reuse = options["reuse"]
         self.options = {"batch_size": batch_size} if batch_size else {}
         if connection.vendor != "postgresql":
             raise CommandError("bench_jobs needs PostgreSQL (DATABASE_URL=postgres://...)")
@@ -210,10 +216,20 @@ class Command(BaseCommand):
                 f"refusing to fill database {name!r}: its name must contain 'bench' "
                 "(generated ledger rows cannot be deleted)"
             )
-        # The benchmark moment: a year ahead of any other data, a day of birthdays.
-        as_of = timezone.now().replace(microsecond=0) + timedelta(days=800)
-        purchases = 2 * members if purchases is None else purchases
-        self.generate(members, lots, purchases, expired_share, as_of)
+        if reuse:
+            # The data of an earlier run that was stopped before its jobs ran: its moment is
+            # 400 days after its lots were made (LOTS_SQL).
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT max(created_at) FROM loyalty_pointslot WHERE batch = ''")
+                made = cursor.fetchone()[0]
+            if made is None:
+                raise CommandError("--reuse: no generated lots in this database")
+            as_of = made + timedelta(days=400)
+        else:
+            # The benchmark moment: a year ahead of any other data, a day of birthdays.
+            as_of = timezone.now().replace(microsecond=0) + timedelta(days=800)
+            purchases = 2 * members if purchases is None else purchases
+            self.generate(members, lots, purchases, expired_share, as_of)
         day_after = as_of + timedelta(days=1)
         program = ProgramSettings.load()
         rows = [
