@@ -6,9 +6,12 @@ from decimal import Decimal
 from django import forms
 from django.utils import timezone
 from django.utils.dates import MONTHS
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from campaigns.models import Campaign, Coupon, Segment
+from campaigns.queries import ACTIVITY_WINDOWS, DEFAULT_ACTIVITY_DAYS, activity_window
 from loyalty.models import Store, Tier
 
 YES_NO = [("", _("Any")), ("yes", _("Yes")), ("no", _("No"))]
@@ -26,6 +29,14 @@ class DateTimeInput(forms.DateTimeInput):
 
     def __init__(self, **kwargs):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+def _window_label(days):
+    return ngettext("%(days)d day", "%(days)d days", days) % {"days": days}
+
+
+# Translated when shown (the form's choices are built once, at import).
+_days = lazy(_window_label, str)
 
 
 def _stores():
@@ -62,12 +73,13 @@ class SegmentForm(forms.Form):
         min_value=1,
         max_value=3650,
     )
-    activity_days = forms.IntegerField(
-        label=_("Purchases and spend counted over the last N days"),
+    activity_days = forms.TypedChoiceField(
+        label=_("Purchases and spend counted over the last"),
+        choices=[(days, _days(days)) for days in ACTIVITY_WINDOWS],
+        coerce=int,
+        empty_value=None,
         required=False,
-        min_value=1,
-        max_value=3650,
-        initial=90,
+        initial=DEFAULT_ACTIVITY_DAYS,
     )
     purchases_min = forms.IntegerField(label=_("Purchases, at least"), required=False, min_value=0)
     purchases_max = forms.IntegerField(label=_("Purchases, at most"), required=False, min_value=0)
@@ -101,6 +113,8 @@ class SegmentForm(forms.Form):
     @classmethod
     def initial_from(cls, segment):
         initial = {"name": segment.name, **segment.definition}
+        if "activity_days" in initial:  # an older definition: the window it is counted over
+            initial["activity_days"] = activity_window(initial["activity_days"])
         return initial
 
     def clean(self):

@@ -56,14 +56,17 @@ def segment_edit(request, pk=None):
             return redirect("campaigns:segment-list")
         count = None
         status = 422
+        snapshot = queries.purchase_snapshot()
     else:
         form = SegmentForm(initial=SegmentForm.initial_from(segment) if segment else None)
-        count = queries.segment_count(segment.definition if segment else {})
+        # Read once: the page states the date of the purchase figures the count is made of.
+        snapshot = queries.purchase_snapshot()
+        count = queries.segment_count(segment.definition if segment else {}, snapshot=snapshot)
         status = 200
     return render(
         request,
         "campaigns/segment_form.html",
-        {"form": form, "segment": segment, "count": count},
+        {"form": form, "segment": segment, "count": count, "snapshot": snapshot},
         status=status,
     )
 

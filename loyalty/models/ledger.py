@@ -92,6 +92,14 @@ class Purchase(models.Model):
             models.Index(fields=["member", "occurred_at"], name="purchase_member_time_idx"),
             models.Index(fields=["store", "occurred_at"], name="purchase_store_time_idx"),
             models.Index(fields=["occurred_at"], name="purchase_time_idx"),
+            # Segments: "bought at these stores" reads (store, member) pairs from the index
+            # alone; spend net of refunds looks up the few refunded receipts of a member.
+            models.Index(fields=["store", "member"], name="purchase_store_member_idx"),
+            models.Index(
+                fields=["member", "occurred_at"],
+                condition=Q(refunded_amount__gt=0),
+                name="purchase_refunded_idx",
+            ),
         ]
 
     def __str__(self):

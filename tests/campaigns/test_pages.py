@@ -162,7 +162,9 @@ def test_a_multiplier_whose_window_has_ended_cannot_be_sent(client_as, make_camp
         ends_at=timezone.now() - timedelta(days=1),
     )
 
-    response = client_as("marketer").post(f"/campaigns/{campaign.pk}/send/", {"action": "now"})
+    client = client_as("marketer")
+    client.cookies["language"] = "en"
+    response = client.post(f"/campaigns/{campaign.pk}/send/", {"action": "now"})
 
     assert response.status_code == 422
     assert "window has already ended" in response.text

@@ -175,11 +175,13 @@ def test_the_live_count_fragment_recounts_as_criteria_change(client_as, enrol, s
     enrol(store="SPB-01")
     client = client_as("marketer")
 
-    everyone = client.get("/campaigns/segments/new/", headers={"HX-Request": "true"})
+    everyone = client.get(
+        "/campaigns/segments/new/", headers={"HX-Request": "true", "Accept-Language": "en"}
+    )
     msk = client.get(
         "/campaigns/segments/new/",
         {"enrolled_stores": [stores["MSK-01"].pk]},
-        headers={"HX-Request": "true"},
+        headers={"HX-Request": "true", "Accept-Language": "en"},
     )
 
     assert everyone.status_code == 200
@@ -193,7 +195,9 @@ def test_the_live_count_asks_to_check_criteria_that_do_not_parse(client_as, enro
     enrol()
 
     response = client_as("marketer").get(
-        "/campaigns/segments/new/", {"purchases_min": "many"}, headers={"HX-Request": "true"}
+        "/campaigns/segments/new/",
+        {"purchases_min": "many"},
+        headers={"HX-Request": "true", "Accept-Language": "en"},
     )
 
     assert "Check the criteria marked below." in response.text

@@ -1,0 +1,201 @@
+"""Purchase criteria read the nightly member snapshot once there is one, counted exactly.
+
+The snapshot is built by the ``refresh_analytics`` job as of 2025-03-02 06:00 (Moscow): its
+figures run through 2025-03-01, so its windows end at 2025-03-02 00:00. Counts are asked for
+on 2025-03-20, so a window ending "now" and one ending at the snapshot differ.
+"""
+
+from decimal import Decimal
+
+import pytest
+
+from campaigns.forms import SegmentForm
+from campaigns.models import Segment
+from campaigns.queries import activity_window, purchase_snapshot, segment_count
+from loyalty.jobs.runner import run_job
+from loyalty.services.purchases import refund_purchase
+from tests.campaigns.conftest import at
+
+SNAPSHOT_AS_OF = at("2025-03-02 06:00")
+NOW = at("2025-03-20 12:00")
+
+
+def count(**definition):
+    return segment_count(definition, now=NOW)
+
+
+def refresh():
+    run_job("refresh_analytics", as_of=SNAPSHOT_AS_OF)
+
+
+def test_lapsed_counts_days_before_the_snapshot_end_not_before_now(enrol, buy):
+    lapsed_at_snapshot, lapsed_only_now, _never = enrol(), enrol(), enrol()
+    buy(lapsed_at_snapshot, "100.00", "2024-11-01 10:00")  # 121 days before the snapshot end
+    buy(lapsed_only_now, "100.00", "2024-12-15 10:00")  # 77 days before it, 95 before now
+
+    assert count(lapsed_days=90) == 2  # no snapshot yet: live, up to now
+    refresh()
+
+    assert count(lapsed_days=90) == 1
+
+
+def test_lapsed_drops_members_who_bought_after_the_snapshot(enrol, buy):
+    stays_away, came_back = enrol(), enrol()
+    buy(stays_away, "100.00", "2024-10-01 10:00")
+    buy(came_back, "100.00", "2024-10-01 10:00")
+    refresh()
+    buy(came_back, "100.00", "2025-03-05 10:00")
+
+    assert count(lapsed_days=90) == 1
+
+
+def test_purchase_bounds_count_the_snapshot_window(enrol, buy):
+    once, twice, thrice, _never = enrol(), enrol(), enrol(), enrol()
+    buy(once, "100.00", "2025-02-10 10:00")
+    for when in ("2025-01-10 10:00", "2025-02-11 10:00"):
+        buy(twice, "100.00", when)
+    for when in ("2025-02-10 10:00", "2025-02-11 10:00", "2025-02-12 10:00"):
+        buy(thrice, "100.00", when)
+    buy(once, "100.00", "2024-06-01 10:00")  # outside 90 days: not counted
+    refresh()
+    buy(once, "100.00", "2025-03-05 10:00")  # after the snapshot: not counted
+
+    assert count(purchases_min=2, purchases_max=3) == 2
+    assert count(purchases_min=2, purchases_max=2) == 1
+    assert count(purchases_min=1, purchases_max=1, activity_days=30) == 2  # once, twice
+    assert count(purchases_min=3, activity_days=365) == 1
+
+
+def test_an_upper_bound_alone_keeps_non_buyers_and_members_enrolled_since(enrol, buy):
+    light, heavy, _never = enrol(), enrol(), enrol()
+    buy(light, "100.00", "2025-02-01 10:00")
+    buy(heavy, "100.00", "2025-02-01 10:00")
+    buy(heavy, "100.00", "2025-02-02 10:00")
+    refresh()
+    enrol(when="2025-03-10 10:00")  # no snapshot row: nothing bought as of the snapshot
+
+    assert count(purchases_max=1) == 3
+    assert count(purchases_min=0, purchases_max=0) == 2
+
+
+def test_snapshot_spend_is_net_of_refunds_made_before_and_after_it(enrol, buy, stores):
+    big, refunded_before, refunded_after, small = enrol(), enrol(), enrol(), enrol()
+    buy(big, "5000.00", "2025-02-01 10:00")
+    before = buy(refunded_before, "5000.00", "2025-02-01 10:00")
+    after = buy(refunded_after, "5000.00", "2025-02-01 10:00")
+    buy(small, "500.00", "2025-02-01 10:00")
+
+    def refund(receipt, refund_id, when):
+        refund_purchase(
+            store=stores["MSK-01"],
+            external_id=receipt["external_id"],
+            refund_id=refund_id,
+            amount=Decimal("3000.00"),
+            now=at(when),
+        )
+
+    refund(before, "R-1", "2025-02-02 10:00")
+    refresh()
+    refund(after, "R-2", "2025-03-05 10:00")
+
+    assert count(spend_min="5000.00") == 1
+    assert count(spend_min="1000.00", spend_max="2000.00") == 2
+    assert count(spend_max="2000.00") == 3
+    assert count(spend_min="4000.00", activity_days=30) == 1  # 28 days before the end
+
+
+def test_member_criteria_cost_one_query_and_purchase_criteria_two(
+    enrol, buy, django_assert_num_queries
+):
+    buy(enrol(), "100.00", "2025-02-01 10:00")
+    refresh()
+
+    with django_assert_num_queries(1):
+        assert count(consent="yes") == 1
+    with django_assert_num_queries(2):  # the snapshot's date, then the count
+        assert count(purchases_min=1) == 1
+
+
+def test_there_is_no_snapshot_before_the_first_refresh(enrol):
+    enrol()
+
+    assert purchase_snapshot() is None
+    refresh()
+    assert purchase_snapshot().through.isoformat() == "2025-03-01"
+
+
+# --- The activity window --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "stored, window",
+    [
+        (None, 90),
+        ("", 90),
+        (7, 30),
+        (30, 30),
+        (45, 30),
+        (60, 90),
+        (180, 90),
+        (228, 365),
+        (999, 365),
+    ],
+)
+def test_a_stored_window_counts_over_the_nearest_snapshot_window(stored, window):
+    assert activity_window(stored) == window
+
+
+def test_an_older_stored_window_counts_like_the_nearest_one(enrol, buy):
+    member = enrol()
+    buy(member, "100.00", "2025-01-10 10:00")  # 51 days before the snapshot end
+    refresh()
+
+    assert count(purchases_min=1, activity_days=60) == count(purchases_min=1, activity_days=90)
+    assert count(purchases_min=1, activity_days=60) == 1
+    assert count(purchases_min=1, activity_days=40) == 0
+
+
+def test_the_form_offers_the_three_snapshot_windows(db):
+    form = SegmentForm()
+
+    assert [value for value, _label in form.fields["activity_days"].choices] == [30, 90, 365]
+    assert form.fields["activity_days"].initial == 90
+
+
+@pytest.mark.parametrize("days, valid", [("30", True), ("365", True), ("60", False)])
+def test_the_form_accepts_only_a_snapshot_window(db, days, valid):
+    form = SegmentForm({"name": "S", "activity_days": days, "purchases_min": "1"})
+
+    assert form.is_valid() is valid
+    if valid:
+        assert form.definition()["activity_days"] == int(days)
+
+
+def test_the_form_shows_an_older_window_as_the_one_counted(db):
+    segment = Segment.objects.create(name="Old", definition={"activity_days": 60})
+
+    assert SegmentForm.initial_from(segment)["activity_days"] == 90
+
+
+# --- The segment page -------------------------------------------------------------------------
+
+
+def test_the_page_says_purchase_figures_are_live_before_the_first_snapshot(client_as, enrol):
+    enrol()
+
+    response = client_as("marketer").get("/campaigns/segments/new/", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert "Purchase figures are live" in response.text
+
+
+def test_the_page_gives_the_date_of_the_purchase_figures(client_as, enrol, buy):
+    buy(enrol(), "100.00", "2025-02-01 10:00")
+    refresh()
+    segment = Segment.objects.create(name="Buyers", definition={"purchases_min": 1})
+
+    response = client_as("marketer").get(
+        f"/campaigns/segments/{segment.pk}/", HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    assert "Purchase figures as of 1 Mar 2025" in response.text
+    assert response.context["count"] == 1
