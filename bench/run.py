@@ -246,7 +246,7 @@ class Bench:
             self.servers[name] = subprocess.Popen(  # noqa: S603
                 command, cwd=self.product_dir, env=self.env(settings)
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # a loaded machine imports Django slowly
         for name in SERVERS:
             url = f"http://127.0.0.1:{PORTS[name]}/"
             while True:
@@ -295,7 +295,7 @@ class Bench:
                 "SELECT DISTINCT lower(left(last_name, 5)) FROM members_member "
                 "TABLESAMPLE SYSTEM (1) WHERE last_name <> '' LIMIT 200"
             ).fetchall()
-            stores = conn.execute("SELECT id FROM loyalty_store ORDER BY id").fetchall()
+            stores = conn.execute("SELECT id, code FROM loyalty_store ORDER BY id").fetchall()
             tiers = conn.execute("SELECT id FROM loyalty_tier ORDER BY threshold").fetchall()
         if not members or not rich:
             raise SystemExit("No members to benchmark with: run manage.py generate_data first")
@@ -305,6 +305,7 @@ class Bench:
             "rich": [row[0] for row in rich],
             "names": [row[0] for row in names],
             "stores": [row[0] for row in stores],
+            "store_codes": [row[1] for row in stores],
             "tiers": [row[0] for row in tiers],
         }
 
@@ -495,39 +496,41 @@ class Bench:
         )
         # Back-office pages, as a signed-in administrator (full pages, not fragments).
         page_headers = lua_headers({"Cookie": f"sessionid={session}", "Accept-Language": "ru"})
-        cases.append(
-            {
-                "name": "member page c8",
-                "servers": ["product"],
-                "connections": 8,
-                "targets": [("p95_ms", "<", 150)],
-                "script": lambda server, n: get_script(
-                    [f"/members/{card}/" for card in samples["cards"][:500]], page_headers
-                ),
-            }
-        )
-        cases.append(
-            {
-                "name": "program dashboard c8",
-                "servers": ["product"],
-                "connections": 8,
-                "targets": [("p95_ms", "<", 300)],
-                "script": lambda server, n: get_script(
-                    [f"/analytics/?days={days}" for days in (30, 90, 365)]
-                    + [f"/analytics/?days=90&store={store}" for store in samples["stores"]],
-                    page_headers,
-                ),
-            }
-        )
+        # A busy back-office (8 people clicking at once) and a normal one (2).
+        for conns in (8, 2):
+            cases.append(
+                {
+                    "name": f"member page c{conns}",
+                    "servers": ["product"],
+                    "connections": conns,
+                    "targets": [("p95_ms", "<", 150)],
+                    "script": lambda server, n: get_script(
+                        [f"/members/{card}/" for card in samples["cards"][:500]], page_headers
+                    ),
+                }
+            )
+            cases.append(
+                {
+                    "name": f"program dashboard c{conns}",
+                    "servers": ["product"],
+                    "connections": conns,
+                    "targets": [("p95_ms", "<", 300)],
+                    "script": lambda server, n: get_script(
+                        [f"/analytics/?days={days}" for days in (30, 90, 365)]
+                        + [f"/analytics/?days=90&store={code}" for code in samples["store_codes"]],
+                        page_headers,
+                    ),
+                }
+            )
         # The live count of the segment form (an htmx fragment), over segments a marketer builds.
         count_headers = lua_headers(
             {"Cookie": f"sessionid={session}", "HX-Request": "true", "Accept-Language": "ru"}
         )
         cases.append(
             {
-                "name": "segment count c4",
+                "name": "segment count c1",
                 "servers": ["product"],
-                "connections": 4,
+                "connections": 1,
                 "targets": [("p95_ms", "<", 1000)],
                 "script": lambda server, n: get_script(
                     [f"/campaigns/segments/new/?{query}" for query in segment_queries(samples)],
