@@ -2,9 +2,7 @@
 
 import io
 import itertools
-from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -17,15 +15,10 @@ from loyalty.queries import ledger_drift
 from loyalty.services.purchases import record_purchase
 from members.models import Member
 from members.services import enrol_member
+from tests.jobs.conftest import at  # noqa: F401 (the campaign tests import it from here)
 
-MSK = ZoneInfo("Europe/Moscow")
 _phones = itertools.count(1)
 _receipts = itertools.count(1)
-
-
-def at(text):
-    """A Moscow time: at("2025-03-01 09:00")."""
-    return datetime.fromisoformat(text).replace(tzinfo=MSK)
 
 
 @pytest.fixture
