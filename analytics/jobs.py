@@ -389,6 +389,14 @@ def _period_sql():
     )
 
 
+# Every (store, member) pair with a receipt, up to the rebuild: "bought at" in segments. In the
+# order of the (store, member) index, which yields them sorted.
+STORE_BUYERS_SQL = """
+    INSERT INTO analytics_storebuyer (store_id, member_id)
+    SELECT DISTINCT store_id, member_id FROM loyalty_purchase WHERE member_id IS NOT NULL
+"""
+
+
 def refresh_snapshot(*, as_of, through, first_day, full, marks=None, run=None):
     """Rebuild the member snapshot as of the end of ``through`` (midnight, project time zone)."""
     end = timezone.make_aware(datetime.combine(through + timedelta(days=1), datetime.min.time()))
@@ -405,14 +413,18 @@ def refresh_snapshot(*, as_of, through, first_day, full, marks=None, run=None):
     program = ProgramSettings.load()
     with transaction.atomic(durable=True), connection.cursor() as cursor:
         if sql.postgres:
-            cursor.execute("TRUNCATE analytics_memberstats")
+            cursor.execute("TRUNCATE analytics_memberstats, analytics_storebuyer")
         else:
             cursor.execute("DELETE FROM analytics_memberstats")
+            cursor.execute("DELETE FROM analytics_storebuyer")
         started = time.monotonic()
         cursor.execute(_member_stats_sql(sql), _member_stats_params(end))
         members = cursor.rowcount
         runner.checkpoint(run, members, members=members)
         _timing(run, members_ms=_ms(started))
+        started = time.monotonic()
+        cursor.execute(STORE_BUYERS_SQL)
+        _timing(run, store_buyers_ms=_ms(started))
         started = time.monotonic()
         cursor.execute("DELETE FROM analytics_periodfigures")
         cursor.execute(_period_sql(), compared * 4 * len(PERIODS))

@@ -110,6 +110,19 @@ class MemberStats(models.Model):
         return f"member {self.member_id}"
 
 
+class StoreBuyer(models.Model):
+    """A store a member has bought at: the segment criterion "bought at" reads these pairs
+    (rebuilt with the snapshot from every receipt up to the rebuild) instead of a pass over the
+    stores' receipts, adding the receipts since the snapshot's end."""
+
+    pk = models.CompositePrimaryKey("store_id", "member_id")
+    store_id = models.BigIntegerField()
+    member_id = models.BigIntegerField()
+
+    def __str__(self):
+        return f"member {self.member_id} at store {self.store_id}"
+
+
 class PeriodFigures(models.Model):
     """Members of one home store over the last ``days`` days before the snapshot."""
 

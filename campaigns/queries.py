@@ -29,7 +29,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from analytics.models import PERIODS, MemberStats, Snapshot
+from analytics.models import PERIODS, MemberStats, Snapshot, StoreBuyer
 from campaigns.models import Campaign, CampaignRecipient
 from loyalty.models import Purchase
 from loyalty.models.program import cached_rule, clear_rules_cache
@@ -125,7 +125,11 @@ def activity_window(value):
 
 
 def _uses_purchase_figures(d):
-    return bool(_int(d.get("lapsed_days"))) or any(value is not None for value in _bounds(d))
+    return (
+        bool(_int(d.get("lapsed_days")))
+        or bool(_ids(d.get("bought_at_stores")))
+        or any(value is not None for value in _bounds(d))
+    )
 
 
 _READ = object()
@@ -172,13 +176,7 @@ def segment_members(definition, *, now=None, snapshot=_READ):
     members = _yes_no(members, d.get("has_email"), ~Q(email=""))
     members = _yes_no(members, d.get("has_phone"), ~Q(phone=""))
     if stores := _ids(d.get("bought_at_stores")):
-        # IN rather than a correlated EXISTS: one pass over the (store, member) index hashed
-        # against the members, not an index probe per member (a million probes at scale).
-        members = members.filter(
-            id__in=Purchase.objects.filter(store_id__in=stores, member__isnull=False)
-            .order_by()
-            .values("member_id")
-        )
+        members = members.filter(id__in=_bought_at(stores, snapshot))
     if lapsed := _int(d.get("lapsed_days")):
         members = _lapsed(members, lapsed, now, snapshot)
     if snapshot is None:
@@ -188,6 +186,24 @@ def segment_members(definition, *, now=None, snapshot=_READ):
     if bounds := d.get("ids"):  # an id range [low, high): the benchmark's segment, not a form field
         members = members.filter(id__gte=int(bounds[0]), id__lt=int(bounds[1]))
     return members
+
+
+def _bought_at(stores, snapshot):
+    """The ids of members who bought at one of ``stores``, for an IN (hashed once against the
+    members rather than probed per member: a million probes at scale). With a snapshot: its
+    (store, member) pairs plus the receipts since its end; before the first, the receipts."""
+    receipts = Purchase.objects.filter(store_id__in=stores, member__isnull=False).order_by()
+    if snapshot is None:
+        return receipts.values("member_id")
+    since = receipts.filter(occurred_at__gte=snapshot_end(snapshot))
+    # UNION, not UNION ALL: the planner estimates a UNION ALL under IN at 200 rows and probes
+    # the members' index once per pair (4x slower at 1M members).
+    return (
+        StoreBuyer.objects.filter(store_id__in=stores)
+        .order_by()
+        .values("member_id")
+        .union(since.values("member_id"))
+    )
 
 
 def _lapsed(members, days, now, snapshot):

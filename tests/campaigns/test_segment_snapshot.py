@@ -49,6 +49,20 @@ def test_lapsed_drops_members_who_bought_after_the_snapshot(enrol, buy):
     assert count(lapsed_days=90) == 1
 
 
+def test_bought_at_reads_the_snapshot_pairs_and_the_receipts_since(enrol, buy, stores):
+    before, since, elsewhere, _never = enrol(), enrol(), enrol(), enrol()
+    buy(before, "100.00", "2024-10-01 10:00", store="SPB-01")
+    buy(elsewhere, "100.00", "2024-10-01 10:00", store="MSK-01")
+    refresh()
+    buy(since, "100.00", "2025-03-05 10:00", store="SPB-01")
+    buy(elsewhere, "100.00", "2025-03-05 10:00", store="MSK-02")
+    spb = [stores["SPB-01"].pk]
+
+    assert count(bought_at_stores=spb) == 2
+    assert count(bought_at_stores=spb + [stores["MSK-01"].pk]) == 3
+    assert count(bought_at_stores=[stores["MSK-02"].pk]) == 1
+
+
 def test_purchase_bounds_count_the_snapshot_window(enrol, buy):
     once, twice, thrice, _never = enrol(), enrol(), enrol(), enrol()
     buy(once, "100.00", "2025-02-10 10:00")

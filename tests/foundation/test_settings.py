@@ -73,3 +73,16 @@ def test_production_settings_pass_the_deployment_checklist_without_warnings(tmp_
     # Only the deliberate one (HSTS preload, see settings) is silenced.
     assert result.stdout == "System check identified no issues (1 silenced).\n"
     assert result.stderr == ""
+
+
+def test_a_postgresql_url_bounds_lock_waits_and_turns_jit_off(monkeypatch):
+    from loyalty.settings import database_from_url
+
+    monkeypatch.setenv("DB_LOCK_TIMEOUT_MS", "1500")
+    monkeypatch.delenv("DB_JIT", raising=False)
+    url = "postgres://loyalty@db.example.com:5432/loyalty"
+
+    options = database_from_url("DATABASE_URL", url)["OPTIONS"]["options"]
+    assert options == "-c lock_timeout=1500 -c jit=off"
+    monkeypatch.setenv("DB_JIT", "true")
+    assert database_from_url("DATABASE_URL", url)["OPTIONS"]["options"] == "-c lock_timeout=1500"

@@ -144,6 +144,16 @@ UPDATE members_member SET
 WHERE id >= %(offset_id)s AND id %% 3 = 0
 """
 
+# The one statement's members and their qualifying values: every member joined to the window's
+# receipts at once (the job computes the values once per run into a temporary table instead).
+TIERS_MEMBERS_SQL = """
+SELECT m.id AS member_id, m.tier_id AS tier_id, {value} AS value
+FROM members_member m
+LEFT JOIN loyalty_purchase p ON p.member_id = m.id AND p.occurred_at > %s AND p.occurred_at <= %s
+WHERE m.status <> 'merged'
+GROUP BY m.id, m.tier_id
+"""
+
 REMINDERS_ONE_STATEMENT = """
 WITH notices AS (
     INSERT INTO loyalty_lotnotice (lot_id, member_id, kind, batch, created_at)
@@ -275,8 +285,8 @@ class Command(BaseCommand):
             COUNT if program.tier_qualification == ProgramSettings.Qualification.COUNT else SPEND
         )
         params = [dt(cutoff), dt(cutoff), dt(as_of), dt(cutoff), dt(as_of), dt(since)]
-        params += [dt(as_of), 0, 2**62, dt(as_of), dt(cutoff)]
-        return REEVALUATE_SQL.format(value=value), params
+        params += [dt(as_of), dt(as_of), dt(cutoff)]
+        return REEVALUATE_SQL.format(members=TIERS_MEMBERS_SQL.format(value=value)), params
 
     def generate(self, members, lots, purchases, share, as_of):
         tier = Tier.objects.order_by("threshold").values_list("id", flat=True).first()
