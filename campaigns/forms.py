@@ -4,7 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dates import MONTHS
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
@@ -109,6 +109,9 @@ class SegmentForm(forms.Form):
         self.fields["enrolled_stores"].queryset = _stores()
         self.fields["bought_at_stores"].queryset = _stores()
         self.fields["tiers"].queryset = Tier.objects.order_by("threshold", "id")
+        # A tier reads in the page's language (its Russian name when it has one).
+        language = translation.get_language()
+        self.fields["tiers"].label_from_instance = lambda tier: tier.display_name(language)
 
     @classmethod
     def initial_from(cls, segment):

@@ -72,8 +72,9 @@ def role_of(user):
     """The first role group of a user, or None (superusers count as administrators)."""
     if user.is_superuser:
         return ADMINISTRATOR
-    names = {group.name for group in user.groups.all()}
-    for role in (ADMINISTRATOR, SUPPORT, MARKETER, STORE_MANAGER):
-        if role in names:
-            return role
-    return None
+    # Kept on the user object, which lives for one request: a page asks more than once.
+    if not hasattr(user, "_loyalty_role"):
+        names = {group.name for group in user.groups.all()}
+        roles = (ADMINISTRATOR, SUPPORT, MARKETER, STORE_MANAGER)
+        user._loyalty_role = next((role for role in roles if role in names), None)
+    return user._loyalty_role

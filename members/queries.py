@@ -4,13 +4,14 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, Sum
+from django.db import connection
+from django.db.models import Exists, OuterRef, Prefetch, Q, Sum, prefetch_related_objects
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from loyalty.errors import LoyaltyError
-from loyalty.models import LedgerEntry, PointsLot, Purchase, Store, Tier
-from loyalty.services.purchases import qualifying_value
+from loyalty.models import LedgerEntry, Purchase, Store, Tier
+from loyalty.services.purchases import qualifying_decimal, qualifying_sql
 from members.models import Member, is_valid_card_number
 
 
@@ -74,24 +75,35 @@ def search_members(user, text, limit=20):
 
 
 def next_tier(member):
-    return Tier.objects.filter(threshold__gt=member.tier.threshold).order_by("threshold").first()
+    """The tier above the member's, from the per-process ladder (no query)."""
+    return next((tier for tier in Tier.ladder() if tier.threshold > member.tier.threshold), None)
+
+
+# The member's open lots (available, pending, expiring within 30 days) and qualifying value,
+# in one statement.
+OVERVIEW_SQL = """
+SELECT
+    COALESCE(SUM(CASE WHEN available_from <= %s THEN remaining ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN available_from > %s THEN remaining ELSE 0 END), 0),
+    COALESCE(SUM(CASE WHEN available_from <= %s AND expires_at <= %s
+                 THEN remaining ELSE 0 END), 0),
+    ({qualifying})
+FROM loyalty_pointslot WHERE member_id = %s AND remaining > 0 AND expires_at > %s
+"""
 
 
 def member_overview(member, now, program):
-    """Balance figures and tier progress for the member page (three queries)."""
-    lots = PointsLot.objects.filter(member=member, remaining__gt=0, expires_at__gt=now)
-    sums = lots.aggregate(
-        available=Coalesce(Sum("remaining", filter=Q(available_from__lte=now)), 0),
-        pending=Coalesce(Sum("remaining", filter=Q(available_from__gt=now)), 0),
-        expiring=Coalesce(
-            Sum(
-                "remaining",
-                filter=Q(available_from__lte=now, expires_at__lte=now + timedelta(days=30)),
-            ),
-            0,
-        ),
-    )
-    qualifying = qualifying_value(program, member.pk, now)
+    """Balance figures and tier progress for the member page (one query)."""
+    qualifying_query, qualifying_params = qualifying_sql(program, member.pk, now)
+    when = connection.ops.adapt_datetimefield_value(now)
+    soon = connection.ops.adapt_datetimefield_value(now + timedelta(days=30))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            OVERVIEW_SQL.format(qualifying=qualifying_query),
+            [when, when, when, soon, *qualifying_params, member.pk, when],
+        )
+        available, pending, expiring, qualifying = cursor.fetchone()
+    qualifying = qualifying_decimal(qualifying)
     upcoming = next_tier(member)
     progress = None
     if upcoming is not None:
@@ -103,9 +115,9 @@ def member_overview(member, now, program):
             "percent": int(min(100, done * 100 / span)) if span else 100,
         }
     return {
-        "available": sums["available"] - member.points_debt,
-        "pending": sums["pending"],
-        "expiring_30": sums["expiring"],
+        "available": int(available) - member.points_debt,
+        "pending": int(pending),
+        "expiring_30": int(expiring),
         "debt": member.points_debt,
         "qualifying": qualifying,
         "next": progress,
@@ -116,24 +128,48 @@ LEDGER_KINDS = [choice for choice, _label in LedgerEntry._meta.get_field("kind")
 
 
 def member_ledger(member, kind=None):
-    entries = LedgerEntry.objects.filter(member=member).select_related("purchase", "staff")
+    # Only what the page shows: the receipt number and the staff name, not their whole rows.
+    entries = (
+        LedgerEntry.objects.filter(member=member)
+        .select_related("purchase", "staff")
+        .only(
+            "created_at",
+            "kind",
+            "points",
+            "expires_at",
+            "reason",
+            "purchase__external_id",
+            "staff__username",
+        )
+    )
     if kind in LEDGER_KINDS:
         entries = entries.filter(kind=kind)
     return entries.order_by("-id")
 
 
 def member_purchases(member):
-    from loyalty.models import PurchaseLine, Refund
-
+    """The member's receipts, newest first, with their store. Lines and refunds are fetched by
+    ``with_details`` for the one page shown."""
     return (
         Purchase.objects.filter(member=member)
         .select_related("store")
-        .prefetch_related(
-            Prefetch("lines", queryset=PurchaseLine.objects.order_by("id")),
-            Prefetch("refunds", queryset=Refund.objects.order_by("id")),
-        )
+        .defer("response", "fingerprint")
         .order_by("-occurred_at", "-id")
     )
+
+
+def with_details(purchases):
+    """Attach lines and refunds to a page of receipts: a query for the lines, and one for the
+    refunds only when a receipt on the page was refunded (the page lists refunds of refunded
+    receipts only)."""
+    from loyalty.models import PurchaseLine, Refund
+
+    purchases = list(purchases)
+    lines = Prefetch("lines", queryset=PurchaseLine.objects.order_by("id"))
+    prefetch_related_objects(purchases, lines)
+    refunded = [purchase for purchase in purchases if purchase.refunded_amount]
+    prefetch_related_objects(refunded, Prefetch("refunds", queryset=Refund.objects.order_by("id")))
+    return purchases
 
 
 def today_figures(user, now):

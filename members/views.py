@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -54,11 +55,17 @@ def htmx_redirect(request, url):
     return redirect(url)
 
 
-def scoped_member(request, card_number):
-    return get_object_or_404(
-        queries.members_for(request.user).select_related("tier", "enrolled_store", "merged_into"),
-        card_number=card_number,
+def scoped_member(request, card_number, *, with_merged=False):
+    """The member behind the card if the user may see them (else 404); ``with_merged`` also
+    says whether other cards were merged into it (``has_merged``), in the same query."""
+    members = queries.members_for(request.user).select_related(
+        "tier", "enrolled_store", "merged_into"
     )
+    if with_merged:
+        members = members.annotate(
+            has_merged=Exists(Member.objects.filter(merged_into=OuterRef("pk")))
+        )
+    return get_object_or_404(members, card_number=card_number)
 
 
 @require("loyalty.view_members")
@@ -79,9 +86,9 @@ def member_list(request):
 
 @require("loyalty.view_members")
 def member_detail(request, card_number):
-    member = scoped_member(request, card_number)
+    member = scoped_member(request, card_number, with_merged=True)
     now = timezone.now()
-    program = ProgramSettings.load()
+    program = ProgramSettings.cached()
     ledger_filter = LedgerFilterForm(request.GET or None)
     kind = ledger_filter.cleaned_data["kind"] if ledger_filter.is_valid() else None
     ledger_page = Paginator(queries.member_ledger(member, kind), 20).get_page(
@@ -99,22 +106,32 @@ def member_detail(request, card_number):
     purchases_page = Paginator(queries.member_purchases(member), 10).get_page(
         request.GET.get("purchases_page")
     )
+    purchases_page.object_list = queries.with_details(purchases_page.object_list)
     context.update(
         {
             "purchases_page": purchases_page,
             "audit_entries": AuditLog.objects.filter(member=member)
             .select_related("actor")
             .order_by("-id")[:20],
-            "merged_members": list(member.merged_members.only("card_number", "first_name")),
+            "merged_members": list(member.merged_members.only("card_number", "first_name"))
+            if member.has_merged
+            else [],
             "complaints": list(
-                member.complaints.select_related("category", "assignee").order_by("-created_at")[
-                    :10
-                ]
+                member.complaints.select_related("assignee")
+                .only(
+                    "subject",
+                    "status",
+                    "created_at",
+                    "compensation_points",
+                    "member_id",
+                    "assignee__username",
+                )
+                .order_by("-created_at")[:10]
             ),
             "survey_answers": list(
-                member.survey_responses.select_related("survey", "store").order_by("-answered_at")[
-                    :10
-                ]
+                member.survey_responses.select_related("survey")
+                .only("score", "reason", "comment", "answered_at", "member_id", "survey__kind")
+                .order_by("-answered_at")[:10]
             ),
             "campaigns": member_campaigns(member),
             "adjust_form": AdjustForm(),

@@ -50,6 +50,7 @@ def save_staff_user(*, user, role, stores, password, staff):
     if role not in ROLE_CAPABILITIES:
         raise ValueError(f"unknown role {role!r}")
     user.groups.set([Group.objects.get(name=role)])
+    user.__dict__.pop("_loyalty_role", None)  # role_of's copy of the old role
     user.stores.set(stores)
     audit(
         actor=staff,

@@ -247,14 +247,14 @@ def qualifying_value(program, member_id, until):
     Hand-written: it runs on most purchases, and building it through the ORM cost more than
     PostgreSQL's index scan (member_id, occurred_at) that answers it.
     """
-    sql, params = _qualifying_sql(program, member_id, until)
+    sql, params = qualifying_sql(program, member_id, until)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         (value,) = cursor.fetchone()
-    return _qualifying(value)
+    return qualifying_decimal(value)
 
 
-def _qualifying_sql(program, member_id, until):
+def qualifying_sql(program, member_id, until):
     since = until - timedelta(days=program.tier_window_days)
     adapt = connection.ops.adapt_datetimefield_value
     if program.tier_qualification == ProgramSettings.Qualification.COUNT:
@@ -269,7 +269,7 @@ def _qualifying_sql(program, member_id, until):
     )
 
 
-def _qualifying(value):
+def qualifying_decimal(value):
     # SQLite sums decimals as floats: cents are exact again once rounded to cents.
     return Decimal(str(value)).quantize(CENT)
 
@@ -290,7 +290,7 @@ def _lock_buyer(program, card_number, now, occurred_at):
     member = lock_buyer(card_number)
     lots_sql, lots_params = ledger.open_lot_sums_sql(member.pk, now)
     if _can_move_up(member):
-        spend_sql, spend_params = _qualifying_sql(program, member.pk, occurred_at)
+        spend_sql, spend_params = qualifying_sql(program, member.pk, occurred_at)
     else:  # already at the top: no need to add up the year's spend
         spend_sql, spend_params = "SELECT NULL", []
     with connection.cursor() as cursor:
@@ -299,7 +299,8 @@ def _lock_buyer(program, card_number, now, occurred_at):
             lots_params + spend_params,
         )
         available, pending, value = cursor.fetchone()
-    return member, int(available), int(pending), None if value is None else _qualifying(value)
+    qualifying = None if value is None else qualifying_decimal(value)
+    return member, int(available), int(pending), qualifying
 
 
 def tier_for(value, ladder=None):

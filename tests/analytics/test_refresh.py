@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from analytics import queries
 from analytics.jobs import refresh_analytics
@@ -215,6 +216,18 @@ def test_nightly_runs_give_the_rows_of_a_full_rebuild(program, stores):
     refresh_analytics(as_of=msk(3, 10, 3), full=True, batch_size=7)
     assert Snapshot.objects.get().full is True
     assert {model.__name__: _rows(model) for model in TABLES[:-1]} == nightly
+
+
+def test_runjob_full_rebuilds_every_day_and_refuses_jobs_without_one(program):
+    call_command("runjob", "refresh_analytics", "--as-of", "2026-03-09T06:00:00+03:00")
+    call_command("runjob", "refresh_analytics", "--as-of", "2026-03-10T06:00:00+03:00")
+    assert Snapshot.objects.get().full is False
+
+    call_command("runjob", "refresh_analytics", "--as-of", "2026-03-10T06:00:00+03:00", "--full")
+
+    assert Snapshot.objects.get().full is True
+    with pytest.raises(CommandError, match="--full does not apply to expire_points"):
+        call_command("runjob", "expire_points", "--full")
 
 
 def test_an_interrupted_full_rebuild_is_finished_by_the_next_run(program, monkeypatch):

@@ -43,7 +43,7 @@ def test_member_page_queries_do_not_grow_with_history(
     client = client_as("support")
     member = make_member("MSK-01", "1000.00", "300.00")
     url = reverse("members:member-detail", args=[member.card_number])
-    with django_assert_max_num_queries(25) as few:
+    with django_assert_max_num_queries(16) as few:
         assert client.get(url).status_code == 200
     for index in range(8):
         adjust_points(member_id=member.pk, points=5, reason=f"r{index}", staff=support)

@@ -191,6 +191,16 @@ def test_the_live_count_fragment_recounts_as_criteria_change(client_as, enrol, s
     assert "<html" not in msk.text
 
 
+@pytest.mark.parametrize(("language", "gold"), [("en", "Gold"), ("ru", "Золотой")])
+def test_the_segment_form_names_tiers_in_the_page_language(client_as, language, gold):
+    page = client_as("marketer").get(
+        "/campaigns/segments/new/", headers={"Accept-Language": language}
+    )
+
+    assert page.status_code == 200
+    assert f"> {gold}</label>" in page.text or f">{gold}</label>" in page.text
+
+
 def test_the_live_count_asks_to_check_criteria_that_do_not_parse(client_as, enrol):
     enrol()
 

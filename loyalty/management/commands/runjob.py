@@ -1,3 +1,5 @@
+import inspect
+
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -28,9 +30,18 @@ class Command(BaseCommand):
         parser.add_argument("name", choices=sorted(JOBS))
         parser.add_argument("--as-of", dest="as_of", help="ISO time, e.g. 2025-02-28T09:00+03:00")
         parser.add_argument("--batch-size", dest="batch_size", type=int)
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="rebuild everything rather than the recent days (refresh_analytics)",
+        )
 
-    def handle(self, *args, name, as_of=None, batch_size=None, **options):
+    def handle(self, *args, name, as_of=None, batch_size=None, full=False, **options):
         extra = {"batch_size": batch_size} if batch_size else {}
+        if full:
+            if "full" not in inspect.signature(JOBS[name].function).parameters:
+                raise CommandError(f"--full does not apply to {name}")
+            extra["full"] = True
         try:
             run = run_job(
                 name,
