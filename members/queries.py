@@ -147,6 +147,34 @@ def member_ledger(member, kind=None):
     return entries.order_by("-id")
 
 
+class HistoryPage:
+    """One page of a member's history, newest first, without counting the whole history: one
+    row more than the page says whether an older page exists. Out-of-range or malformed page
+    numbers give the first page."""
+
+    def __init__(self, queryset, number, per_page):
+        try:
+            number = max(1, int(number))
+        except (TypeError, ValueError):
+            number = 1
+        rows = list(queryset[(number - 1) * per_page : number * per_page + 1])
+        if not rows and number > 1:
+            number, rows = 1, list(queryset[: per_page + 1])
+        self.number = number
+        self.object_list = rows[:per_page]
+        self.has_next = len(rows) > per_page
+        self.has_previous = number > 1
+        self.has_other_pages = self.has_next or self.has_previous
+        self.next_page_number = number + 1
+        self.previous_page_number = number - 1
+
+    def __iter__(self):
+        return iter(self.object_list)
+
+    def __len__(self):
+        return len(self.object_list)
+
+
 def member_purchases(member):
     """The member's receipts, newest first, with their store. Lines and refunds are fetched by
     ``with_details`` for the one page shown."""

@@ -1,7 +1,6 @@
 """Member pages: search as you type, the member's whole story, enrolment and support actions."""
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -91,8 +90,8 @@ def member_detail(request, card_number):
     program = ProgramSettings.cached()
     ledger_filter = LedgerFilterForm(request.GET or None)
     kind = ledger_filter.cleaned_data["kind"] if ledger_filter.is_valid() else None
-    ledger_page = Paginator(queries.member_ledger(member, kind), 20).get_page(
-        request.GET.get("ledger_page")
+    ledger_page = queries.HistoryPage(
+        queries.member_ledger(member, kind), request.GET.get("ledger_page"), 20
     )
     context = {
         "member": member,
@@ -103,8 +102,8 @@ def member_detail(request, card_number):
     }
     if is_fragment(request) and request.GET.get("part") == "ledger":
         return render(request, "members/member_detail.html#ledger", context)
-    purchases_page = Paginator(queries.member_purchases(member), 10).get_page(
-        request.GET.get("purchases_page")
+    purchases_page = queries.HistoryPage(
+        queries.member_purchases(member), request.GET.get("purchases_page"), 10
     )
     purchases_page.object_list = queries.with_details(purchases_page.object_list)
     context.update(

@@ -105,6 +105,11 @@ class Purchase(models.Model):
     def __str__(self):
         return f"{self.external_id} ({self.amount})"
 
+    @property
+    def channel_label(self):
+        """The channel in the reader's language; cheaper than get_channel_display() in lists."""
+        return Channel(self.channel).label
+
 
 class PurchaseLine(models.Model):
     purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
@@ -281,6 +286,11 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.points:+d}"
+
+    @property
+    def kind_label(self):
+        """The kind in the reader's language; cheaper than get_kind_display() in long lists."""
+        return EntryKind(self.kind).label
 
 
 class LotAllocation(models.Model):
