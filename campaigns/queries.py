@@ -102,7 +102,7 @@ def purchase_snapshot():
     """The member snapshot purchase criteria read (``analytics.models.Snapshot``, built each
     night by ``refresh_analytics``), or None before its first run: then they read the receipts
     live. One small query; the segment page shows its date."""
-    return Snapshot.objects.filter(pk=1).only("as_of", "through").first()
+    return Snapshot.objects.filter(pk=1).only("as_of", "through", "marks").first()
 
 
 def snapshot_end(snapshot):
@@ -191,18 +191,25 @@ def segment_members(definition, *, now=None, snapshot=_READ):
 def _bought_at(stores, snapshot):
     """The ids of members who bought at one of ``stores``, for an IN (hashed once against the
     members rather than probed per member: a million probes at scale). With a snapshot: its
-    (store, member) pairs plus the receipts since its end; before the first, the receipts."""
+    (store, member) pairs, the receipts since (recorded after the snapshot's mark of receipt
+    ids, whatever their purchase time, or dated after its end), and the members into whom a
+    buyer's card was merged. Before the first snapshot: the receipts."""
     receipts = Purchase.objects.filter(store_id__in=stores, member__isnull=False).order_by()
     if snapshot is None:
         return receipts.values("member_id")
-    since = receipts.filter(occurred_at__gte=snapshot_end(snapshot))
+    since = Q(occurred_at__gte=snapshot_end(snapshot))
+    if (mark := (snapshot.marks or {}).get("purchase")) is not None:
+        since |= Q(pk__gt=mark)
+    pairs = StoreBuyer.objects.filter(store_id__in=stores).order_by()
+    absorbed = Member.objects.filter(
+        merged_into__isnull=False, id__in=pairs.values("member_id")
+    ).values("merged_into_id")
     # UNION, not UNION ALL: the planner estimates a UNION ALL under IN at 200 rows and probes
     # the members' index once per pair (4x slower at 1M members).
     return (
-        StoreBuyer.objects.filter(store_id__in=stores)
-        .order_by()
-        .values("member_id")
-        .union(since.values("member_id"))
+        pairs.values("member_id")
+        .union(receipts.filter(since).values("member_id"))
+        .union(absorbed.order_by())
     )
 
 

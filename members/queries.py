@@ -147,6 +147,9 @@ def member_ledger(member, kind=None):
     return entries.order_by("-id")
 
 
+MAX_PAGE = 100_000  # keeps the OFFSET of a hand-typed page number within what SQL accepts
+
+
 class HistoryPage:
     """One page of a member's history, newest first, without counting the whole history: one
     row more than the page says whether an older page exists. Out-of-range or malformed page
@@ -154,7 +157,7 @@ class HistoryPage:
 
     def __init__(self, queryset, number, per_page):
         try:
-            number = max(1, int(number))
+            number = min(max(1, int(number)), MAX_PAGE)
         except (TypeError, ValueError):
             number = 1
         rows = list(queryset[(number - 1) * per_page : number * per_page + 1])

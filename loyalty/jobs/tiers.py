@@ -3,10 +3,10 @@
 import contextlib
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from loyalty.jobs import runner
-from loyalty.jobs.sql import dt, member_ranges
+from loyalty.jobs.sql import dt, is_postgres, member_ranges
 from loyalty.models import ProgramSettings
 from loyalty.services.locking import retry_on_conflict
 
@@ -94,8 +94,10 @@ def _reevaluate_batch(low, high, as_of, cutoff):
 @contextlib.contextmanager
 def qualifying_values(value, since, as_of):
     """The run's table of qualifying values (``QUALIFYING_SQL``), dropped when the run ends."""
+    # Dropped by its schema-qualified name: never a permanent table that happens to share it.
+    temporary = ("pg_temp." if is_postgres() else "temp.") + QUALIFYING_TABLE
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {QUALIFYING_TABLE}")
+        cursor.execute(f"DROP TABLE IF EXISTS {temporary}")  # left by a crashed run
         cursor.execute(QUALIFYING_SQL.format(value=value), [dt(since), dt(as_of)])
         cursor.execute(
             f"CREATE UNIQUE INDEX {QUALIFYING_TABLE}_member ON {QUALIFYING_TABLE} (member_id)"
@@ -104,8 +106,9 @@ def qualifying_values(value, since, as_of):
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {QUALIFYING_TABLE}")
+        # A lost connection took the table with it: its error must not hide the run's own.
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {temporary}")
 
 
 def reevaluate_tiers(*, as_of, run=None, batch_size=BATCH_MEMBERS):

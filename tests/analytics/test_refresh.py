@@ -16,6 +16,7 @@ from analytics.models import (
     PeriodFigures,
     SegmentFigures,
     Snapshot,
+    StoreBuyer,
 )
 from loyalty.jobs.runner import run_job
 from loyalty.models import JobRun, Store
@@ -179,7 +180,15 @@ def _rows(model):
     return sorted(model.objects.values_list(*fields), key=repr)
 
 
-TABLES = [DailyFigures, PeriodFigures, CohortSize, CohortFigures, SegmentFigures, Snapshot]
+TABLES = [
+    DailyFigures,
+    PeriodFigures,
+    CohortSize,
+    CohortFigures,
+    SegmentFigures,
+    StoreBuyer,
+    Snapshot,
+]
 
 
 def test_a_second_run_changes_nothing(refreshed):

@@ -24,6 +24,7 @@ def test_points_history_pages_go_back_twenty_entries_at_a_time(client_as, suppor
     first = ledger(page(client, member))
     second = ledger(page(client, member, ledger_page=2))
     beyond = ledger(page(client, member, ledger_page="x"))
+    huge = page(client, member, ledger_page=10**20)
 
     assert "goodwill 24" in first and "goodwill 05" in first
     assert "goodwill 04" not in first
@@ -33,6 +34,7 @@ def test_points_history_pages_go_back_twenty_entries_at_a_time(client_as, suppor
     assert "goodwill 05" not in second
     assert "ledger_page=1" in second and "ledger_page=3" not in second
     assert "goodwill 24" in beyond  # a page number that is not one: the first page
+    assert huge.status_code == 200 and "goodwill 24" in ledger(huge)
 
 
 def test_a_page_past_the_end_shows_the_first_page(client_as, support, make_member):

@@ -9,11 +9,13 @@ from decimal import Decimal
 
 import pytest
 
+from analytics.models import StoreBuyer
 from campaigns.forms import SegmentForm
 from campaigns.models import Segment
-from campaigns.queries import activity_window, purchase_snapshot, segment_count
+from campaigns.queries import activity_window, purchase_snapshot, segment_count, segment_members
 from loyalty.jobs.runner import run_job
 from loyalty.services.purchases import refund_purchase
+from members.services import merge_members
 from tests.campaigns.conftest import at
 
 SNAPSHOT_AS_OF = at("2025-03-02 06:00")
@@ -50,17 +52,31 @@ def test_lapsed_drops_members_who_bought_after_the_snapshot(enrol, buy):
 
 
 def test_bought_at_reads_the_snapshot_pairs_and_the_receipts_since(enrol, buy, stores):
-    before, since, elsewhere, _never = enrol(), enrol(), enrol(), enrol()
+    before, since, late, elsewhere, _never = enrol(), enrol(), enrol(), enrol(), enrol()
     buy(before, "100.00", "2024-10-01 10:00", store="SPB-01")
     buy(elsewhere, "100.00", "2024-10-01 10:00", store="MSK-01")
     refresh()
     buy(since, "100.00", "2025-03-05 10:00", store="SPB-01")
+    buy(late, "100.00", "2025-02-20 10:00", store="SPB-01")  # recorded late, dated before the end
     buy(elsewhere, "100.00", "2025-03-05 10:00", store="MSK-02")
     spb = [stores["SPB-01"].pk]
 
-    assert count(bought_at_stores=spb) == 2
-    assert count(bought_at_stores=spb + [stores["MSK-01"].pk]) == 3
+    assert "analytics_storebuyer" in str(segment_members({"bought_at_stores": spb}).query)
+    assert StoreBuyer.objects.filter(store_id=stores["SPB-01"].pk).count() == 1
+    assert count(bought_at_stores=spb) == 3
+    assert count(bought_at_stores=spb + [stores["MSK-01"].pk]) == 4
     assert count(bought_at_stores=[stores["MSK-02"].pk]) == 1
+
+
+def test_bought_at_follows_a_card_merged_after_the_snapshot(enrol, buy, stores, support):
+    keep, duplicate = enrol(), enrol()
+    buy(duplicate, "100.00", "2024-10-01 10:00", store="SPB-01")
+    refresh()
+    merge_members(source_id=duplicate.pk, target_id=keep.pk, reason="same person", staff=support)
+
+    assert list(
+        segment_members({"bought_at_stores": [stores["SPB-01"].pk]}).values_list("pk", flat=True)
+    ) == [keep.pk]
 
 
 def test_purchase_bounds_count_the_snapshot_window(enrol, buy):
