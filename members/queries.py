@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from loyalty.errors import LoyaltyError
-from loyalty.models import LedgerEntry, Purchase, Store, Tier
+from loyalty.models import LedgerEntry, Purchase, PurchaseLine, Refund, Store, Tier
 from loyalty.services.purchases import qualifying_decimal, qualifying_sql
 from members.models import Member, is_valid_card_number
 
@@ -193,8 +193,6 @@ def with_details(purchases):
     """Attach lines and refunds to a page of receipts: a query for the lines, and one for the
     refunds only when a receipt on the page was refunded (the page lists refunds of refunded
     receipts only)."""
-    from loyalty.models import PurchaseLine, Refund
-
     purchases = list(purchases)
     lines = Prefetch("lines", queryset=PurchaseLine.objects.order_by("id"))
     prefetch_related_objects(purchases, lines)
