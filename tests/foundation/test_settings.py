@@ -86,3 +86,17 @@ def test_a_postgresql_url_bounds_lock_waits_and_turns_jit_off(monkeypatch):
     assert options == "-c lock_timeout=1500 -c jit=off"
     monkeypatch.setenv("DB_JIT", "true")
     assert database_from_url("DATABASE_URL", url)["OPTIONS"]["options"] == "-c lock_timeout=1500"
+
+
+def test_a_postgresql_url_prepares_repeated_statements_unless_told_not_to(monkeypatch):
+    from loyalty.settings import database_from_url
+
+    url = "postgres://loyalty@db.example.com:5432/loyalty"
+    monkeypatch.delenv("DB_PREPARED_STATEMENTS", raising=False)
+    options = database_from_url("DATABASE_URL", url)["OPTIONS"]
+    assert options["server_side_binding"] is True
+    assert options["prepare_threshold"] == 5
+    monkeypatch.setenv("DB_PREPARED_STATEMENTS", "false")
+    options = database_from_url("DATABASE_URL", url)["OPTIONS"]
+    assert "server_side_binding" not in options
+    assert "prepare_threshold" not in options
