@@ -122,6 +122,38 @@ def take_from_lots(lots, points):
     return taken, left
 
 
+# On PostgreSQL a spend is one statement however many lots it draws from: a running sum picks
+# the lots soonest-expiry first and takes what each gives. The member's row lock (held by the
+# caller) keeps other writers away; only the expiry job touches lots, and only expired ones.
+PG_SPEND = f"""
+WITH open AS (
+    SELECT id, remaining,
+           SUM(remaining) OVER (ORDER BY expires_at, id) - remaining AS before
+    FROM {PointsLot._meta.db_table}
+    WHERE member_id = %(member)s AND remaining > 0
+      AND available_from <= %(now)s AND expires_at > %(now)s
+), take AS (
+    SELECT id, LEAST(remaining, %(points)s - before) AS points FROM open
+    WHERE before < %(points)s
+)
+UPDATE {PointsLot._meta.db_table} lot SET remaining = lot.remaining - take.points
+FROM take WHERE lot.id = take.id
+RETURNING lot.id, take.points
+"""  # noqa: S608  (table names from the model; values are parameters)
+
+
+def spend_lots(member, now, points):
+    """Take ``points`` from the member's available lots, soonest expiry first.
+
+    Returns [(lot id, taken)]; the caller has checked that the lots hold enough."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(PG_SPEND, {"member": member.pk, "now": now, "points": points})
+            return [(lot_id, int(taken)) for lot_id, taken in cursor.fetchall()]
+    taken, _left = take_from_lots(open_lots(member, now), points)
+    return [(lot.pk, take) for lot, take in taken]
+
+
 def debit(member, *, points, kind, now, purchase=None, available=None, **entry_fields):
     """Spend available points soonest-expiry first; refuses to overdraw.
 
@@ -136,11 +168,11 @@ def debit(member, *, points, kind, now, purchase=None, available=None, **entry_f
             % {"available": available, "asked": points},
             fields={"points": [str(_("More than the available balance."))]},
         )
-    taken, left = take_from_lots(open_lots(member, now), points)
-    assert left == 0, "lots disagree with the balance"
+    taken = spend_lots(member, now, points)
+    assert sum(take for _lot, take in taken) == points, "lots disagree with the balance"
     if purchase is not None:
         LotAllocation.objects.bulk_create(
-            [LotAllocation(purchase=purchase, lot=lot, points=take) for lot, take in taken]
+            [LotAllocation(purchase=purchase, lot_id=lot, points=take) for lot, take in taken]
         )
     entry = add_entry(member, kind, -points, now, purchase=purchase, **entry_fields)
     member.points_balance -= points
