@@ -180,7 +180,7 @@ class HistoryPage:
 
 def member_purchases(member):
     """The member's receipts, newest first, with their store. Lines and refunds are fetched by
-    ``with_details`` for the one page shown."""
+    ``with_details`` for the receipt opened."""
     return (
         Purchase.objects.filter(member=member)
         .select_related("store")
@@ -190,9 +190,8 @@ def member_purchases(member):
 
 
 def with_details(purchases):
-    """Attach lines and refunds to a page of receipts: a query for the lines, and one for the
-    refunds only when a receipt on the page was refunded (the page lists refunds of refunded
-    receipts only)."""
+    """Attach lines and refunds to receipts: a query for the lines, and one for the refunds
+    only when one of them was refunded."""
     purchases = list(purchases)
     lines = Prefetch("lines", queryset=PurchaseLine.objects.order_by("id"))
     prefetch_related_objects(purchases, lines)

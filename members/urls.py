@@ -15,6 +15,7 @@ urlpatterns = [
     path("data/purchases.csv", data_views.export_purchases, name="export-purchases"),
     path("<str:card_number>/", views.member_detail, name="member-detail"),
     path("<str:card_number>/edit/", views.member_edit, name="member-edit"),
+    path("<str:card_number>/purchases/<int:pk>/", views.member_purchase, name="member-purchase"),
     path("<str:card_number>/adjust/", views.member_adjust, name="member-adjust"),
     path("<str:card_number>/block/", views.member_block, name="member-block"),
     path("<str:card_number>/merge/", views.member_merge, name="member-merge"),

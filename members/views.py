@@ -105,7 +105,6 @@ def member_detail(request, card_number):
     purchases_page = queries.HistoryPage(
         queries.member_purchases(member), request.GET.get("purchases_page"), 10
     )
-    purchases_page.object_list = queries.with_details(purchases_page.object_list)
     context.update(
         {
             "purchases_page": purchases_page,
@@ -141,6 +140,19 @@ def member_detail(request, card_number):
         }
     )
     return render(request, "members/member_detail.html", context)
+
+
+@require("loyalty.view_members")
+def member_purchase(request, card_number, pk):
+    """A receipt's lines and refunds: fetched when its row on the member page is opened (the
+    page stays the same size whatever the receipts hold), or as a page of its own."""
+    member = scoped_member(request, card_number)
+    purchase = get_object_or_404(queries.member_purchases(member), pk=pk)
+    (purchase,) = queries.with_details([purchase])
+    context = {"member": member, "purchase": purchase}
+    if is_fragment(request):
+        return render(request, "members/purchase_detail.html#details", context)
+    return render(request, "members/purchase_detail.html", context)
 
 
 @require("loyalty.enrol_member")

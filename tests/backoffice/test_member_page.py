@@ -1,8 +1,13 @@
-"""The member page: its history pages without counting the whole history, merged cards."""
+"""The member page: its history pages without counting the whole history, merged cards, and
+a receipt's lines fetched when it is opened."""
+
+from decimal import Decimal
 
 from django.urls import reverse
+from django.utils import timezone
 
 from loyalty.services.adjustments import adjust_points
+from loyalty.services.purchases import Line, record_purchase, refund_purchase
 
 
 def page(client, member, **params):
@@ -57,3 +62,56 @@ def test_the_page_of_a_member_lists_the_cards_merged_into_it(client_as, support,
     )
 
     assert duplicate.card_number in page(client, keep).text.split("Merged from")[1]
+
+
+def test_a_receipts_lines_and_refunds_come_when_its_row_is_opened(
+    client_as, stores, make_member, django_assert_max_num_queries
+):
+    member = make_member("MSK-01")
+    record_purchase(
+        store=stores["MSK-01"],
+        external_id="LINES-1",
+        card_number=member.card_number,
+        amount=Decimal("300.00"),
+        occurred_at=timezone.now(),
+        lines=[
+            Line(sku="MILK-1L", quantity=Decimal("2"), unit_price=Decimal("100.00")),
+            Line(sku="BREAD", quantity=Decimal("1"), unit_price=Decimal("100.00")),
+        ],
+    )
+    refund_purchase(
+        store=stores["MSK-01"], external_id="LINES-1", refund_id="RF-77", amount="100.00"
+    )
+    client = client_as("support")
+    url = reverse("members:member-purchase", args=[member.card_number, member.purchases.get().pk])
+
+    member_page = page(client, member).text
+    with django_assert_max_num_queries(8):
+        fragment = client.get(url, headers={"HX-Request": "true", "Accept-Language": "en"})
+    whole = client.get(url, headers={"Accept-Language": "en"})
+
+    assert "MILK-1L" not in member_page  # the page does not carry every receipt's lines
+    assert f'hx-get="{url}"' in member_page
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert "MILK-1L" in fragment.text and "BREAD" in fragment.text
+    assert "RF-77" in fragment.text and "100.00" in fragment.text
+    assert whole.status_code == 200 and "<html" in whole.text
+    assert "LINES-1" in whole.text and "MILK-1L" in whole.text
+
+
+def test_a_receipt_is_shown_only_under_its_own_member_and_to_staff_who_see_them(
+    client_as, manager, make_member
+):
+    owner, other = make_member("SPB-01", "100.00"), make_member("SPB-01")
+    receipt = owner.purchases.get()
+    client = client_as("support")
+
+    mine = client.get(reverse("members:member-purchase", args=[owner.card_number, receipt.pk]))
+    theirs = client.get(reverse("members:member-purchase", args=[other.card_number, receipt.pk]))
+    elsewhere = client_as("manager").get(  # the manager of MSK-01
+        reverse("members:member-purchase", args=[owner.card_number, receipt.pk])
+    )
+
+    assert mine.status_code == 200
+    assert theirs.status_code == 404
+    assert elsewhere.status_code == 404

@@ -1,13 +1,17 @@
 """Counter and support journeys in a real Chromium, in English and in Russian: enrol, search,
-the member page, an adjustment, a merge and a CSV import, each page checked with axe-core."""
+the member page and a receipt opened on it, an adjustment, a merge and a CSV import, each page
+checked with axe-core."""
 
 import re
+from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from loyalty.celery import app as celery_app
 from loyalty.management.commands.seed_demo import DEMO_PASSWORD
+from loyalty.services.purchases import Line, record_purchase
 from members.models import Member
 from members.services import enrol_member
 from tests.helpers import assert_accessible
@@ -117,6 +121,27 @@ def test_support_merges_a_duplicate(page, support, stores, language):
     expect(page.locator(".messages")).to_contain_text(duplicate.card_number)
     duplicate.refresh_from_db()
     assert duplicate.merged_into_id == keep.pk
+    assert_accessible(page)
+
+
+def test_opening_a_receipt_on_the_member_page_shows_its_lines(page, manager, stores, language):
+    member = enrol_member(phone="+79125550003", first_name="Ирина", store=stores["MSK-01"])
+    record_purchase(
+        store=stores["MSK-01"],
+        external_id="R-LINES",
+        card_number=member.card_number,
+        amount=Decimal("250.00"),
+        occurred_at=timezone.now(),
+        lines=[Line(sku="TEA-GREEN", quantity=Decimal("1"), unit_price=Decimal("250.00"))],
+    )
+    sign_in(page, "manager", language)
+    page.goto(f"/members/{member.card_number}/")
+    receipt = page.locator("details.purchase")
+    expect(receipt.get_by_text("TEA-GREEN")).to_have_count(0)
+
+    receipt.locator("summary").click()
+
+    expect(receipt.get_by_role("cell", name="TEA-GREEN")).to_be_visible()
     assert_accessible(page)
 
 

@@ -59,8 +59,9 @@ def member_at(code):
     return build
 
 
-def purchase_at(code):
-    """URL kwargs for a purchase recorded at store ``code`` (through the purchase service)."""
+def purchase_at(code, *, with_card=False):
+    """URL kwargs for a purchase recorded at store ``code`` (through the purchase service), and
+    with ``with_card`` the card of the member who made it."""
 
     def build(stores):
         from django.utils import timezone
@@ -77,7 +78,8 @@ def purchase_at(code):
             occurred_at=timezone.now(),
             card_number=card,
         )
-        return {"pk": Purchase.objects.get(store=stores[code], external_id=receipt).pk}
+        pk = Purchase.objects.get(store=stores[code], external_id=receipt).pk
+        return {"pk": pk, "card_number": card} if with_card else {"pk": pk}
 
     return build
 
@@ -187,6 +189,11 @@ ROUTES = {
     "members:phone-check": Route("loyalty.enrol_member"),
     "members:member-detail": Route("loyalty.view_members", IN_MSK, outside=IN_SPB),
     "members:member-edit": Route("loyalty.edit_member", IN_MSK, outside=IN_SPB),
+    "members:member-purchase": Route(
+        "loyalty.view_members",
+        purchase_at("MSK-01", with_card=True),
+        outside=purchase_at("SPB-01", with_card=True),
+    ),
     "members:member-adjust": Route("loyalty.adjust_points", IN_MSK, status=405, outside=IN_SPB),
     "members:member-block": Route("loyalty.edit_member", IN_MSK, status=405, outside=IN_SPB),
     "members:member-merge": Route("loyalty.edit_member", IN_MSK, status=405, outside=IN_SPB),
