@@ -92,6 +92,11 @@ def member_by_phone(phone):
     return _member_where("phone", phone)
 
 
+# Named rather than "*": the statement is prepared once per connection, and a prepared
+# "SELECT *" fails in the processes still running while a migration adds a column.
+MEMBER_COLUMNS = ", ".join(f'"{field.column}"' for field in Member._meta.concrete_fields)
+
+
 def _member_where(column, value, *, lock=False):
     from loyalty.models import Tier
 
@@ -100,7 +105,8 @@ def _member_where(column, value, *, lock=False):
         suffix = " FOR NO KEY UPDATE"
     found = list(
         Member.objects.raw(
-            f"SELECT * FROM {Member._meta.db_table} WHERE {column} = %s{suffix}",  # noqa: S608
+            f"SELECT {MEMBER_COLUMNS} FROM {Member._meta.db_table}"  # noqa: S608
+            f" WHERE {column} = %s{suffix}",
             [value],
         )
     )

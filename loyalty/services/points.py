@@ -138,18 +138,20 @@ WITH open AS (
 )
 UPDATE {PointsLot._meta.db_table} lot SET remaining = lot.remaining - take.points
 FROM take WHERE lot.id = take.id
-RETURNING lot.id, take.points
+RETURNING lot.expires_at, lot.id, take.points
 """  # noqa: S608  (table names from the model; values are parameters)
 
 
 def spend_lots(member, now, points):
     """Take ``points`` from the member's available lots, soonest expiry first.
 
-    Returns [(lot id, taken)]; the caller has checked that the lots hold enough."""
+    Returns [(lot id, taken)] in that order (RETURNING has none of its own: refunds give points
+    back to the latest allocations first); the caller has checked that the lots hold enough."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(PG_SPEND, {"member": member.pk, "now": now, "points": points})
-            return [(lot_id, int(taken)) for lot_id, taken in cursor.fetchall()]
+            rows = sorted(cursor.fetchall())
+        return [(lot_id, int(taken)) for _expires, lot_id, taken in rows]
     taken, _left = take_from_lots(open_lots(member, now), points)
     return [(lot.pk, take) for lot, take in taken]
 

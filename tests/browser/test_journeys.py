@@ -144,6 +144,11 @@ def test_opening_a_receipt_on_the_member_page_shows_its_lines(page, manager, sto
     expect(receipt.get_by_role("cell", name="TEA-GREEN")).to_be_visible()
     assert_accessible(page)
 
+    page.goto(f"/members/{member.card_number}/purchases/{member.purchases.get().pk}/")
+    expect(page.locator("h1")).to_contain_text("R-LINES")
+    expect(page.get_by_role("cell", name="TEA-GREEN")).to_be_visible()
+    assert_accessible(page)
+
 
 @pytest.fixture
 def eager_celery():

@@ -80,6 +80,7 @@ def test_a_postgresql_url_bounds_lock_waits_and_turns_jit_off(monkeypatch):
 
     monkeypatch.setenv("DB_LOCK_TIMEOUT_MS", "1500")
     monkeypatch.delenv("DB_JIT", raising=False)
+    monkeypatch.setenv("DB_PREPARED_STATEMENTS", "false")
     url = "postgres://loyalty@db.example.com:5432/loyalty"
 
     options = database_from_url("DATABASE_URL", url)["OPTIONS"]["options"]
@@ -96,7 +97,22 @@ def test_a_postgresql_url_prepares_repeated_statements_unless_told_not_to(monkey
     options = database_from_url("DATABASE_URL", url)["OPTIONS"]
     assert options["server_side_binding"] is True
     assert options["prepare_threshold"] == 5
+    assert options["options"].endswith(" -c plan_cache_mode=force_custom_plan")
     monkeypatch.setenv("DB_PREPARED_STATEMENTS", "false")
     options = database_from_url("DATABASE_URL", url)["OPTIONS"]
     assert "server_side_binding" not in options
     assert "prepare_threshold" not in options
+    assert "plan_cache_mode" not in options["options"]
+
+
+@pytest.mark.django_db
+def test_every_postgresql_statement_is_planned_for_its_own_values():
+    """Prepared statements must not fall back to generic plans: the member search's generic
+    plan reads the whole members table for a rare term."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "force_custom_plan"
