@@ -49,6 +49,12 @@ def env_list(name, default=""):
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+# API requests prepare the statements a connection repeats (PostgreSQL): see
+# loyalty.middleware.PreparedStatementsMiddleware. Off behind a pooler that cannot keep prepared
+# statements (PgBouncer before 1.22, or without max_prepared_statements in transaction mode).
+PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
+
+
 def database_from_url(name, url):
     """Parse a postgres:// or sqlite:// URL into Django's DATABASES entry, strictly."""
     import dj_database_url
@@ -83,16 +89,9 @@ def database_from_url(name, url):
             options += " -c jit=off"
         config.setdefault("OPTIONS", {})["options"] = options
         if env_bool("DB_PREPARED_STATEMENTS", True):
-            # Parameters travel apart from the SQL, and a statement a connection runs a fifth
-            # time is prepared: PostgreSQL stops parsing the purchase path's statements on every
-            # request. Each execution is still planned for its own values: a generic plan, which
-            # PostgreSQL would otherwise switch to after five, walks the whole members table
-            # backwards for a rare search term (4.5 s instead of 11 ms at a million members).
-            # Off for a pooler that cannot keep prepared statements (PgBouncer before 1.22, or
-            # without max_prepared_statements in transaction mode).
-            config["OPTIONS"]["options"] += " -c plan_cache_mode=force_custom_plan"
+            # Parameters travel apart from the SQL (server-side binding), so that the API's
+            # statements can be prepared (loyalty.middleware.PreparedStatementsMiddleware).
             config["OPTIONS"]["server_side_binding"] = True
-            config["OPTIONS"]["prepare_threshold"] = 5
     return config
 
 
@@ -156,6 +155,7 @@ API_MIDDLEWARE = [
     "loyalty.middleware.ApiBodyLimitMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "loyalty.middleware.ApiLanguageMiddleware",
+    "loyalty.middleware.PreparedStatementsMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty.urls"

