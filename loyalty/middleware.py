@@ -1,8 +1,9 @@
 from django.conf import settings
-from django.db import connection
 from django.http import JsonResponse
 from django.utils import translation
 from django.utils.translation import gettext
+
+from loyalty.db import prepared_statements
 
 
 class ApiLanguageMiddleware:
@@ -48,28 +49,11 @@ class ApiBodyLimitMiddleware:
 
 
 class PreparedStatementsMiddleware:
-    """API requests prepare the statements a connection runs a fifth time (PostgreSQL).
-
-    Every API statement finds rows by a key (card, phone, member, receipt): a plan made once
-    serves every value, and PostgreSQL stops parsing and planning the purchase path's statements
-    on every request. Back-office pages and jobs keep planning each statement for its values:
-    a prepared member search would fall back to a generic plan that reads the whole members
-    table for a rare term. DB_PREPARED_STATEMENTS=false turns this off.
-    """
-
-    THRESHOLD = 5
+    """API requests prepare the statements they repeat (``prepared_statements``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.enabled = settings.PREPARED_STATEMENTS and connection.vendor == "postgresql"
 
     def __call__(self, request):
-        if not self.enabled:
+        with prepared_statements():
             return self.get_response(request)
-        connection.ensure_connection()
-        raw = connection.connection
-        raw.prepare_threshold = self.THRESHOLD
-        try:
-            return self.get_response(request)
-        finally:
-            raw.prepare_threshold = None  # Django's default: the next page plans afresh

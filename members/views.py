@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from campaigns.queries import member_campaigns
 from loyalty.access import is_fragment, require
+from loyalty.db import prepared_statements
 from loyalty.errors import LoyaltyError
 from loyalty.models import AuditLog, ProgramSettings
 from loyalty.services.adjustments import adjust_points, adjustment_limit
@@ -84,6 +85,7 @@ def member_list(request):
 
 
 @require("loyalty.view_members")
+@prepared_statements()  # every query of the page finds the member's rows by its id
 def member_detail(request, card_number):
     member = scoped_member(request, card_number, with_merged=True)
     now = timezone.now()

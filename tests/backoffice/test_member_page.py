@@ -3,6 +3,7 @@ a receipt's lines fetched when it is opened."""
 
 from decimal import Decimal
 
+import pytest
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
@@ -136,3 +137,29 @@ def test_a_receipt_without_lines_says_so(client_as, make_member):
 
     assert "The receipt has no lines." in response.text
     assert "<table" not in response.text
+
+
+def test_the_member_page_prepares_its_statements_and_the_search_does_not(client_as, make_member):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are a PostgreSQL feature")
+
+    def prepared():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE NOT from_sql")
+            return cursor.fetchone()[0]
+
+    member = make_member("MSK-01", "100.00")
+    client = client_as("support")
+    before = prepared()
+    for _ in range(6):  # prepared at the fifth run
+        assert page(client, member).status_code == 200
+    after_page = prepared()
+    for _ in range(6):  # a search's best plan depends on the text searched
+        client.get(reverse("members:member-list"), {"q": "7913"})
+    after_search = prepared()
+
+    assert after_page > before
+    assert after_search == after_page
+    assert connection.connection.prepare_threshold is None
