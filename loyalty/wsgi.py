@@ -6,11 +6,14 @@ a tenth of a look-up. ``API_MIDDLEWARE`` (settings) is what the API keeps. The s
 docs page are HTML for people and keep the full stack.
 """
 
+import gc
 import os
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.wsgi import get_wsgi_application
+from django.urls import get_resolver
+from django.utils import translation
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
 
@@ -43,3 +46,12 @@ class Application:
 
 
 application = Application()
+
+# Everything loaded so far (Django, the URLconf with every view, the translation catalogs) lives
+# as long as the process: moved out of the garbage collector's reach, a full collection in a
+# worker scans a quarter of the objects (38 -> 11 ms, which an API call waiting behind it saw).
+get_resolver().url_patterns  # noqa: B018  (imports every view now, not on the first request)
+for _code, _name in settings.LANGUAGES:
+    translation.activate(_code)  # reads the catalog now
+translation.deactivate()
+gc.freeze()

@@ -112,3 +112,12 @@ def test_api_calls_prepare_the_statements_they_repeat_and_pages_do_not(api, pos)
     assert after_api > before
     assert after_pages == after_api
     assert connection.connection.prepare_threshold is None
+
+
+def test_what_the_application_loads_at_start_is_out_of_the_garbage_collectors_reach():
+    import gc
+
+    from loyalty.api import views  # imported with the URLconf before the freeze
+
+    assert gc.get_freeze_count() > 10_000
+    assert all(obj is not views.__dict__ for obj in gc.get_objects())  # frozen: not collected
