@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -58,8 +57,10 @@ def purchase_list(request):
     store_code = request.GET.get("store", "")
     if store_code:
         purchases = purchases.filter(store__code=store_code)
-    page = Paginator(purchases.order_by("-occurred_at", "-id"), 50).get_page(
-        request.GET.get("page")
+    # No COUNT over every receipt (0.7-1.3 s at 10M): one row more says whether an older page
+    # exists.
+    page = queries.HistoryPage(
+        purchases.order_by("-occurred_at", "-id"), request.GET.get("page"), 50
     )
     return render(
         request,
