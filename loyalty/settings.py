@@ -49,8 +49,8 @@ def env_list(name, default=""):
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-# API requests prepare the statements a connection repeats (PostgreSQL): see
-# loyalty.middleware.PreparedStatementsMiddleware. Off behind a pooler that cannot keep prepared
+# API calls and the member page prepare the statements a connection repeats (PostgreSQL): see
+# loyalty.db.prepared_statements. Off behind a pooler that cannot keep prepared
 # statements (PgBouncer before 1.22, or without max_prepared_statements in transaction mode).
 PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 
@@ -89,8 +89,8 @@ def database_from_url(name, url):
             options += " -c jit=off"
         config.setdefault("OPTIONS", {})["options"] = options
         if env_bool("DB_PREPARED_STATEMENTS", True):
-            # Parameters travel apart from the SQL (server-side binding), so that the API's
-            # statements can be prepared (loyalty.middleware.PreparedStatementsMiddleware).
+            # Parameters travel apart from the SQL (server-side binding), so that statements
+            # can be prepared where that is safe (loyalty.db.prepared_statements).
             config["OPTIONS"]["server_side_binding"] = True
     return config
 

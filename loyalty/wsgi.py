@@ -49,7 +49,8 @@ application = Application()
 
 # Everything loaded so far (Django, the URLconf with every view, the translation catalogs) lives
 # as long as the process: moved out of the garbage collector's reach, a full collection in a
-# worker scans a quarter of the objects (38 -> 11 ms, which an API call waiting behind it saw).
+# worker scans a few thousand objects instead of 120,000 (38 -> 1 ms, a pause an API call
+# waiting behind it saw).
 get_resolver().url_patterns  # noqa: B018  (imports every view now, not on the first request)
 for _code, _name in settings.LANGUAGES:
     translation.activate(_code)  # reads the catalog now

@@ -151,9 +151,9 @@ MAX_PAGE = 100_000  # keeps the OFFSET of a hand-typed page number within what S
 
 
 class HistoryPage:
-    """One page of a member's history, newest first, without counting the whole history: one
-    row more than the page says whether an older page exists. Out-of-range or malformed page
-    numbers give the first page."""
+    """One page of a history (a member's, or every receipt), newest first, without counting it
+    all: one row more than the page says whether an older page exists. Out-of-range or malformed
+    page numbers give the first page."""
 
     def __init__(self, queryset, number, per_page):
         try:

@@ -184,3 +184,12 @@ def assert_accessible(page):
         f"axe-core found {len(violations)} serious/critical accessibility problem(s) "
         f"on {page.url}:\n{describe_violations(violations)}"
     )
+
+
+def prepared_statement_count():
+    """How many statements this test's PostgreSQL connection has prepared (psycopg's own)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE NOT from_sql")
+        return cursor.fetchone()[0]

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from loyalty.services.adjustments import adjust_points
 from loyalty.services.purchases import Line, record_purchase, refund_purchase
+from tests.helpers import prepared_statement_count
 
 
 def page(client, member, **params):
@@ -145,20 +146,15 @@ def test_the_member_page_prepares_its_statements_and_the_search_does_not(client_
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements are a PostgreSQL feature")
 
-    def prepared():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE NOT from_sql")
-            return cursor.fetchone()[0]
-
     member = make_member("MSK-01", "100.00")
     client = client_as("support")
-    before = prepared()
+    before = prepared_statement_count()
     for _ in range(6):  # prepared at the fifth run
         assert page(client, member).status_code == 200
-    after_page = prepared()
+    after_page = prepared_statement_count()
     for _ in range(6):  # a search's best plan depends on the text searched
         client.get(reverse("members:member-list"), {"q": "7913"})
-    after_search = prepared()
+    after_search = prepared_statement_count()
 
     assert after_page > before
     assert after_search == after_page

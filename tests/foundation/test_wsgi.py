@@ -9,6 +9,7 @@ from django.db import close_old_connections
 
 from loyalty.wsgi import application
 from members.models import Member
+from tests.helpers import prepared_statement_count
 
 pytestmark = pytest.mark.django_db
 
@@ -86,14 +87,6 @@ def test_a_body_too_large_is_refused_on_the_short_path(api):
     assert b"request_too_large" in answer["body"]
 
 
-def prepared_statements():
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE NOT from_sql")
-        return cursor.fetchone()[0]
-
-
 def test_api_calls_prepare_the_statements_they_repeat_and_pages_do_not(api, pos):
     from django.db import connection
 
@@ -101,13 +94,13 @@ def test_api_calls_prepare_the_statements_they_repeat_and_pages_do_not(api, pos)
         pytest.skip("prepared statements are a PostgreSQL feature")
     card = pos.enrol()["card_number"]
     key = api._credentials["HTTP_AUTHORIZATION"]
-    before = prepared_statements()
+    before = prepared_statement_count()
     for _ in range(7):  # prepared at the fifth run of a statement
         assert call(f"/api/v1/members/{card}", authorization=key)["status"] == 200
-    after_api = prepared_statements()
+    after_api = prepared_statement_count()
     for _ in range(7):  # what a page or a job runs is planned afresh every time
         assert Member.objects.filter(card_number=card).exists()
-    after_pages = prepared_statements()
+    after_pages = prepared_statement_count()
 
     assert after_api > before
     assert after_pages == after_api
