@@ -147,10 +147,11 @@ def proc_ticks(pid):
 
 
 def machine_ticks():
+    """(busy, steal) ticks of the whole machine; steal is time the host gave to other guests."""
     with open("/proc/stat") as handle:
         values = [int(v) for v in handle.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
+    idle, steal = values[3] + values[4], values[7]
+    return sum(values) - idle - steal, steal
 
 
 def children(pid):
@@ -167,7 +168,7 @@ class CpuSample:
     def __init__(self, groups):
         self.groups = groups  # name -> [pid]
         self.ticks = {name: {pid: proc_ticks(pid) for pid in pids} for name, pids in groups.items()}
-        self.busy, self.total = machine_ticks()
+        self.busy, self.steal = machine_ticks()
         self.time = time.monotonic()
 
     def since(self, before):
@@ -183,6 +184,8 @@ class CpuSample:
             accounted += used
             out[name] = round(used / CLK_TCK / seconds, 2)
         out["other"] = round(max(0, self.busy - before.busy - accounted) / CLK_TCK / seconds, 2)
+        # Cores the hypervisor ran someone else on while we waited: a tail the code cannot help.
+        out["steal"] = round((self.steal - before.steal) / CLK_TCK / seconds, 2)
         return out  # cores busy on average
 
 
@@ -348,7 +351,7 @@ class Bench:
             "wrk": [wrk.pid],
         }
         before = CpuSample(groups)
-        deadlocks = self.deadlocks()
+        deadlocks, checkpoints = self.deadlocks(), self.checkpoints()
         output = wrk.stdout.read()
         # Reap wrk ourselves: its CPU time comes with it (its /proc entry is gone after).
         _pid, status, usage = os.wait4(wrk.pid, 0)
@@ -376,6 +379,7 @@ class Bench:
             "errors": result["requests"] - ok + result["socket_errors"],
             "statuses": result["statuses"],
             "deadlocks": self.deadlocks() - deadlocks,
+            "checkpoints": self.checkpoints() - checkpoints,
             "cpu": cpu,
         }
 
@@ -392,6 +396,17 @@ class Bench:
             return conn.execute(
                 "SELECT deadlocks FROM pg_stat_database WHERE datname = %s", [self.dbname]
             ).fetchone()[0]
+
+    def checkpoints(self):
+        """Checkpoints PostgreSQL has begun (a checkpoint's writes can make a tail)."""
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            try:
+                sql = "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+                return conn.execute(sql).fetchone()[0]
+            except psycopg.errors.UndefinedColumn:  # PostgreSQL 17 moved them
+                conn.rollback()
+                sql = "SELECT num_timed + num_requested FROM pg_stat_checkpointer"
+                return conn.execute(sql).fetchone()[0]
 
     def member_state(self, card):
         with psycopg.connect(self.dsn) as conn:
@@ -603,7 +618,8 @@ def summary(outcome):
     return (
         f"{outcome['rps']:>8.1f} rps  p99 {outcome['p99_ms']:>7.1f} ms  "
         f"err {outcome['errors']}  dl {outcome['deadlocks']}  cpu srv {cpu['server']} "
-        f"pg {cpu['postgres']} wrk {cpu['wrk']} other {cpu['other']}"
+        f"pg {cpu['postgres']} wrk {cpu['wrk']} other {cpu['other']} steal {cpu['steal']}"
+        f"  ckpt {outcome['checkpoints']}"
     )
 
 
