@@ -13,7 +13,7 @@ from loyalty.errors import LoyaltyError
 from loyalty.models import LedgerEntry
 from loyalty.services import points as ledger
 from loyalty.services.coupons import coupon_effect
-from loyalty.services.locking import member_by_card, member_by_phone
+from loyalty.services.locking import member_with_balance
 from loyalty.services.purchases import (
     find_member,
     money_str,
@@ -57,15 +57,14 @@ def member_response(member, status_code=200):
 
 
 def get_member_or_404(card_number):
-    """The member behind a card with its balance, in two short statements."""
-    member = member_by_card(card_number)
+    """The member behind a card with its balance, in one statement."""
+    member = member_with_balance("card_number", card_number, timezone.now())
     if member is None:
         raise LoyaltyError(
             "member_not_found",
             _("No member has card %(card)s.") % {"card": card_number},
             status_code=404,
         )
-    member.balance = ledger.balance_of(member, timezone.now())
     return member
 
 
@@ -104,10 +103,10 @@ class MembersView(APIView):
                 status_code=400,
             )
         if phone and not email:  # the counter's look-up: one member, the lean way
-            member = member_by_phone(normalise_phone(phone))
+            member = member_with_balance("phone", normalise_phone(phone), timezone.now())
             if member is None:
                 return Response({"count": 0, "results": []})
-            body = member_body(member, ledger.balance_of(member, timezone.now()))
+            body = member_body(member, member.balance)
             return Response({"count": 1, "results": [body]})
         members = Member.objects.select_related("tier").order_by("id")
         if phone:

@@ -87,32 +87,74 @@ def member_by_card(card_number, *, lock=False):
     return _member_where("card_number", card_number, lock=lock)
 
 
-def member_by_phone(phone):
-    """The member with this phone (E.164; unique), or None: as ``member_by_card``."""
-    return _member_where("phone", phone)
+def member_with_balance(column, value, now):
+    """The member whose ``column`` (card_number or phone) equals ``value``, with its balance as
+    of ``now`` in ``member.balance``, or None: a look-up at the counter in one statement."""
+    assert column in ("card_number", "phone"), column  # a name in SQL, never user input
+    from loyalty.models import PointsLot
+    from loyalty.services import points
+
+    sums, params = points.lot_sums_columns(now, "l")
+    member = _member_where(
+        column,
+        value,
+        select=(
+            f"SELECT {MEMBER_COLUMNS_OF_M}, {sums} FROM {Member._meta.db_table} m"  # noqa: S608
+            f" LEFT JOIN {PointsLot._meta.db_table} l ON l.member_id = m.id AND l.remaining > 0"
+            f" WHERE m.{column} = %s GROUP BY m.id"
+        ),
+        params=params,
+    )
+    if member is not None:
+        available, pending = member.extra
+        member.balance = points.Balance(int(available) - member.points_debt, int(pending))
+    return member
 
 
 # Named rather than "*": the statement is prepared once per connection, and a prepared
 # "SELECT *" fails in the processes still running while a migration adds a column.
-MEMBER_COLUMNS = ", ".join(f'"{field.column}"' for field in Member._meta.concrete_fields)
+MEMBER_FIELDS = Member._meta.concrete_fields
+MEMBER_COLUMNS = ", ".join(f'"{field.column}"' for field in MEMBER_FIELDS)
+MEMBER_COLUMNS_OF_M = ", ".join(f'm."{field.column}"' for field in MEMBER_FIELDS)
+MEMBER_ATTNAMES = [field.attname for field in MEMBER_FIELDS]
 
 
-def _member_where(column, value, *, lock=False):
+@functools.cache
+def _member_converters(vendor):
+    """(column index, converters) for the member's columns that need converting on ``vendor``
+    (a phone number, SQLite's booleans and times): what the ORM applies to a row it reads."""
+    found = []
+    for index, field in enumerate(MEMBER_FIELDS):
+        column = field.get_col(Member._meta.db_table)
+        converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if converters:
+            found.append((index, column, converters))
+    return found
+
+
+def _member_where(column, value, *, lock=False, select=None, params=()):
+    """The member whose ``column`` equals ``value``, or None; read with a plain cursor and
+    built with ``Member.from_db``, as the ORM would (``raw()`` cost more to set up each time
+    than PostgreSQL took to answer). ``select`` may name more columns after the member's (with
+    their ``params`` before ``value``); their values are left in ``member.extra``."""
     from loyalty.models import Tier
 
     suffix = ""
     if lock and connection.features.has_select_for_no_key_update:
         suffix = " FOR NO KEY UPDATE"
-    found = list(
-        Member.objects.raw(
-            f"SELECT {MEMBER_COLUMNS} FROM {Member._meta.db_table}"  # noqa: S608
-            f" WHERE {column} = %s{suffix}",
-            [value],
-        )
-    )
-    if not found:
+    if select is None:
+        select = f"SELECT {MEMBER_COLUMNS} FROM {Member._meta.db_table} WHERE {column} = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(select + suffix, [*params, value])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    member = found[0]
+    row = list(row)
+    for index, expression, converters in _member_converters(connection.vendor):
+        for converter in converters:
+            row[index] = converter(row[index], expression, connection)
+    member = Member.from_db(connection.alias, MEMBER_ATTNAMES, row[: len(MEMBER_ATTNAMES)])
+    member.extra = row[len(MEMBER_ATTNAMES) :]
     tier = next((tier for tier in Tier.ladder() if tier.pk == member.tier_id), None)
     if tier is not None:
         member.tier = tier

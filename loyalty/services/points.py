@@ -59,14 +59,24 @@ def open_lot_sums(member_id, now):
 
 def open_lot_sums_sql(member_id, now):
     """The statement behind ``open_lot_sums`` (two columns), to run alone or joined to another."""
+    sums, params = lot_sums_columns(now)
+    return (
+        f"SELECT {sums} FROM {PointsLot._meta.db_table}"  # noqa: S608  (names from the model)
+        " WHERE member_id = %s AND remaining > 0",
+        [*params, member_id],
+    )
+
+
+def lot_sums_columns(now, table=""):
+    """The two sums of ``open_lot_sums`` as select-list columns over lots (named ``table``)
+    with points left, and their parameters."""
+    t = f"{table}." if table else ""
     when = connection.ops.adapt_datetimefield_value(now)
     return (
-        "SELECT"  # noqa: S608  (the table name comes from the model; values are parameters)
-        " COALESCE(SUM(CASE WHEN available_from <= %s AND expires_at > %s"
-        "  THEN remaining ELSE 0 END), 0),"
-        " COALESCE(SUM(CASE WHEN available_from > %s THEN remaining ELSE 0 END), 0)"
-        f" FROM {PointsLot._meta.db_table} WHERE member_id = %s AND remaining > 0",
-        [when, when, when, member_id],
+        f"COALESCE(SUM(CASE WHEN {t}available_from <= %s AND {t}expires_at > %s"
+        f" THEN {t}remaining ELSE 0 END), 0),"
+        f" COALESCE(SUM(CASE WHEN {t}available_from > %s THEN {t}remaining ELSE 0 END), 0)",
+        [when, when, when],
     )
 
 
@@ -92,7 +102,7 @@ def add_entry(member, kind, points, now, **fields):
 def credit(member, *, points, kind, now, available_from, expires_at, **entry_fields):
     """Add points as a new lot; any debt is repaid from it first. Returns (entry, lot, repaid)."""
     repaid = min(points, member.points_debt)
-    lot = PointsLot.objects.create(
+    lot = PointsLot(
         member_id=member.pk,
         points=points,
         remaining=points - repaid,
@@ -100,10 +110,56 @@ def credit(member, *, points, kind, now, available_from, expires_at, **entry_fie
         expires_at=expires_at,
         purchase=entry_fields.get("purchase"),
     )
-    entry = add_entry(member, kind, points, now, lot=lot, expires_at=expires_at, **entry_fields)
+    entry = LedgerEntry(
+        member_id=member.pk,
+        kind=kind,
+        account=ACCOUNT_OF_KIND[kind],
+        points=points,
+        created_at=now,
+        expires_at=expires_at,
+        **entry_fields,
+    )
+    if connection.vendor == "postgresql":
+        insert_lot_and_entry(lot, entry)
+    else:
+        lot.save(force_insert=True)
+        entry.lot = lot
+        entry.save(force_insert=True)
     member.points_debt -= repaid
     member.points_balance += points
     return entry, lot, repaid
+
+
+def _insert_values(obj):
+    """The columns of an unsaved row (its primary key aside) and their values, as save() writes
+    them (defaults, auto_now_add and adaptation included)."""
+    fields = [f for f in obj._meta.local_concrete_fields if not f.primary_key]
+    return (
+        [connection.ops.quote_name(f.column) for f in fields],
+        [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields],
+    )
+
+
+def insert_lot_and_entry(lot, entry):
+    """Insert a lot and the entry that points at it in one statement (PostgreSQL): one round
+    trip instead of two on every earning purchase. Both objects come back saved."""
+    lot_columns, lot_values = _insert_values(lot)
+    entry_columns, entry_values = _insert_values(entry)
+    slots = ["%s"] * len(entry_columns)
+    slots[entry_columns.index(connection.ops.quote_name("lot_id"))] = "(SELECT id FROM lot)"
+    entry_values = [v for v, slot in zip(entry_values, slots, strict=True) if slot == "%s"]
+    sql = (
+        f"WITH lot AS (INSERT INTO {PointsLot._meta.db_table} ({', '.join(lot_columns)})"  # noqa: S608
+        f" VALUES ({', '.join(['%s'] * len(lot_values))}) RETURNING id)"
+        f" INSERT INTO {LedgerEntry._meta.db_table} ({', '.join(entry_columns)})"
+        f" VALUES ({', '.join(slots)}) RETURNING lot_id, id"
+    )  # table and column names come from the models; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, lot_values + entry_values)
+        lot.pk, entry.pk = cursor.fetchone()
+    entry.lot = lot
+    for obj in (lot, entry):
+        obj._state.adding, obj._state.db = False, connection.alias
 
 
 def take_from_lots(lots, points):

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from loyalty.models import LedgerEntry, PointsLot, Purchase
 from loyalty.services.adjustments import adjust_points
+from members.models import Member
 
 
 def test_new_member_earns_3_then_5_percent_after_reaching_silver(pos):
@@ -146,3 +147,30 @@ def test_points_spent_come_from_the_lot_that_expires_first(pos):
     remaining = sorted(PointsLot.objects.values_list("points", "remaining"))
     # 100 from the lot expiring in 65 days, 50 from the other; 850.00 paid earns 25.
     assert remaining == [(25, 25), (100, 0), (300, 250)]
+
+
+def test_look_ups_by_card_and_by_phone_count_only_open_lots_and_take_off_debt(pos, api):
+    enrolled = pos.enrol()
+    card, phone = enrolled["card_number"], enrolled["phone"]
+    pos.buy(card, "1000.00")  # 30 points, available now
+    pos.buy(card, "2000.00")  # 60 points, made pending below
+    pos.buy(card, "500.00")  # 15 points, expired below
+    pos.buy(card, "100.00")  # 3 points, spent out below
+    now = timezone.now()
+    lots = list(PointsLot.objects.filter(member__card_number=card).order_by("id"))
+    PointsLot.objects.filter(pk=lots[1].pk).update(available_from=now + timedelta(days=3))
+    PointsLot.objects.filter(pk=lots[2].pk).update(
+        available_from=now - timedelta(days=400), expires_at=now - timedelta(days=1)
+    )
+    PointsLot.objects.filter(pk=lots[3].pk).update(remaining=0)
+    Member.objects.filter(card_number=card).update(points_debt=4)
+    expected = {"available": 30 - 4, "pending": 60}
+    assert pos.member(card)["balance"] == expected
+    found = api.get("/api/v1/members", {"phone": phone}).json()
+    assert found["count"] == 1
+    assert found["results"][0]["card_number"] == card
+    assert found["results"][0]["balance"] == expected
+    assert api.get("/api/v1/members", {"phone": "+79990000000"}).json() == {
+        "count": 0,
+        "results": [],
+    }
