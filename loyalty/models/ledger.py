@@ -229,6 +229,13 @@ class PointsLot(models.Model):
                 condition=Q(remaining__gt=0),
                 name="lot_member_open_idx",
             ),
+            # Pending points of a member: the balance of a look-up or a purchase is the cached
+            # sum less these (points.held_back_columns), without reading every open lot.
+            models.Index(
+                fields=["member", "available_from"],
+                condition=Q(remaining__gt=0),
+                name="lot_member_pending_idx",
+            ),
             models.Index(
                 fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_open_expiry_idx"
             ),

@@ -90,24 +90,21 @@ def member_by_card(card_number, *, lock=False):
 def member_with_balance(column, value, now):
     """The member whose ``column`` (card_number or phone) equals ``value``, with its balance as
     of ``now`` in ``member.balance``, or None: a look-up at the counter in one statement."""
-    assert column in ("card_number", "phone"), column  # a name in SQL, never user input
-    from loyalty.models import PointsLot
     from loyalty.services import points
 
-    sums, params = points.lot_sums_columns(now, "l")
+    assert column in ("card_number", "phone"), column  # a name in SQL, never user input
+    held_back, params = points.held_back_columns(now, "m.id")
     member = _member_where(
         column,
         value,
         select=(
-            f"SELECT {MEMBER_COLUMNS_OF_M}, {sums} FROM {Member._meta.db_table} m"  # noqa: S608
-            f" LEFT JOIN {PointsLot._meta.db_table} l ON l.member_id = m.id AND l.remaining > 0"
-            f" WHERE m.{column} = %s GROUP BY m.id"
+            f"SELECT {MEMBER_COLUMNS_OF_M}, {held_back} FROM {Member._meta.db_table} m"  # noqa: S608
+            f" WHERE m.{column} = %s"
         ),
         params=params,
     )
     if member is not None:
-        available, pending = member.extra
-        member.balance = points.Balance(int(available) - member.points_debt, int(pending))
+        member.balance = points.cached_balance(member, *member.extra)
     return member
 
 

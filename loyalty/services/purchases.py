@@ -280,27 +280,28 @@ def _can_move_up(member):
 
 def _lock_buyer(program, card_number, now, occurred_at):
     """The purchase's first two statements: lock the member behind the card (a merged card
-    leads on to the survivor), then read its open lots as of ``now`` and, unless it is already
-    at the top tier, its qualifying spend up to ``occurred_at``, in one statement.
+    leads on to the survivor), then read, in one statement, what of its points is not available
+    at ``now`` (its balance follows from the row: ``points.cached_balance``) and, unless it is
+    already at the top tier, its qualifying spend up to ``occurred_at``.
 
-    Returns (member, lots available, lots pending, qualifying value or None). The sums are read
-    after the lock, not with it: a statement that waits for a lock keeps the snapshot it took
-    before waiting and would miss what the holder of the lock had just spent.
+    Returns (member, balance, qualifying value or None). The sums are read after the lock, not
+    with it: a statement that waits for a lock keeps the snapshot it took before waiting and
+    would miss what the holder of the lock had just spent.
     """
     member = lock_buyer(card_number)
-    lots_sql, lots_params = ledger.open_lot_sums_sql(member.pk, now)
+    held_sql, held_params = ledger.held_back_columns(now, member.pk)
     if _can_move_up(member):
         spend_sql, spend_params = qualifying_sql(program, member.pk, occurred_at)
     else:  # already at the top: no need to add up the year's spend
         spend_sql, spend_params = "SELECT NULL", []
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT * FROM ({lots_sql}) lots, ({spend_sql}) spend",  # noqa: S608
-            lots_params + spend_params,
+            f"SELECT {held_sql}, ({spend_sql})",  # noqa: S608
+            held_params + spend_params,
         )
-        available, pending, value = cursor.fetchone()
+        pending, lapsed, value = cursor.fetchone()
     qualifying = None if value is None else qualifying_decimal(value)
-    return member, int(available), int(pending), qualifying
+    return member, ledger.cached_balance(member, pending, lapsed), qualifying
 
 
 def tier_for(value, ladder=None):
@@ -475,9 +476,7 @@ def _record_purchase(
     program = ProgramSettings.cached()
     member = None
     if card_number is not None:
-        member, lots_available, lots_pending, qualifying = _lock_buyer(
-            program, card_number, now, occurred_at
-        )
+        member, balance_before, qualifying = _lock_buyer(program, card_number, now, occurred_at)
         _check_member_can_buy(member)
     coupon = None
     if coupon_code:
@@ -487,11 +486,6 @@ def _record_purchase(
             amount=amount,
             lines=lines,
             now=now,
-        )
-    balance_before = None
-    if member is not None:
-        balance_before = ledger.Balance(
-            available=lots_available - member.points_debt, pending=lots_pending
         )
     multiplier = Decimal(1)
     if member is not None and earn:

@@ -23,6 +23,7 @@ from loyalty.queries import ledger_drift
 from loyalty.services import points as ledger
 from loyalty.services.adjustments import adjust_points
 from loyalty.services.expiry import expire_points
+from loyalty.services.locking import member_with_balance
 from loyalty.services.purchases import record_purchase, refund_purchase
 from members.models import Member
 from members.services import enrol_member
@@ -140,6 +141,19 @@ class LedgerMachine(RuleBasedStateMachine):
         if not hasattr(self, "members"):
             return
         assert list(ledger_drift()) == []
+
+    @invariant()
+    def the_counters_balance_from_the_cached_sum_is_the_lots_balance(self):
+        """Look-ups and purchases take the balance from the member's cached sum less what is
+        pending or expired but not yet processed; at any moment it is what the lots say."""
+        if not hasattr(self, "members"):
+            return
+        for member_id in self.members:
+            member = Member.objects.get(pk=member_id)
+            for days in (-30, 0, 200, 400):  # before the latest earnings; lots not expired yet
+                when = self.now + timedelta(days=days)
+                found = member_with_balance("card_number", member.card_number, when)
+                assert found.balance == ledger.balance_of(member, when)
 
     @invariant()
     def debt_only_when_nothing_is_available_to_repay_it(self):
