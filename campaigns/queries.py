@@ -194,9 +194,9 @@ def _bought_at(stores, snapshot):
     (store, member) pairs, the receipts since (recorded after the snapshot's mark of receipt
     ids, whatever their purchase time, or dated after its end), and the members into whom a
     buyer's card was merged. Before the first snapshot: the receipts."""
-    receipts = Purchase.objects.filter(store_id__in=stores, member__isnull=False).order_by()
+    receipts = Purchase.objects.filter(store_id__in=stores).order_by()
     if snapshot is None:
-        return receipts.values("member_id")
+        return receipts.filter(member__isnull=False).values("member_id")
     since = Q(occurred_at__gte=snapshot_end(snapshot))
     if (mark := (snapshot.marks or {}).get("purchase")) is not None:
         since |= Q(pk__gt=mark)
@@ -205,10 +205,14 @@ def _bought_at(stores, snapshot):
         merged_into__isnull=False, id__in=pairs.values("member_id")
     ).values("merged_into_id")
     # UNION, not UNION ALL: the planner estimates a UNION ALL under IN at 200 rows and probes
-    # the members' index once per pair (4x slower at 1M members).
+    # the members' index once per pair (4x slower at 1M members). The receipts since are made
+    # distinct first: a busy day's receipts come from far fewer members, and the UNION then
+    # hashes those rather than every receipt. Anonymous receipts add one NULL, which matches no
+    # member; testing for it let the planner AND a bitmap of every named receipt (1.05 -> 0.80 s
+    # with 458k receipts since).
     return (
         pairs.values("member_id")
-        .union(receipts.filter(since).values("member_id"))
+        .union(receipts.filter(since).values("member_id").distinct())
         .union(absorbed.order_by())
     )
 

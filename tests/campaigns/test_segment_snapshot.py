@@ -17,7 +17,7 @@ from campaigns.forms import SegmentForm
 from campaigns.models import Segment
 from campaigns.queries import activity_window, purchase_snapshot, segment_count, segment_members
 from loyalty.jobs.runner import run_job
-from loyalty.services.purchases import refund_purchase
+from loyalty.services.purchases import record_purchase, refund_purchase
 from members.services import merge_members
 from tests.campaigns.conftest import at
 
@@ -62,6 +62,13 @@ def test_bought_at_reads_the_snapshot_pairs_and_the_receipts_since(enrol, buy, s
     buy(since, "100.00", "2025-03-05 10:00", store="SPB-01")
     buy(late, "100.00", "2025-02-20 10:00", store="SPB-01")  # recorded late, dated before the end
     buy(elsewhere, "100.00", "2025-03-05 10:00", store="MSK-02")
+    record_purchase(  # an anonymous receipt since: it adds no one
+        store=stores["SPB-01"],
+        external_id="K-anonymous",
+        amount=Decimal("100.00"),
+        occurred_at=at("2025-03-05 11:00"),
+        now=at("2025-03-05 11:00"),
+    )
     spb = [stores["SPB-01"].pk]
 
     assert "analytics_storebuyer" in str(segment_members({"bought_at_stores": spb}).query)
