@@ -90,21 +90,24 @@ def member_by_card(card_number, *, lock=False):
 def member_with_balance(column, value, now):
     """The member whose ``column`` (card_number or phone) equals ``value``, with its balance as
     of ``now`` in ``member.balance``, or None: a look-up at the counter in one statement."""
+    from loyalty.models import PointsLot
     from loyalty.services import points
 
     assert column in ("card_number", "phone"), column  # a name in SQL, never user input
-    held_back, params = points.held_back_columns(now, "m.id")
+    sums, params = points.lot_sums_columns(now, "l")
     member = _member_where(
         column,
         value,
         select=(
-            f"SELECT {MEMBER_COLUMNS_OF_M}, {held_back} FROM {Member._meta.db_table} m"  # noqa: S608
-            f" WHERE m.{column} = %s"
+            f"SELECT {MEMBER_COLUMNS_OF_M}, {sums} FROM {Member._meta.db_table} m"  # noqa: S608
+            f" LEFT JOIN {PointsLot._meta.db_table} l ON l.member_id = m.id AND l.remaining > 0"
+            f" WHERE m.{column} = %s GROUP BY m.id"
         ),
         params=params,
     )
     if member is not None:
-        member.balance = points.cached_balance(member, *member.extra)
+        available, pending = member.extra
+        member.balance = points.Balance(int(available) - member.points_debt, int(pending))
     return member
 
 

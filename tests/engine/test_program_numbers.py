@@ -2,9 +2,11 @@
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from loyalty.models import LedgerEntry, PointsLot, Purchase
+from loyalty.services import points as ledger
 from loyalty.services.adjustments import adjust_points
 
 
@@ -148,7 +150,13 @@ def test_points_spent_come_from_the_lot_that_expires_first(pos):
     assert remaining == [(25, 25), (100, 0), (300, 250)]
 
 
-def test_look_ups_by_card_and_by_phone_count_only_the_points_available_now(pos, api):
+@pytest.mark.parametrize("lots_read", [64, 2], ids=["added-up", "from-the-cached-sum"])
+def test_look_ups_and_purchases_count_only_the_points_available_now(
+    pos, api, monkeypatch, lots_read
+):
+    # A purchase adds up a member's open lots, or past OPEN_LOTS_READ of them takes the cached
+    # sum less the held-back lots: the same balance either way.
+    monkeypatch.setattr(ledger, "OPEN_LOTS_READ", lots_read)
     enrolled = pos.enrol()
     card, phone = enrolled["card_number"], enrolled["phone"]
     pos.buy(card, "1000.00")  # 30 points, available now
