@@ -229,8 +229,8 @@ class PointsLot(models.Model):
                 condition=Q(remaining__gt=0),
                 name="lot_member_open_idx",
             ),
-            # Pending points of a member: the balance of a look-up or a purchase is the cached
-            # sum less these (points.held_back_columns), without reading every open lot.
+            # Pending points of a member: the balance of a purchase by a member with many open
+            # lots is the cached sum less these (points.held_back_columns).
             models.Index(
                 fields=["member", "available_from"],
                 condition=Q(remaining__gt=0),

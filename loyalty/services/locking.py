@@ -7,6 +7,7 @@ for each other. Lots are only changed under their member's lock, so they need no
 
 import functools
 import time
+import weakref
 
 from django.db import OperationalError, connection
 from django.utils.translation import gettext_lazy as _
@@ -93,7 +94,8 @@ def member_with_balance(column, value, now):
     from loyalty.models import PointsLot
     from loyalty.services import points
 
-    assert column in ("card_number", "phone"), column  # a name in SQL, never user input
+    if column not in ("card_number", "phone"):  # a name in SQL, never user input
+        raise ValueError(f"no look-up by {column}")
     sums, params = points.lot_sums_columns(now, "l")
     member = _member_where(
         column,
@@ -106,7 +108,7 @@ def member_with_balance(column, value, now):
         params=params,
     )
     if member is not None:
-        available, pending = member.extra
+        available, pending = member.extra_columns
         member.balance = points.Balance(int(available) - member.points_debt, int(pending))
     return member
 
@@ -119,26 +121,44 @@ MEMBER_COLUMNS_OF_M = ", ".join(f'm."{field.column}"' for field in MEMBER_FIELDS
 MEMBER_ATTNAMES = [field.attname for field in MEMBER_FIELDS]
 
 
-@functools.cache
-def _member_converters(vendor):
-    """(column index, converters) for the member's columns that need converting on ``vendor``
-    (a phone number, SQLite's booleans and times): what the ORM applies to a row it reads."""
-    found = []
-    for index, field in enumerate(MEMBER_FIELDS):
-        column = field.get_col(Member._meta.db_table)
-        converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        if converters:
-            found.append((index, column, converters))
+# Per backend operations object (one per connection, so per thread), as the ORM asks them.
+_member_converters = weakref.WeakKeyDictionary()
+
+
+def _converters_of_member_columns():
+    """[(column index, column, converters)] for the member's columns that need converting on
+    the connection in use: SQLite's booleans and times, the phone number's own."""
+    ops = connection.ops
+    found = _member_converters.get(ops)
+    if found is None:
+        found = []
+        for index, field in enumerate(MEMBER_FIELDS):
+            column = field.get_col(Member._meta.db_table)
+            converters = ops.get_db_converters(column) + column.get_db_converters(connection)
+            if converters:
+                found.append((index, column, converters))
+        _member_converters[ops] = found
     return found
+
+
+def _convert_member_row(row):
+    """What the ORM does to a member row it reads."""
+    row = list(row)
+    for index, column, converters in _converters_of_member_columns():
+        for converter in converters:
+            row[index] = converter(row[index], column, connection)
+    return row
 
 
 def _member_where(column, value, *, lock=False, select=None, params=()):
     """The member whose ``column`` equals ``value``, or None; read with a plain cursor and
     built with ``Member.from_db``, as the ORM would (``raw()`` cost more to set up each time
     than PostgreSQL took to answer). ``select`` may name more columns after the member's (with
-    their ``params`` before ``value``); their values are left in ``member.extra``."""
+    their ``params`` before ``value``); their values are left in ``member.extra_columns``."""
     from loyalty.models import Tier
 
+    if lock and select is not None:
+        raise ValueError("a locking read selects the member's columns only")
     suffix = ""
     if lock and connection.features.has_select_for_no_key_update:
         suffix = " FOR NO KEY UPDATE"
@@ -149,12 +169,9 @@ def _member_where(column, value, *, lock=False, select=None, params=()):
         row = cursor.fetchone()
     if row is None:
         return None
-    row = list(row)
-    for index, expression, converters in _member_converters(connection.vendor):
-        for converter in converters:
-            row[index] = converter(row[index], expression, connection)
+    row = _convert_member_row(row)
     member = Member.from_db(connection.alias, MEMBER_ATTNAMES, row[: len(MEMBER_ATTNAMES)])
-    member.extra = row[len(MEMBER_ATTNAMES) :]
+    member.extra_columns = row[len(MEMBER_ATTNAMES) :]
     tier = next((tier for tier in Tier.ladder() if tier.pk == member.tier_id), None)
     if tier is not None:
         member.tier = tier

@@ -4,17 +4,21 @@ None of these opens a transaction: the calling service holds one and the member'
 Each returns what it changed so the caller can update the member's cached sums once.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db import connection
 from django.db.models import F
+from django.db.models.expressions import DatabaseDefault
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import LoyaltyError
 from loyalty.models import ACCOUNT_OF_KIND, LedgerEntry, LotAllocation, PointsLot
 from members.models import Member
+
+logger = logging.getLogger(__name__)
 
 
 def floor_points(value):
@@ -50,15 +54,12 @@ def open_lot_sums(member_id, now):
     Hand-written: the ORM took longer to build the statement than PostgreSQL to answer it from
     the (member_id, remaining > 0) index.
     """
-    when = connection.ops.adapt_datetimefield_value(now)
+    sums, params = lot_sums_columns(now)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT"  # noqa: S608  (the table name comes from the model; values are parameters)
-            " COALESCE(SUM(CASE WHEN available_from <= %s AND expires_at > %s"
-            "  THEN remaining ELSE 0 END), 0),"
-            " COALESCE(SUM(CASE WHEN available_from > %s THEN remaining ELSE 0 END), 0)"
-            f" FROM {PointsLot._meta.db_table} WHERE member_id = %s AND remaining > 0",
-            [when, when, when, member_id],
+            f"SELECT {sums} FROM {PointsLot._meta.db_table}"  # noqa: S608  (names from the model)
+            " WHERE member_id = %s AND remaining > 0",
+            [*params, member_id],
         )
         available, pending = cursor.fetchone()
     return int(available), int(pending)
@@ -93,26 +94,25 @@ def capped_lot_sums_sql(member_id, now):
     )
 
 
-def held_back_columns(now, member):
+def held_back_columns(now, member_id):
     """Two select-list columns over a member's lots: the points not yet available at ``now``
     (pending) and those expired by ``now`` that the expiry job has not taken yet; and their
-    parameters. ``member`` is the member's id, or SQL naming it (a column such as ``m.id``).
+    parameters.
 
     With the member's cached ``points_balance`` (everything its lots hold, less debt) they give
-    the balance (``cached_balance``) from two index range scans that find nothing on most
-    days, where adding up the open lots reads every one of them: thousands for a member who
-    buys every day.
+    the balance (``cached_balance``) from two index range scans that find nothing on most days,
+    where adding up the open lots reads every one of them: thousands for a member who buys
+    every day (a purchase by such a member, ``balance_from_cache``).
     """
     lots = PointsLot._meta.db_table
     when = connection.ops.adapt_datetimefield_value(now)
-    ref, ids = (member, []) if isinstance(member, str) else ("%s", [member])
     held = (
         f"(SELECT COALESCE(SUM(remaining), 0) FROM {lots}"  # noqa: S608  (names from the model)
-        f" WHERE member_id = {ref} AND remaining > 0 AND {{}})"
+        " WHERE member_id = %s AND remaining > 0 AND {})"
     )
     return (
         f"{held.format('available_from > %s')}, {held.format('expires_at <= %s')}",
-        [*ids, when, *ids, when],
+        [member_id, when, member_id, when],
     )
 
 
@@ -185,28 +185,38 @@ def credit(member, *, points, kind, now, available_from, expires_at, **entry_fie
 
 
 def _insert_values(obj):
-    """The columns of an unsaved row (its primary key aside) and their values, as save() writes
-    them (defaults, auto_now_add and adaptation included)."""
-    fields = [f for f in obj._meta.local_concrete_fields if not f.primary_key]
-    return (
-        [connection.ops.quote_name(f.column) for f in fields],
-        [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields],
-    )
+    """The columns of an unsaved row (its primary key and generated columns aside), their
+    placeholders and values, as save() writes them: defaults, auto_now_add, adaptation, a
+    database default as DEFAULT, and the same refusal of an unsaved related object."""
+    obj._prepare_related_fields_for_save(operation_name="save")
+    columns, slots, values = [], [], []
+    for field in obj._meta.local_concrete_fields:
+        if field.primary_key or field.generated:
+            continue
+        value = field.pre_save(obj, add=True)
+        columns.append(connection.ops.quote_name(field.column))
+        if isinstance(value, DatabaseDefault):
+            slots.append("DEFAULT")
+        else:
+            slots.append("%s")
+            values.append(field.get_db_prep_save(value, connection))
+    return columns, slots, values
 
 
 def insert_lot_and_entry(lot, entry):
     """Insert a lot and the entry that points at it in one statement (PostgreSQL): one round
     trip instead of two on every earning purchase. Both objects come back saved."""
-    lot_columns, lot_values = _insert_values(lot)
-    entry_columns, entry_values = _insert_values(entry)
-    slots = ["%s"] * len(entry_columns)
-    slots[entry_columns.index(connection.ops.quote_name("lot_id"))] = "(SELECT id FROM lot)"
-    entry_values = [v for v, slot in zip(entry_values, slots, strict=True) if slot == "%s"]
+    lot_columns, lot_slots, lot_values = _insert_values(lot)
+    entry_columns, entry_slots, entry_values = _insert_values(entry)
+    position = entry_columns.index(connection.ops.quote_name("lot_id"))
+    if entry_slots[position] == "%s":  # the entry has no lot yet: it takes the new one's id
+        del entry_values[entry_slots[:position].count("%s")]
+    entry_slots[position] = "(SELECT id FROM lot)"
     sql = (
         f"WITH lot AS (INSERT INTO {PointsLot._meta.db_table} ({', '.join(lot_columns)})"  # noqa: S608
-        f" VALUES ({', '.join(['%s'] * len(lot_values))}) RETURNING id)"
+        f" VALUES ({', '.join(lot_slots)}) RETURNING id)"
         f" INSERT INTO {LedgerEntry._meta.db_table} ({', '.join(entry_columns)})"
-        f" VALUES ({', '.join(slots)}) RETURNING lot_id, id"
+        f" VALUES ({', '.join(entry_slots)}) RETURNING lot_id, id"
     )  # table and column names come from the models; values are parameters
     with connection.cursor() as cursor:
         cursor.execute(sql, lot_values + entry_values)
@@ -281,7 +291,14 @@ def debit(member, *, points, kind, now, purchase=None, available=None, **entry_f
             fields={"points": [str(_("More than the available balance."))]},
         )
     taken = spend_lots(member, now, points)
-    assert sum(take for _lot, take in taken) == points, "lots disagree with the balance"
+    if sum(take for _lot, take in taken) != points:  # the lots hold less than the balance said
+        logger.error("member %s: lots disagree with the balance; run check_ledger", member.pk)
+        raise LoyaltyError(
+            "insufficient_points",
+            _("Not enough points: %(available)s available, %(asked)s asked.")
+            % {"available": sum(take for _lot, take in taken), "asked": points},
+            fields={"points": [str(_("More than the available balance."))]},
+        )
     if purchase is not None:
         LotAllocation.objects.bulk_create(
             [LotAllocation(purchase=purchase, lot_id=lot, points=take) for lot, take in taken]

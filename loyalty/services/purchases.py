@@ -279,8 +279,8 @@ def _can_move_up(member):
 
 
 def _lock_buyer(program, card_number, now, occurred_at):
-    """The purchase's first two statements: lock the member behind the card (a merged card
-    leads on to the survivor), then read its open lots as of ``now`` and, unless it is already
+    """The purchase's first statements: lock the member behind the card (a merged card leads
+    on to the survivor), then read its open lots as of ``now`` and, unless it is already
     at the top tier, its qualifying spend up to ``occurred_at``, in one statement.
 
     Returns (member, balance, qualifying value or None). The sums are read after the lock, not

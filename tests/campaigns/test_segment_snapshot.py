@@ -62,7 +62,9 @@ def test_bought_at_reads_the_snapshot_pairs_and_the_receipts_since(enrol, buy, s
     buy(since, "100.00", "2025-03-05 10:00", store="SPB-01")
     buy(late, "100.00", "2025-02-20 10:00", store="SPB-01")  # recorded late, dated before the end
     buy(elsewhere, "100.00", "2025-03-05 10:00", store="MSK-02")
-    record_purchase(  # an anonymous receipt since: it adds no one
+    # An anonymous receipt since: its NULL member is in the union and must match no one (it
+    # would empty the segment if the union were ever used under NOT IN).
+    record_purchase(
         store=stores["SPB-01"],
         external_id="K-anonymous",
         amount=Decimal("100.00"),

@@ -151,7 +151,9 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         for member_id in self.members:
             member = Member.objects.get(pk=member_id)
-            for days in (-30, 0, 200, 400):  # before the latest earnings; lots not expired yet
+            # Before the latest earnings (pending then), now, and 200 and 400 days on, when
+            # lots have expired that the expiry job has not taken yet.
+            for days in (-30, 0, 200, 400):
                 when = self.now + timedelta(days=days)
                 assert ledger.balance_from_cache(member, when) == ledger.balance_of(member, when)
                 found = member_with_balance("card_number", member.card_number, when)

@@ -157,6 +157,13 @@ def test_look_ups_and_purchases_count_only_the_points_available_now(
     # A purchase adds up a member's open lots, or past OPEN_LOTS_READ of them takes the cached
     # sum less the held-back lots: the same balance either way.
     monkeypatch.setattr(ledger, "OPEN_LOTS_READ", lots_read)
+    from_cache = []
+    real_balance_from_cache = ledger.balance_from_cache
+    monkeypatch.setattr(
+        ledger,
+        "balance_from_cache",
+        lambda *args: from_cache.append(args) or real_balance_from_cache(*args),
+    )
     enrolled = pos.enrol()
     card, phone = enrolled["card_number"], enrolled["phone"]
     pos.buy(card, "1000.00")  # 30 points, available now
@@ -182,3 +189,4 @@ def test_look_ups_and_purchases_count_only_the_points_available_now(
     # A purchase sees the same balance: 12 may be spent, 13 may not.
     pos.buy(card, "100.00", redeem_points=13, expect=422)
     assert pos.buy(card, "100.00", redeem_points=12)["balance"] == {"available": 2, "pending": 60}
+    assert bool(from_cache) == (lots_read == 2)  # the path the parameter names was taken
