@@ -3,8 +3,11 @@
 import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
-from loyalty.models import LedgerEntry
+from loyalty.errors import LoyaltyError
+from loyalty.models import EntryKind, LedgerEntry, PointsLot
+from loyalty.services import points as ledger
 from members.models import Member
 
 
@@ -39,3 +42,16 @@ def test_check_ledger_names_a_drifting_member_and_exits_non_zero(pos, capsys):
     err = capsys.readouterr().err
     assert bad in err
     assert good not in err
+
+
+def test_a_spend_the_lots_cannot_cover_is_refused_and_changes_nothing(pos):
+    # The balance a purchase checks may come from the member's cached sum; if that sum ever
+    # drifted above the lots, taking the points must fail rather than record points never taken.
+    card = pos.enrol()["card_number"]
+    pos.buy(card, "1000.00")  # 30 points in one lot
+    member = Member.objects.get(card_number=card)
+    with pytest.raises(LoyaltyError) as refused, transaction.atomic():
+        ledger.debit(member, points=50, kind=EntryKind.REDEEM, now=timezone.now(), available=100)
+    assert refused.value.code == "insufficient_points"
+    assert PointsLot.objects.get(member=member).remaining == 30
+    assert not LedgerEntry.objects.filter(member=member, kind=EntryKind.REDEEM).exists()
