@@ -1,4 +1,4 @@
-"""The pending lots of a member (points.held_back_columns), built CONCURRENTLY on PostgreSQL so
+"""The pending lots of a member (points.balance_from_cache), built CONCURRENTLY on PostgreSQL so
 that purchases keep writing lots while it reads them; hence a non-atomic migration."""
 
 import importlib

@@ -230,7 +230,7 @@ class PointsLot(models.Model):
                 name="lot_member_open_idx",
             ),
             # Pending points of a member: the balance of a purchase by a member with many open
-            # lots is the cached sum less these (points.held_back_columns).
+            # lots is the cached sum less these (points.balance_from_cache).
             models.Index(
                 fields=["member", "available_from"],
                 condition=Q(remaining__gt=0),

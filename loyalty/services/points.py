@@ -94,15 +94,12 @@ def capped_lot_sums_sql(member_id, now):
     )
 
 
-def held_back_columns(now, member_id):
-    """Two select-list columns over a member's lots: the points not yet available at ``now``
-    (pending) and those expired by ``now`` that the expiry job has not taken yet; and their
-    parameters.
-
-    With the member's cached ``points_balance`` (everything its lots hold, less debt) they give
-    the balance (``cached_balance``) from two index range scans that find nothing on most days,
-    where adding up the open lots reads every one of them: thousands for a member who buys
-    every day (a purchase by such a member, ``balance_from_cache``).
+def balance_from_cache(member, now):
+    """The balance of a member with many open lots, from its row (locked by the caller, or read
+    just now): the cached ``points_balance`` (everything its lots hold, less debt) less the
+    points not yet available at ``now`` (pending) and those expired by ``now`` that the expiry
+    job has not taken yet. Two index range scans that find nothing on most days, where adding
+    up the open lots reads every one of them: thousands for a member who buys every day.
     """
     lots = PointsLot._meta.db_table
     when = connection.ops.adapt_datetimefield_value(now)
@@ -110,28 +107,15 @@ def held_back_columns(now, member_id):
         f"(SELECT COALESCE(SUM(remaining), 0) FROM {lots}"  # noqa: S608  (names from the model)
         " WHERE member_id = %s AND remaining > 0 AND {})"
     )
-    return (
-        f"{held.format('available_from > %s')}, {held.format('expires_at <= %s')}",
-        [member_id, when, member_id, when],
-    )
-
-
-def cached_balance(member, pending, lapsed):
-    """The balance from the member's row and ``held_back_columns``: the cached balance (open
-    lots less debt) less the points not available now. The row and the sums must come from one
-    snapshot, or from a row locked before the sums were read."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {held.format('available_from > %s')}, {held.format('expires_at <= %s')}",
+            [member.pk, when, member.pk, when],
+        )
+        pending, lapsed = cursor.fetchone()
     return Balance(
         available=member.points_balance - int(pending) - int(lapsed), pending=int(pending)
     )
-
-
-def balance_from_cache(member, now):
-    """The balance of a member with many open lots, from its row (locked by the caller, or
-    read just now) and the few lots that are pending or expired unprocessed."""
-    sql, params = held_back_columns(now, member.pk)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {sql}", params)
-        return cached_balance(member, *cursor.fetchone())
 
 
 def open_lots(member, now, *, include_pending=False):
@@ -142,8 +126,9 @@ def open_lots(member, now, *, include_pending=False):
     return lots.order_by("expires_at", "id")
 
 
-def add_entry(member, kind, points, now, **fields):
-    return LedgerEntry.objects.create(
+def new_entry(member, kind, points, now, **fields):
+    """An unsaved ledger entry of ``kind`` (its contra account follows from the kind)."""
+    return LedgerEntry(
         member_id=member.pk,
         kind=kind,
         account=ACCOUNT_OF_KIND[kind],
@@ -151,6 +136,12 @@ def add_entry(member, kind, points, now, **fields):
         created_at=now,
         **fields,
     )
+
+
+def add_entry(member, kind, points, now, **fields):
+    entry = new_entry(member, kind, points, now, **fields)
+    entry.save(force_insert=True)
+    return entry
 
 
 def credit(member, *, points, kind, now, available_from, expires_at, **entry_fields):
@@ -164,15 +155,7 @@ def credit(member, *, points, kind, now, available_from, expires_at, **entry_fie
         expires_at=expires_at,
         purchase=entry_fields.get("purchase"),
     )
-    entry = LedgerEntry(
-        member_id=member.pk,
-        kind=kind,
-        account=ACCOUNT_OF_KIND[kind],
-        points=points,
-        created_at=now,
-        expires_at=expires_at,
-        **entry_fields,
-    )
+    entry = new_entry(member, kind, points, now, expires_at=expires_at, **entry_fields)
     if connection.vendor == "postgresql":
         insert_lot_and_entry(lot, entry)
     else:
@@ -276,6 +259,15 @@ def spend_lots(member, now, points):
     return [(lot.pk, take) for lot, take in taken]
 
 
+def _not_enough(available, asked):
+    return LoyaltyError(
+        "insufficient_points",
+        _("Not enough points: %(available)s available, %(asked)s asked.")
+        % {"available": available, "asked": asked},
+        fields={"points": [str(_("More than the available balance."))]},
+    )
+
+
 def debit(member, *, points, kind, now, purchase=None, available=None, **entry_fields):
     """Spend available points soonest-expiry first; refuses to overdraw.
 
@@ -284,21 +276,11 @@ def debit(member, *, points, kind, now, purchase=None, available=None, **entry_f
     if available is None:
         available = balance_of(member, now).available
     if points > available:
-        raise LoyaltyError(
-            "insufficient_points",
-            _("Not enough points: %(available)s available, %(asked)s asked.")
-            % {"available": available, "asked": points},
-            fields={"points": [str(_("More than the available balance."))]},
-        )
+        raise _not_enough(available, points)
     taken = spend_lots(member, now, points)
-    if sum(take for _lot, take in taken) != points:  # the lots hold less than the balance said
+    if (got := sum(take for _lot, take in taken)) != points:  # lots hold less than the balance
         logger.error("member %s: lots disagree with the balance; run check_ledger", member.pk)
-        raise LoyaltyError(
-            "insufficient_points",
-            _("Not enough points: %(available)s available, %(asked)s asked.")
-            % {"available": sum(take for _lot, take in taken), "asked": points},
-            fields={"points": [str(_("More than the available balance."))]},
-        )
+        raise _not_enough(got, points)
     if purchase is not None:
         LotAllocation.objects.bulk_create(
             [LotAllocation(purchase=purchase, lot_id=lot, points=take) for lot, take in taken]
