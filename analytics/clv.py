@@ -68,6 +68,9 @@ def bgnbd_log_likelihood(params, x, t_x, T):
     return ln_a1 + ln_a2 + tail
 
 
+PENALTY = 1e300  # what a log-likelihood that cannot be computed costs the optimiser
+
+
 def _fit(negative_log_likelihood, start):
     """Minimise over the logarithms of positive parameters; the best of two methods."""
     best = None
@@ -81,7 +84,10 @@ def _fit(negative_log_likelihood, start):
             )
         except (ValueError, FloatingPointError):
             continue
-        if np.isfinite(result.fun) and (best is None or result.fun < best.fun):
+        # A method can stop "converged" on the penalty, or with parameters that are NaN: such a
+        # result is no fit (L-BFGS-B did so on one day's demo data; the simplex then fitted it).
+        usable = np.all(np.isfinite(result.x)) and np.isfinite(result.fun) and result.fun < PENALTY
+        if usable and (best is None or result.fun < best.fun):
             best = result
         if best is not None and best.success:
             # The gradient method usually converges; the simplex is the fallback when it does
@@ -101,9 +107,11 @@ def fit_bgnbd(x, t_x, T):
     def negative(log_params):
         params = np.exp(log_params)
         value = -bgnbd_log_likelihood(params, x, t_x * scale, T * scale).sum()
-        return value if np.isfinite(value) else 1e300
+        return value if np.isfinite(value) else PENALTY
 
     result = _fit(negative, np.zeros(4))
+    if result is None:
+        return None
     r, alpha, a, b = np.exp(result.x)
     params = (float(r), float(alpha / scale), float(a), float(b))
     return {
@@ -173,9 +181,11 @@ def fit_gamma_gamma(n, m):
 
     def negative(log_params):
         value = -gamma_gamma_log_likelihood(np.exp(log_params), n, m * scale).sum()
-        return value if np.isfinite(value) else 1e300
+        return value if np.isfinite(value) else PENALTY
 
     result = _fit(negative, np.zeros(3))
+    if result is None:
+        return None
     p, q, gamma = np.exp(result.x)
     params = (float(p), float(q), float(gamma / scale))
     return {
@@ -208,11 +218,13 @@ def fit(customers):
     if len(customers) < MIN_CUSTOMERS or not np.any(customers.x > 0):
         return {}
     bgnbd = fit_bgnbd(customers.x, customers.t_x, customers.T)
+    if bgnbd is None:
+        return {}
     repeat = customers.x > 0
     model = {"bgnbd": bgnbd, "time_unit": "week"}
     if repeat.sum() >= MIN_CUSTOMERS:
         gg = fit_gamma_gamma(customers.x[repeat] + 1, customers.m[repeat])
-        if gg["q"] > 1:
+        if gg is not None and gg["q"] > 1:
             model["gamma_gamma"] = gg
     return model
 

@@ -1,7 +1,9 @@
 """Predicted lifetime value: the BG/NBD and Gamma-Gamma fits find the parameters that made
 simulated customers, and the likelihoods match values worked out by hand."""
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,3 +94,15 @@ def test_too_few_customers_make_no_model():
     assert clv.fit(customers) == {}
     purchases, value, alive = clv.predict({}, customers, 365)
     assert purchases.sum() == value.sum() == alive.sum() == 0
+
+
+def test_a_fit_that_ends_on_nan_parameters_is_not_taken():
+    # One day's demo data (make run's seed_demo, 2026-12-05): L-BFGS-B stopped "converged"
+    # with NaN parameters, which made NaN predictions and a failed refresh_analytics.
+    data = json.loads((Path(__file__).parent / "data" / "lbfgs_nan_customers.json").read_text())
+    customers = clv.Customers(*(np.array(data[key]) for key in ("x", "t_x", "T", "m")))
+    model = clv.fit(customers)
+    assert all(math.isfinite(model["bgnbd"][key]) for key in ("r", "alpha", "a", "b"))
+    for figure in clv.predict(model, customers, 365):
+        assert np.all(np.isfinite(figure))
+    assert clv._fit(lambda _params: clv.PENALTY, np.zeros(2)) is None  # nothing computable
