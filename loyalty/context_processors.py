@@ -15,7 +15,7 @@ NAVIGATION = [
     ("campaigns:campaign-list", _("Campaigns"), "loyalty.manage_campaigns"),
     ("analytics:dashboard", _("Analytics"), "loyalty.view_analytics"),
     ("surveys:nps-dashboard", _("NPS"), "loyalty.view_analytics"),
-    ("messaging:partner-settlement", _("Partners"), "loyalty.view_analytics"),
+    ("messaging:partner-settlement", _("Partners"), "loyalty.manage_program"),
     ("loyalty:audit-list", _("Audit log"), "loyalty.view_audit"),
     ("loyalty:program", _("Program"), "loyalty.manage_program"),
     ("loyalty:store-list", _("Stores"), "loyalty.manage_program"),

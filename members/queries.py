@@ -5,7 +5,18 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Prefetch, Q, Sum, prefetch_related_objects
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    Sum,
+    Value,
+    When,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -127,7 +138,11 @@ def member_overview(member, now, program):
 LEDGER_KINDS = [choice for choice, _label in LedgerEntry._meta.get_field("kind").choices]
 
 
-def member_ledger(member, kind=None):
+def member_ledger(member, user, kind=None):
+    """The member's points history, newest first. Every entry is shown, so that the history
+    adds up to the balance; ``receipt`` is the receipt number of the entry's purchase, or None
+    when it was made at a store the user does not see (a store manager learns that points
+    came from elsewhere, not another store's receipt)."""
     # Only what the page shows: the receipt number and the staff name, not their whole rows.
     entries = (
         LedgerEntry.objects.filter(member=member)
@@ -142,6 +157,15 @@ def member_ledger(member, kind=None):
             "staff__username",
         )
     )
+    if sees_all_stores(user):
+        receipt = F("purchase__external_id")
+    else:
+        receipt = Case(
+            When(purchase__isnull=True, then=Value("")),
+            When(purchase__store__in=user.stores.all(), then=F("purchase__external_id")),
+            default=None,
+        )
+    entries = entries.annotate(receipt=receipt)
     if kind in LEDGER_KINDS:
         entries = entries.filter(kind=kind)
     return entries.order_by("-id")
@@ -178,11 +202,13 @@ class HistoryPage:
         return len(self.object_list)
 
 
-def member_purchases(member):
-    """The member's receipts, newest first, with their store. Lines and refunds are fetched by
-    ``with_details`` for the receipt opened."""
+def member_purchases(member, user):
+    """The member's receipts the user may see (a store manager: their stores' only), newest
+    first, with their store. Lines and refunds are fetched by ``with_details`` for the receipt
+    opened."""
     return (
-        Purchase.objects.filter(member=member)
+        purchases_for(user)
+        .filter(member=member)
         .select_related("store")
         .defer("response", "fingerprint")
         .order_by("-occurred_at", "-id")

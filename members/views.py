@@ -93,7 +93,7 @@ def member_detail(request, card_number):
     ledger_filter = LedgerFilterForm(request.GET or None)
     kind = ledger_filter.cleaned_data["kind"] if ledger_filter.is_valid() else None
     ledger_page = queries.HistoryPage(
-        queries.member_ledger(member, kind), request.GET.get("ledger_page"), 20
+        queries.member_ledger(member, request.user, kind), request.GET.get("ledger_page"), 20
     )
     context = {
         "member": member,
@@ -105,7 +105,7 @@ def member_detail(request, card_number):
     if is_fragment(request) and request.GET.get("part") == "ledger":
         return render(request, "members/member_detail.html#ledger", context)
     purchases_page = queries.HistoryPage(
-        queries.member_purchases(member), request.GET.get("purchases_page"), 10
+        queries.member_purchases(member, request.user), request.GET.get("purchases_page"), 10
     )
     context.update(
         {
@@ -149,7 +149,7 @@ def member_purchase(request, card_number, pk):
     """A receipt's lines and refunds: fetched when its row on the member page is opened (the
     page stays the same size whatever the receipts hold), or as a page of its own."""
     member = scoped_member(request, card_number)
-    purchase = get_object_or_404(queries.member_purchases(member), pk=pk)
+    purchase = get_object_or_404(queries.member_purchases(member, request.user), pk=pk)
     (purchase,) = queries.with_details([purchase])
     context = {"member": member, "purchase": purchase}
     if is_fragment(request):

@@ -83,7 +83,7 @@ def _month(value):
     return moment.year, moment.month
 
 
-@require("loyalty.view_analytics")
+@require("loyalty.manage_program")
 def partner_settlement(request):
     year, month = _month(request.GET.get("month"))
     rows = settlement(year, month)

@@ -26,6 +26,18 @@ def new_batch():
     return str(uuid.uuid4())
 
 
+def minus_days(column, days):
+    """SQL for the datetime ``days`` whole days (of 24 hours) before a datetime column.
+
+    SQLite keeps datetimes as text: the result is text in the same layout, with milliseconds,
+    which compares with the stored text correctly (equal instants are not "later").
+    """
+    days = int(days)
+    if is_postgres():
+        return f"({column} - interval '{days} days')"
+    return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {column}, '-{days} days')"
+
+
 def json_object(**fields):
     """SQL building a JSON object from column expressions: ``json_object(points="l.points")``."""
     function = "jsonb_build_object" if is_postgres() else "json_object"

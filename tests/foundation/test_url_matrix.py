@@ -200,7 +200,9 @@ ROUTES = {
     "members:import": Route("loyalty.manage_program"),
     "members:import-detail": Route("loyalty.manage_program", an_import),
     "members:import-errors": Route("loyalty.manage_program", an_import),
-    "members:export-members": Route("loyalty.view_members"),
+    "members:export-members": Route(
+        "loyalty.manage_program", notes="every member's phone and e-mail: administrators only"
+    ),
     "members:export-purchases": Route("loyalty.view_members"),
     "purchases:purchase-list": Route("loyalty.view_members"),
     "purchases:purchase-create": Route("loyalty.record_purchase"),
@@ -243,7 +245,7 @@ ROUTES = {
         "loyalty.run_jobs", lambda stores: {"name": "expire_points"}, status=405
     ),
     "messaging:member-messages": Route("loyalty.view_members", IN_MSK, outside=IN_SPB),
-    "messaging:partner-settlement": Route("loyalty.view_analytics"),
+    "messaging:partner-settlement": Route("loyalty.manage_program"),
     "complaints:complaint-list": Route("loyalty.handle_complaints"),
     "complaints:complaint-create": Route("loyalty.handle_complaints"),
     "complaints:complaint-detail": Route("loyalty.handle_complaints", a_complaint),

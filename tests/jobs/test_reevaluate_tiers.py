@@ -1,12 +1,15 @@
 """reevaluate_tiers: upgrade at once, downgrade only after the grace period, paid tiers hold."""
 
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
 from loyalty.jobs.runner import run_job
 from loyalty.models import MembershipPlan, Tier
 from loyalty.services.memberships import join_membership
+from loyalty.services.purchases import refund_purchase
 from members.models import Member
 from tests.jobs.conftest import at
 
@@ -133,3 +136,107 @@ def test_reevaluate_tiers_interrupted_then_rerun_marks_each_member_once(
             "below_tier_since", flat=True
         )
     ) == {at("2025-03-01 10:00")}
+
+
+def test_a_member_below_for_longer_than_the_grace_falls_on_the_first_run(run, silver_member):
+    # No run saw the spend leave the window on 1 March: the data says it did, 45 days ago.
+    fell = run("reevaluate_tiers", at("2025-04-15 03:00"))
+
+    member = Member.objects.get(pk=silver_member.pk)
+    assert (fell.rows, member.tier.code, member.tier_since, member.below_tier_since) == (
+        1,
+        "bronze",
+        at("2025-04-15 03:00"),
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("as_of", "tier"),
+    [
+        ("2025-03-30 10:00", "silver"),  # the day before the grace ends
+        ("2025-03-31 09:59", "silver"),  # a minute before 30 days below
+        ("2025-03-31 10:00", "bronze"),  # 30 days below: the grace is over
+        ("2025-04-01 10:00", "bronze"),  # the day after
+    ],
+)
+def test_runjob_as_of_around_the_end_of_the_grace(silver_member, as_of, tier):
+    call_command("runjob", "reevaluate_tiers", "--as-of", at(as_of).isoformat(), stdout=StringIO())
+
+    assert tier_of(silver_member) == tier
+
+
+def test_nightly_runs_downgrade_the_night_the_grace_ends(run, silver_member):
+    for night in ("2025-03-01", "2025-03-15", "2025-03-30", "2025-03-31"):
+        run("reevaluate_tiers", at(f"{night} 03:00"))
+    assert tier_of(silver_member) == "silver"  # 31 March 03:00: 29 days and 17 hours below
+
+    run("reevaluate_tiers", at("2025-04-01 03:00"))
+
+    assert tier_of(silver_member) == "bronze"
+
+
+def test_back_above_during_the_grace_between_runs_starts_a_new_grace(run, enrol, buy):
+    member = enrol()
+    buy(member, "10000.00", at("2024-03-01 10:00"))
+    buy(member, "5000.00", at("2024-03-20 10:00"))
+    assert tier_of(member) == "silver"
+    run("reevaluate_tiers", at("2025-03-01 10:00"))  # 10,000 left the window: 5,000, below
+    buy(member, "10000.00", at("2025-03-05 10:00"))  # 15,000: above again, no run saw it
+    # 20 March 10:00 the 5,000 of last year leaves: 10,000, below again, a new grace begins.
+
+    run("reevaluate_tiers", at("2025-03-31 10:00"))
+    run("reevaluate_tiers", at("2025-04-19 09:59"))
+    assert tier_of(member) == "silver"
+
+    run("reevaluate_tiers", at("2025-04-19 10:00"))
+    assert tier_of(member) == "bronze"
+
+
+def test_gold_falls_past_silver_to_bronze_at_once(run, enrol, buy):
+    member = enrol()
+    buy(member, "50000.00", at("2024-03-01 10:00"))
+    assert tier_of(member) == "gold"
+
+    fell = run("reevaluate_tiers", at("2025-03-31 10:00"))
+
+    member.refresh_from_db()
+    assert (fell.rows, member.tier.code, member.tier_since) == (
+        1,
+        "bronze",
+        at("2025-03-31 10:00"),
+    )
+
+
+def test_gold_falls_only_as_far_as_the_grace_allows(run, enrol, buy):
+    member = enrol()
+    buy(member, "35000.00", at("2024-03-01 10:00"))
+    buy(member, "15000.00", at("2024-03-02 10:00"))
+    assert tier_of(member) == "gold"
+    # 1 March 2025 the 35,000 leaves (15,000: Silver's), 2 March the 15,000 too (Bronze's).
+
+    run("reevaluate_tiers", at("2025-03-31 10:00"))
+    member = Member.objects.get(pk=member.pk)
+    assert (member.tier.code, member.below_tier_since) == ("silver", at("2025-03-31 10:00"))
+
+    run("reevaluate_tiers", at("2025-04-01 09:59"))
+    assert tier_of(member) == "silver"
+    run("reevaluate_tiers", at("2025-04-01 10:00"))
+    assert tier_of(member) == "bronze"
+
+
+def test_a_refund_within_the_window_counts_against_the_held_spend(run, enrol, buy, stores):
+    member = enrol()
+    receipt = buy(member, "20000.00", at("2024-06-01 10:00"))
+    refund_purchase(
+        store=stores["MSK-01"],
+        external_id=receipt["external_id"],
+        refund_id="R-1",
+        amount=Decimal("10000.00"),
+        now=at("2024-06-02 10:00"),
+    )
+
+    run("reevaluate_tiers", at("2024-07-15 03:00"))
+
+    # Net of the refund the year's spend is 10,000, below Silver's 15,000 ever since.
+    assert tier_of(member) == "bronze"

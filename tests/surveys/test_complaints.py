@@ -159,8 +159,15 @@ def test_queue_queries_do_not_grow_with_cases(
     for index in range(3):
         open_complaint(member=member, category=category, subject=f"c{index}", source="phone")
     with django_assert_max_num_queries(20) as few:
-        client.get(reverse("complaints:complaint-list"))
+        response = client.get(reverse("complaints:complaint-list"))
+    assert response.status_code == 200
+    assert sorted(case.subject for case in response.context["page"]) == ["c0", "c1", "c2"]
     for index in range(10):
         open_complaint(member=member, category=category, subject=f"d{index}", source="phone")
     with django_assert_max_num_queries(len(few.captured_queries)):
-        client.get(reverse("complaints:complaint-list"))
+        response = client.get(reverse("complaints:complaint-list"))
+    assert response.status_code == 200
+    subjects = [case.subject for case in response.context["page"]]
+    assert sorted(subjects) == [f"c{i}" for i in range(3)] + [f"d{i}" for i in range(10)]
+    page = response.content.decode()
+    assert all(f"{subject}</a>" in page for subject in subjects)

@@ -17,8 +17,7 @@ from django.utils import timezone
 
 from loyalty.jobs.points import birthday_days
 from loyalty.jobs.runner import run_job
-from loyalty.jobs.sql import dt
-from loyalty.jobs.tiers import COUNT, REEVALUATE_SQL, SPEND
+from loyalty.jobs.tiers import moments, qualifying_select, reevaluate_sql
 from loyalty.models import ProgramSettings, Tier
 
 MEMBERS_SQL = """
@@ -144,14 +143,14 @@ UPDATE members_member SET
 WHERE id >= %(offset_id)s AND id %% 3 = 0
 """
 
-# The one statement's members and their qualifying values: every member joined to the window's
-# receipts at once (the job computes the values once per run into a temporary table instead).
+# The one statement's members and their qualifying values: every member joined to the qualifying
+# values of the whole run at once (the job computes them once per run into a temporary table).
 TIERS_MEMBERS_SQL = """
-SELECT m.id AS member_id, m.tier_id AS tier_id, {value} AS value
+SELECT m.id AS member_id, m.tier_id AS tier_id, COALESCE(v.value, 0) AS value,
+       COALESCE(v.held, 0) AS held
 FROM members_member m
-LEFT JOIN loyalty_purchase p ON p.member_id = m.id AND p.occurred_at > %s AND p.occurred_at <= %s
+LEFT JOIN ({qualifying}) v ON v.member_id = m.id
 WHERE m.status <> 'merged'
-GROUP BY m.id, m.tier_id
 """
 
 REMINDERS_ONE_STATEMENT = """
@@ -279,14 +278,8 @@ class Command(BaseCommand):
     def tiers_statement(self, as_of):
         """The job's own statement over every member at once (the job runs it per id range)."""
         program = ProgramSettings.load()
-        since = as_of - timedelta(days=program.tier_window_days)
-        cutoff = as_of - timedelta(days=program.downgrade_grace_days)
-        value = (
-            COUNT if program.tier_qualification == ProgramSettings.Qualification.COUNT else SPEND
-        )
-        params = [dt(cutoff), dt(cutoff), dt(as_of), dt(cutoff), dt(as_of), dt(since)]
-        params += [dt(as_of), dt(as_of), dt(cutoff)]
-        return REEVALUATE_SQL.format(members=TIERS_MEMBERS_SQL.format(value=value)), params
+        members = TIERS_MEMBERS_SQL.format(qualifying=qualifying_select(program))
+        return reevaluate_sql(members), moments(program, as_of)
 
     def generate(self, members, lots, purchases, share, as_of):
         tier = Tier.objects.order_by("threshold").values_list("id", flat=True).first()
