@@ -139,6 +139,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "loyalty.middleware.ApiLanguageMiddleware",
+    # Before anything that reads the URL into the database (and in the caller's language).
+    "loyalty.middleware.HostileUrlMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -155,6 +157,8 @@ API_MIDDLEWARE = [
     "loyalty.middleware.ApiBodyLimitMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "loyalty.middleware.ApiLanguageMiddleware",
+    # Before anything that reads the URL into the database (and in the caller's language).
+    "loyalty.middleware.HostileUrlMiddleware",
     "loyalty.middleware.PreparedStatementsMiddleware",
 ]
 
@@ -398,7 +402,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["loyalty.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "loyalty.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
