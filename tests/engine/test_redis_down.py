@@ -7,6 +7,7 @@ REDIS_URL on that port.
 """
 
 import http.cookiejar
+import json
 import re
 import socket
 import subprocess
@@ -214,6 +215,10 @@ def server_without_redis(transactional_db, tmp_path):
         process.wait(timeout=30)
 
 
+def _envelope(code, message):
+    return json.dumps({"error": {"code": code, "message": message, "fields": {}}})
+
+
 def _call(opener, url, **request):
     request = urllib.request.Request(url, **request)  # noqa: S310  (http:// to the test server)
     try:
@@ -268,6 +273,13 @@ def test_a_server_started_with_redis_unreachable_records_purchases_and_signs_sta
     status, _url, health = _call(plain, base + "/healthz")
     assert status == 503  # Redis (the broker) is reported down, not a 500
     assert '"broker": {"ok": false' in health
+
+    # Hostile URLs get the API's envelope through a real server too (gunicorn.conf.py).
+    status, _url, body = api_call("GET", "/api/v1/members?email=" + "a" * 5000)
+    assert (status, body) == (414, _envelope("uri_too_long", "The address is too long."))
+    status, _url, body = api_call("GET", f"/api/v1/members/{card}%00")
+    assert status == 400
+    assert body == _envelope("invalid", "The address contains a NUL character.")
 
     log = log_path.read_text()
     assert "Internal Server Error" not in log
