@@ -139,6 +139,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "loyalty.middleware.ApiLanguageMiddleware",
+    # Before anything that reads the URL into the database (and in the caller's language).
+    "loyalty.middleware.HostileUrlMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -155,6 +157,8 @@ API_MIDDLEWARE = [
     "loyalty.middleware.ApiBodyLimitMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "loyalty.middleware.ApiLanguageMiddleware",
+    # Before anything that reads the URL into the database (and in the caller's language).
+    "loyalty.middleware.HostileUrlMiddleware",
     "loyalty.middleware.PreparedStatementsMiddleware",
 ]
 
@@ -210,18 +214,28 @@ if REDIS_URL and urlsplit(REDIS_URL).scheme not in ("redis", "rediss"):
         f"REDIS_URL must start with redis:// or rediss://, not {REDIS_URL!r}"
     )
 
-if REDIS_URL:
-    CACHES = {
+
+def shared_cache(redis_url):
+    """The cache on Redis. Nothing in it is the only copy, so an outage slows requests down and
+    never fails them (loyalty.cache): a Redis that does not answer within these timeouts counts
+    as down for that call."""
+    return {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "BACKEND": "loyalty.cache.RedisCache",
+            "LOCATION": redis_url,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "loyalty"),
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
         }
     }
+
+
+if REDIS_URL:
+    CACHES = shared_cache(REDIS_URL)
     CELERY_BROKER_URL = REDIS_URL
-    # Sessions read from Redis, written through to the database. Only with a shared cache: a
-    # per-process cache would keep a logged-out session alive in the other processes.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    # Sessions read from Redis, written through to the database (and read from it while Redis
+    # is down). Only with a shared cache: a per-process cache would keep a logged-out session
+    # alive in the other processes.
+    SESSION_ENGINE = "loyalty.sessions"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # A task whose worker died comes back after this many seconds (acks_late below).
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
@@ -388,7 +402,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["loyalty.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "loyalty.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,

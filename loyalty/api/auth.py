@@ -1,17 +1,27 @@
 """Bearer API keys, one per store or partner, and per-key throttling."""
 
 import time
+import weakref
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from redis.exceptions import RedisError
 from rest_framework import authentication, exceptions, throttling
 
 from loyalty.api import schema  # noqa: F401  (registers the OpenAPI security scheme)
+from loyalty.cache import redis_answered, redis_failed
 from loyalty.models import ApiKey
-from loyalty.services.apikeys import VERSION_KEY, find_active_key, key_prefix, shared_redis
+from loyalty.services.apikeys import (
+    VERSION_KEY,
+    find_active_key,
+    forget_remembered_keys,
+    key_prefix,
+    shared_redis,
+)
 
 
 class ApiClient:
@@ -95,30 +105,52 @@ local calls = redis.call('INCR', KEYS[2])
 if calls == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
 return {redis.call('GET', KEYS[1]) or '0', calls}
 """
-_gate_scripts = {}
+# One registered script per client (connection pool): EVALSHA after the first call.
+_gate_scripts = weakref.WeakKeyDictionary()
+
+# While Redis is down each process counts its own requests (so the limit holds per process,
+# not across them); the counters start again when Redis answers.
+_local_counts = LocMemCache(
+    "loyalty-throttle-while-redis-is-down", {"OPTIONS": {"MAX_ENTRIES": 10000}}
+)
 
 
 def _version_and_count(request, raw):
     """One Redis round trip for both gates of a request: the shared API-keys version (which lets
     the key come from memory) and the key's request count in this throttle window, kept on the
-    request for ApiKeyThrottle. None without Redis: the key is then read from the database."""
+    request for ApiKeyThrottle. None without Redis, or while it is down: the key is then read
+    from the database (and the request is counted in this process)."""
     client = shared_redis()
     prefix = key_prefix(raw)
     if client is None or prefix is None:
         return None
     version_key = cache.make_and_validate_key(VERSION_KEY)
     throttle = ApiKeyThrottle()
-    if throttle.rate is None:
-        return client.get(version_key) or b"0"
-    window = int(time.time() // throttle.duration)
-    counter = cache.make_and_validate_key(
-        f"{throttle.cache_format % {'scope': throttle.scope, 'ident': prefix}}:{window}"
-    )
-    script = _gate_scripts.get(id(client))
-    if script is None:  # one per client (connection pool); EVALSHA after the first call
-        script = _gate_scripts[id(client)] = client.register_script(_GATE_SCRIPT)
-    version, calls = script(keys=[version_key, counter], args=[throttle.duration + 1])
-    request._request.api_calls_in_window = calls
+    if throttle.rate is not None:
+        window = int(time.time() // throttle.duration)
+        counter = f"{throttle.cache_format % {'scope': throttle.scope, 'ident': prefix}}:{window}"
+    try:
+        if throttle.rate is None:
+            version = client.get(version_key) or b"0"
+        else:
+            script = _gate_scripts.get(client)
+            if script is None:
+                script = _gate_scripts[client] = client.register_script(_GATE_SCRIPT)
+            version, calls = script(
+                keys=[version_key, cache.make_and_validate_key(counter)],
+                args=[throttle.duration + 1],
+            )
+    except RedisError as exc:
+        redis_failed("API key gate", exc)
+        forget_remembered_keys()  # a revocation during the outage could not bump the version
+        if throttle.rate is not None:
+            request._request.api_calls_in_window = _count_locally(
+                _local_counts, counter, throttle.duration + 1
+            )
+        return None
+    redis_answered()
+    if throttle.rate is not None:
+        request._request.api_calls_in_window = calls
     return version
 
 
@@ -127,15 +159,25 @@ def _increment(key, ttl):
     backend = getattr(cache, "_cache", None)
     if backend is not None and hasattr(backend, "get_client"):
         full_key = cache.make_and_validate_key(key)
-        client = backend.get_client(full_key, write=True)
-        pipeline = client.pipeline()
-        pipeline.incr(full_key)
-        pipeline.expire(full_key, ttl, nx=True)
-        return pipeline.execute()[0]
-    if cache.add(key, 1, ttl):
+        try:
+            client = backend.get_client(full_key, write=True)
+            pipeline = client.pipeline()
+            pipeline.incr(full_key)
+            pipeline.expire(full_key, ttl, nx=True)
+            calls = pipeline.execute()[0]
+        except RedisError as exc:
+            redis_failed("API throttle", exc)
+            return _count_locally(_local_counts, key, ttl)
+        redis_answered()
+        return calls
+    return _count_locally(cache, key, ttl)
+
+
+def _count_locally(counts, key, ttl):
+    if counts.add(key, 1, ttl):
         return 1
     try:
-        return cache.incr(key)
+        return counts.incr(key)
     except ValueError:  # expired between add and incr
-        cache.add(key, 1, ttl)
+        counts.add(key, 1, ttl)
         return 1

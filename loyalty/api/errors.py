@@ -6,6 +6,9 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+# A "busy" member is locked by another call that takes milliseconds: a second later it is free.
+RETRY_BUSY_SECONDS = 1
+
 CODES_BY_STATUS = {
     400: "invalid",
     401: "not_authenticated",
@@ -15,6 +18,7 @@ CODES_BY_STATUS = {
     406: "not_acceptable",
     409: "conflict",
     413: "request_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "business_rule",
     429: "throttled",
@@ -40,7 +44,10 @@ def exception_handler(exc, context):
     from loyalty.errors import LoyaltyError
 
     if isinstance(exc, LoyaltyError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:  # "busy": a lock wait ran out
+            response["Retry-After"] = str(RETRY_BUSY_SECONDS)
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -5,12 +5,14 @@ import hmac
 import logging
 import secrets
 import time
+import weakref
 
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from loyalty.cache import redis_failed
 from loyalty.models import ApiKey, audit
 
 logger = logging.getLogger(__name__)
@@ -90,6 +92,15 @@ REMEMBER_SECONDS = 60
 VERSION_KEY = "apikeys:version"
 
 
+def forget_remembered_keys():
+    """Read every key afresh from the database from now on.
+
+    Called when Redis fails: a key revoked while Redis was down could not bump the shared
+    version, so what this process remembers may be out of date when Redis comes back.
+    """
+    _REMEMBERED.clear()
+
+
 def _remembered(prefix, version):
     entry = _REMEMBERED.get(prefix)
     if entry is None or version is None:
@@ -111,13 +122,15 @@ def shared_redis():
         return None
     # Django builds a new client object (with its command tables) on every get_client(); the
     # connection pool behind it is shared, so one client per backend serves every request.
-    client = _clients.get(id(backend))
+    client = _clients.get(backend)
     if client is None:
-        client = _clients[id(backend)] = backend.get_client(VERSION_KEY, write=True)
+        client = _clients[backend] = backend.get_client(VERSION_KEY, write=True)
     return client
 
 
-_clients = {}
+# By the backend object itself, not its id(): a new backend (settings changed in a test) may
+# reuse a freed one's id, and must not get its client for another Redis.
+_clients = weakref.WeakKeyDictionary()
 
 
 def keys_changed():
@@ -134,8 +147,14 @@ def keys_changed():
     def bump():
         try:
             client.incr(full_key)
-        except RedisError:  # keys read before age out within REMEMBER_SECONDS
-            logger.warning("could not tell other processes that API keys changed", exc_info=True)
+        except RedisError as exc:  # keys read before age out within REMEMBER_SECONDS
+            forget_remembered_keys()
+            redis_failed("telling other processes that API keys changed", exc)
+            logger.warning(
+                "Redis is down: other processes may accept a changed or revoked API key for up "
+                "to %d s more",
+                REMEMBER_SECONDS,
+            )
 
     bump()
     transaction.on_commit(bump)

@@ -167,3 +167,97 @@ def test_random_bodies_never_give_a_server_error(api, body):
     assert response.status_code < 500, (body, response.content)
     if response.status_code >= 400:
         assert written_counts() == before, body
+
+
+# --- NUL bytes, deep JSON, long URLs (issue 16, item 3) --------------------------------------
+
+
+def assert_envelope(response, status, code):
+    assert response.status_code == status, response.content[:500]
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": {"code": code, "message": ANY_TEXT, "fields": {}}}
+
+
+class _AnyText:
+    def __eq__(self, other):
+        return isinstance(other, str) and other.strip() != ""
+
+
+ANY_TEXT = _AnyText()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/members?email=a%00b",
+        "/api/v1/members?phone=%2B7912%0012",
+        "/api/v1/members?%00=1",
+        f"/api/v1/members/{VALID_CARD}%00",
+        f"/api/v1/members/{VALID_CARD}%00/ledger",
+        "/api/v1/members/%00",
+    ],
+)
+def test_a_nul_byte_in_an_api_url_is_a_400_with_the_envelope(api, path):
+    assert_envelope(api.get(path), 400, "invalid")
+
+
+def test_a_nul_byte_in_a_posted_url_writes_nothing(api):
+    response = api.post(
+        "/api/v1/purchases/R%00/refunds", {"refund_id": "F", "amount": "1.00"}, format="json"
+    )
+    assert_envelope(response, 400, "invalid")
+    assert nothing_written()
+
+
+@pytest.mark.parametrize("path", ["/members/?q=a%00b", "/members/%00/", "/login/?next=%00"])
+def test_a_nul_byte_in_a_page_url_is_a_400_not_a_500(client_as, path):
+    response = client_as("admin").get(path)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_json_nested_a_thousand_deep_is_a_400_parse_error(api, depth):
+    body = '{"external_id": "R", "amount": "10.00", "lines": ' + "[" * depth + "]" * depth + "}"
+    response = api.generic("POST", "/api/v1/purchases", body, content_type="application/json")
+    assert_envelope(response, 400, "malformed_request")
+    assert nothing_written()
+
+
+def test_an_api_url_over_4_kb_is_a_414_with_the_envelope(api):
+    response = api.get("/api/v1/members?email=" + "a" * 4100)
+    assert_envelope(response, 414, "uri_too_long")
+
+
+def test_a_page_url_over_4_kb_is_a_414(client_as):
+    response = client_as("admin").get("/members/?q=" + "a" * 4100)
+    assert response.status_code == 414
+
+
+def test_a_member_busy_past_the_lock_bound_is_a_503_with_retry_after(transactional_db, pos):
+    import psycopg
+    from django.db import connection
+
+    from tests.helpers import database_url
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks with a lock_timeout are PostgreSQL's")
+    card = pos.enrol()["card_number"]
+    with psycopg.connect(database_url(connection)) as other:  # another till, mid-purchase
+        other.execute("SELECT 1 FROM members_member WHERE card_number = %s FOR UPDATE", [card])
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        try:
+            response = pos.client.post(
+                "/api/v1/purchases",
+                {"external_id": "R-busy", "card_number": card, "amount": "100.00"},
+                format="json",
+            )
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        other.rollback()
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "busy"
+    assert response["Retry-After"] == "1"
+    assert nothing_written()

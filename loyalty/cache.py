@@ -1,0 +1,106 @@
+"""The shared cache (Redis) is an accelerator: when it is unreachable, requests go on without it.
+
+Everything kept in it can be rebuilt from the database (sessions are written through to the
+database, API keys are read from it, throttle windows start again), so an outage degrades speed,
+never correctness, and never answers 500. ``RedisCache`` is Django's Redis backend whose every
+call answers "nothing cached" when Redis fails; code that talks to the Redis client directly
+(``loyalty.api.auth``, ``loyalty.services.apikeys``) catches ``RedisError`` itself and reports
+it through ``redis_failed``.
+"""
+
+import functools
+import logging
+import threading
+import time
+
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+# One warning per process per this many seconds while Redis keeps failing, not one per request.
+WARN_EVERY_SECONDS = 60
+
+_lock = threading.Lock()
+_outage = {"since": None, "warned_at": None, "failures": 0}
+
+
+def redis_failed(what, exc):
+    """Note that a call to Redis failed and log it, at most once a minute per process."""
+    now = time.monotonic()
+    with _lock:
+        _outage["failures"] += 1
+        if _outage["since"] is None:
+            _outage["since"] = now
+        warned_at = _outage["warned_at"]
+        if warned_at is not None and now - warned_at < WARN_EVERY_SECONDS:
+            return
+        _outage["warned_at"] = now
+        failures, _outage["failures"] = _outage["failures"], 0
+    logger.warning(
+        "Redis is unreachable (%s: %s); going on without it (%d failed calls since the last "
+        "warning): API keys are read from the database, throttling counts per process, "
+        "sessions are read from the database",
+        what,
+        exc,
+        failures,
+    )
+
+
+def redis_answered():
+    """Note that Redis answered again; logs the end of an outage once."""
+    if _outage["since"] is None:  # the usual case: no lock, no work
+        return
+    with _lock:
+        since, _outage["since"], _outage["warned_at"] = _outage["since"], None, None
+        _outage["failures"] = 0
+    if since is not None:
+        logger.warning("Redis answers again after %.0f s", time.monotonic() - since)
+
+
+def _tolerant(answer):
+    """Wrap a cache method: on RedisError, ``answer(*args, **kwargs)`` is returned instead."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                result = method(self, *args, **kwargs)
+            except RedisError as exc:
+                redis_failed(f"cache.{method.__name__}", exc)
+                return answer(*args, **kwargs)
+            redis_answered()
+            return result
+
+        return wrapper
+
+    return decorate
+
+
+def _the_default(key, default=None, version=None):
+    return default
+
+
+def _constant(value):
+    return lambda *args, **kwargs: value
+
+
+class RedisCache(DjangoRedisCache):
+    """Django's Redis cache, answering as an empty cache that stores nothing while Redis is down.
+
+    Sessions (``loyalty.sessions``) bound how long an entry lives, so one that could not be
+    deleted during an outage does not outlive it by much.
+    """
+
+    get = _tolerant(_the_default)(DjangoRedisCache.get)
+    get_many = _tolerant(lambda keys, version=None: {})(DjangoRedisCache.get_many)
+    has_key = _tolerant(_constant(False))(DjangoRedisCache.has_key)
+    add = _tolerant(_constant(False))(DjangoRedisCache.add)
+    set = _tolerant(_constant(None))(DjangoRedisCache.set)
+    # set_many answers the keys it could not store.
+    set_many = _tolerant(lambda data, *args, **kwargs: list(data))(DjangoRedisCache.set_many)
+    touch = _tolerant(_constant(False))(DjangoRedisCache.touch)
+    delete = _tolerant(_constant(False))(DjangoRedisCache.delete)
+    delete_many = _tolerant(_constant(None))(DjangoRedisCache.delete_many)
+    clear = _tolerant(_constant(False))(DjangoRedisCache.clear)
+    # incr/decr keep raising: a counter that silently answers a made-up number would be wrong.
