@@ -323,3 +323,35 @@ def test_a_worker_delivers_one_message_of_every_kind_to_a_real_smtp_server(
         assert subject.strip()
         assert bool(CYRILLIC.search(subject)) == (expected[address] == "ru"), (address, subject)
     assert Message.objects.filter(status="sent").count() == len(expected)
+
+
+def test_a_message_that_trips_an_unexpected_error_waits_and_the_others_go(enrol, stores, sms_sent):
+    from loyalty.models import Store
+    from members.models import Member
+
+    good = enrol()
+    odd = enrol()
+    Member.objects.filter(pk=odd.pk).update(enrolled_store=stores["SPB-01"])
+    # A time zone the validators would refuse, written straight into the row.
+    Store.objects.filter(code="SPB-01").update(time_zone="Mars/Olympus")
+    for member in (odd, good):
+        enqueue(
+            member_id=member.pk,
+            purpose="points_available",
+            key=f"k{member.pk}",
+            context={"points": 5},
+            now=DAYTIME,
+        )
+
+    assert deliver_due(now=DAYTIME) == {"sent": 1, "failed": 1}
+
+    assert [sms["phone"] for sms in sms_sent] == [str(good.phone)]
+    item = Outbox.objects.get(member=odd)
+    assert (item.status, item.attempts, item.not_before) == (
+        "pending",
+        1,
+        DAYTIME + timedelta(minutes=2),
+    )
+    log = Message.objects.get(member=odd)
+    assert (log.status, log.reason) == ("failed", "error")
+    assert "Mars/Olympus" in log.error
