@@ -15,6 +15,9 @@ from django.utils.translation import pgettext_lazy
 
 
 class Purpose(models.TextChoices):
+    """Every kind of message there is: ``enqueue`` and the outbox refuse any other, and each has
+    a built-in text per language in ``messaging.defaults``."""
+
     EXPIRY_REMINDER = "expiry_reminder", _("Points expiry reminder")
     BIRTHDAY_OFFER = "birthday_offer", _("Birthday offer")
     POINTS_AVAILABLE = "points_available", _("Points became available")
@@ -24,10 +27,12 @@ class Purpose(models.TextChoices):
     MEMBERSHIP_LAPSED = "membership_lapsed", _("Membership lapsed")
     CAMPAIGN = "campaign", _("Campaign")
     SURVEY = "survey", _("Survey")
+    CSAT_SURVEY = "csat_survey", _("Satisfaction survey after a complaint")
 
 
 # Offers and nudges: sent only with marketing consent and counted against the frequency cap.
-# The others tell the member about their own account and go regardless of consent.
+# The others tell the member about their own account and go regardless of consent; the
+# satisfaction survey follows up the member's own complaint, so it is one of them.
 MARKETING_PURPOSES = frozenset(
     {Purpose.EXPIRY_REMINDER, Purpose.BIRTHDAY_OFFER, Purpose.CAMPAIGN, Purpose.SURVEY}
 )
@@ -126,6 +131,12 @@ class Outbox(models.Model):
                 name="outbox_due_idx",
             )
         ]
+        constraints = [
+            # Jobs insert outbox rows in SQL too: the database refuses a purpose with no text.
+            models.CheckConstraint(
+                condition=Q(purpose__in=Purpose.values), name="outbox_purpose_known"
+            )
+        ]
 
     def __str__(self):
         return self.key
@@ -147,6 +158,7 @@ class Message(models.Model):
         NO_CONTACT = "no_contact", _("No e-mail or phone")
         INACTIVE = "inactive", _("Card blocked or merged")
         ERROR = "error", _("Delivery error")
+        BAD_TEXT = "bad_text", _("The message text could not be built")
 
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="messages")
     outbox = models.ForeignKey(

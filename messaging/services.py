@@ -8,12 +8,13 @@ before anything leaves.
 
 import datetime
 import logging
+import smtplib
 from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.template import Context, Engine
 from django.utils import timezone, translation
@@ -31,6 +32,7 @@ from messaging.models import (
     MessageTemplate,
     MessagingSettings,
     Outbox,
+    Purpose,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ logger = logging.getLogger(__name__)
 # A worker holds the rows it took for this long; one that dies lets them go after it.
 LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
+# An unreachable provider is retried without end, but at least this often.
+MAX_BACKOFF = timedelta(hours=1)
 _engine = Engine(autoescape=False, builtins=["django.templatetags.i18n"])
 
 
@@ -51,7 +55,10 @@ def enqueue(*, member_id, purpose, key, context=None, now=None, not_before=None)
     """Queue a message for a member; call it inside the transaction of the work that causes it.
 
     ``key`` names the event (``referral_reward:friend:17``): enqueueing it again does nothing.
+    ``purpose`` is one of ``Purpose``; any other raises ValueError (it would have no text).
     """
+    if purpose not in Purpose.values:
+        raise ValueError(f"unknown message purpose {purpose!r}: add it to messaging.models.Purpose")
     now = now or timezone.now()
     Outbox.objects.bulk_create(
         [
@@ -120,9 +127,11 @@ def render(purpose, channel, language, fields, tz):
     ).first()
     if row is not None:
         subject, body = row.subject, row.body
-    else:
+    elif (purpose, language) in DEFAULT_TEXTS:
         subject, email_body, sms_body = DEFAULT_TEXTS[(purpose, language)]
         body = email_body if channel == Channel.EMAIL else sms_body
+    else:
+        raise LookupError(f"no text for {purpose!r} in {language!r}")
     with translation.override(language), timezone.override(tz):
         context = Context(fields)
         return (
@@ -193,6 +202,41 @@ class _Senders:
             self._mail.close()
 
 
+def _is_refused(exc):
+    """Whether the provider refused this very message for good: a 5xx for its recipient or text."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _text in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPDataError) and exc.smtp_code >= 500
+
+
+def _is_transient(exc):
+    """Whether the provider could not take the message just now (unreachable, busy, a 4xx, our
+    login refused): sending it later can succeed, so it waits for as long as that takes."""
+    return isinstance(exc, OSError) and not _is_refused(exc)
+
+
+def _failed(item, now, exc, *, message=None, reason=Message.Reason.ERROR, give_up=False, **fields):
+    """Log a failed attempt (on ``message`` when one is being sent) and decide what follows.
+
+    Given up at once when ``give_up`` (a text that cannot be built fails the same way every time)
+    or the provider refused the message for good; retried, with back-off, until the provider is
+    back when it was unreachable or busy; retried MAX_ATTEMPTS times after any other error.
+    """
+    error = (str(exc) or type(exc).__name__)[:2000]
+    if message is None:
+        _log(item, now, Message.Status.FAILED, reason, error=error, **fields)
+    else:
+        Message.objects.filter(pk=message.pk).update(
+            status=Message.Status.FAILED, reason=reason, error=error
+        )
+    if give_up or _is_refused(exc) or (item.attempts >= MAX_ATTEMPTS and not _is_transient(exc)):
+        _close(item, Outbox.Status.FAILED)
+    else:
+        backoff = min(timedelta(minutes=2 ** min(item.attempts, 10)), MAX_BACKOFF)
+        Outbox.objects.filter(pk=item.pk).update(leased_until=None, not_before=now + backoff)
+    return "failed"
+
+
 def _deliver(item, now, rules, senders):
     member = item.member
     marketing = item.purpose in MARKETING_PURPOSES
@@ -228,9 +272,25 @@ def _deliver(item, now, rules, senders):
             _log(item, now, Message.Status.SUPPRESSED, Reason.FREQUENCY_CAP)
             _close(item)
             return "suppressed"
-        subject, body = render(
-            item.purpose, channel, member.language, message_fields(member, item.context, now), tz
-        )
+        try:
+            fields = message_fields(member, item.context, now)
+            subject, body = render(item.purpose, channel, member.language, fields, tz)
+            if not body:
+                raise ValueError("the message text is empty")
+        except DatabaseError:
+            raise
+        except Exception as exc:  # a broken template or context: this message only
+            logger.warning("message %s has no text: %s", item.key, exc)
+            return _failed(
+                item,
+                now,
+                exc,
+                reason=Reason.BAD_TEXT,
+                give_up=True,
+                channel=channel,
+                address=address,
+                language=member.language,
+            )
         message = _log(
             item,
             now,
@@ -255,16 +315,7 @@ def _deliver(item, now, rules, senders):
             provider_id = senders.sms.send(phone=address, text=body) or ""
     except Exception as exc:  # any provider failure: logged, retried with back-off
         logger.warning("message %s to %s failed: %s", item.key, address, exc)
-        Message.objects.filter(pk=message.pk).update(
-            status=Message.Status.FAILED, reason=Reason.ERROR, error=str(exc)[:2000]
-        )
-        if item.attempts >= MAX_ATTEMPTS:
-            _close(item, Outbox.Status.FAILED)
-        else:
-            Outbox.objects.filter(pk=item.pk).update(
-                leased_until=None, not_before=now + timedelta(minutes=2**item.attempts)
-            )
-        return "failed"
+        return _failed(item, now, exc, message=message)
     Message.objects.filter(pk=message.pk).update(
         status=Message.Status.SENT, sent_at=timezone.now(), provider_id=provider_id
     )
@@ -288,7 +339,13 @@ def deliver_due(*, now=None, limit=200):
     senders = _Senders()
     try:
         for item in items:
-            counts[_deliver(item, now, rules, senders)] += 1
+            try:
+                outcome = _deliver(item, now, rules, senders)
+            except Exception as exc:
+                # Whatever went wrong with this one message must not hold up the others.
+                logger.exception("message %s could not be delivered", item.key)
+                outcome = _failed(item, now, exc)
+            counts[outcome] += 1
     finally:
         senders.close()
     return counts

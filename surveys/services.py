@@ -366,16 +366,22 @@ def resolve_complaint(*, complaint_id, staff, resolution, points=0, coupon_amoun
             _invitation, raw = create_invitation(
                 survey=csat, member=complaint.member, now=now, complaint=complaint
             )
-            _send_survey_link(complaint.member, raw, "csat_survey", now, key=f"csat:{complaint.pk}")
+            _send_survey_link(complaint.member, raw, now, key=f"csat:{complaint.pk}")
     return complaint
 
 
-def _send_survey_link(member, raw_token, purpose, now, key):
-    """Queue the message carrying the link, inside the caller's transaction (outbox)."""
+def _send_survey_link(member, raw_token, now, key):
+    """Queue the satisfaction survey's message, inside the caller's transaction (outbox)."""
+    from messaging.models import Purpose
     from messaging.services import enqueue
+    from surveys.jobs import survey_message, survey_url
 
     enqueue(
-        member_id=member.pk, purpose=purpose, key=key, context={"survey_token": raw_token}, now=now
+        member_id=member.pk,
+        purpose=Purpose.CSAT_SURVEY,
+        key=key,
+        context=survey_message(member.language, survey_url(raw_token), kind="csat"),
+        now=now,
     )
 
 

@@ -217,8 +217,13 @@ def test_a_failed_send_is_logged_and_retried_later(enrol, settings, sms_sent):
     ]
 
 
+class BrokenSms:
+    def send(self, *, phone, text):
+        raise ValueError("the provider's answer cannot be read")
+
+
 def test_after_the_last_attempt_the_message_is_given_up(enrol, settings):
-    settings.SMS_BACKEND = "tests.messaging.test_delivery.FailingSms"
+    settings.SMS_BACKEND = "tests.messaging.test_delivery.BrokenSms"
     member = enrol()
     enqueue(
         member_id=member.pk, purpose="points_available", key="k", context={"points": 1}, now=DAYTIME
