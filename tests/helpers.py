@@ -193,3 +193,14 @@ def prepared_statement_count():
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE NOT from_sql")
         return cursor.fetchone()[0]
+
+
+def session_queries():
+    """Queries a signed-in page spends reading its session: none when a shared cache holds them."""
+    from django.conf import settings
+
+    cached = settings.SESSION_ENGINE in (
+        "loyalty.sessions",
+        "django.contrib.sessions.backends.cached_db",
+    )
+    return 0 if cached else 1

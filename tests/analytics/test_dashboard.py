@@ -5,10 +5,10 @@ import io
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 
 from loyalty.jobs.runner import run_job
 from tests.analytics.conftest import AS_OF, msk
+from tests.helpers import session_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +99,7 @@ def more_of_the_same(program):
 # Session (unless read from Redis), user, the user's two permission sets, the stores to choose
 # from, the snapshot, the period's flows, member figures, the daily series, cohort sizes, cohort
 # cells, segments, and the user's role for the header.
-QUERIES = 12 if settings.SESSION_ENGINE.endswith("cached_db") else 13
+QUERIES = 12 + session_queries()
 
 
 def test_the_page_makes_as_many_queries_whatever_the_data(

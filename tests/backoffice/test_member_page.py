@@ -4,13 +4,12 @@ a receipt's lines fetched when it is opened."""
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from loyalty.services.adjustments import adjust_points
 from loyalty.services.purchases import Line, record_purchase, refund_purchase
-from tests.helpers import prepared_statement_count
+from tests.helpers import prepared_statement_count, session_queries
 
 
 def page(client, member, **params):
@@ -91,7 +90,7 @@ def test_a_receipts_lines_and_refunds_come_when_its_row_is_opened(
     member_page = page(client, member).text
     # The user and its permissions (3), the member, the receipt, its lines, its refunds; and the
     # session when no shared cache holds sessions.
-    session = 0 if settings.SESSION_ENGINE.endswith("cached_db") else 1
+    session = session_queries()
     with django_assert_num_queries(7 + session):
         fragment = client.get(url, headers={"HX-Request": "true", "Accept-Language": "en"})
     whole = client.get(url, headers={"Accept-Language": "en"})

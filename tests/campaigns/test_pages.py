@@ -3,15 +3,15 @@
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRecipient, Segment
 from loyalty.models import AuditLog
+from tests.helpers import session_queries
 
 # Session (unless read from Redis), user, the user's and the group's permissions, the role for
 # the menu, the count and the page (with each row's related figures in the same statement).
-LIST_QUERIES = 6 if settings.SESSION_ENGINE.endswith("cached_db") else 7
+LIST_QUERIES = 6 + session_queries()
 
 
 @pytest.fixture

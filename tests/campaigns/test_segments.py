@@ -4,7 +4,6 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 
 from campaigns.models import Segment
 from campaigns.queries import segment_count
@@ -12,12 +11,13 @@ from loyalty.models import AuditLog, Tier
 from loyalty.services.purchases import refund_purchase
 from members.services import set_member_blocked
 from tests.campaigns.conftest import at
+from tests.helpers import session_queries
 
 NOW = at("2025-03-01 12:00")
 
 # Session (unless read from Redis), user, the user's and the group's permissions, the role for
 # the menu, the count and the page (with each row's related figures in the same statement).
-LIST_QUERIES = 6 if settings.SESSION_ENGINE.endswith("cached_db") else 7
+LIST_QUERIES = 6 + session_queries()
 
 
 def count(**definition):
