@@ -1,6 +1,9 @@
 # The few verbs people type. `make run` and `make test` do all set-up on a fresh machine that
 # has only Python 3.11: uv comes from PyPI into .tools/, everything else from uv.lock into .venv/.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The interpreter itself, not a launcher: uv cannot tell that .venv was made from a pyenv shim or
+# a symlink, and would delete and rebuild .venv on every sync.
+PYTHON_BIN := $(shell $(PYTHON) -c "import sys; print(sys.executable)")
 UV := .tools/bin/uv
 VENV_PY := .venv/bin/python
 export UV_PYTHON_DOWNLOADS := never
@@ -14,11 +17,12 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet "uv==0.13.9"
 
+# --inexact: `make run` after `make test` keeps the test tools; `make test` adds them once.
 install: $(UV)
-	$(UV) sync --frozen --no-dev --python $(PYTHON)
+	$(UV) sync --frozen --no-dev --inexact --python $(PYTHON_BIN)
 
 install-dev: $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --python $(PYTHON_BIN)
 
 # Embedded mode: SQLite and a server-less Celery broker under var/, demo data, web + worker + beat.
 run: install
@@ -27,8 +31,9 @@ run: install
 	SECRET_KEY="$$(cat var/secret_key)" $(VENV_PY) manage.py migrate --noinput
 	SECRET_KEY="$$(cat var/secret_key)" $(VENV_PY) manage.py collectstatic --noinput -v 0
 	SECRET_KEY="$$(cat var/secret_key)" $(VENV_PY) manage.py seed_demo
+	@# exec: make's SIGTERM and Ctrl-C reach `start` itself, which stops web, worker and beat.
 	SECRET_KEY="$$(cat var/secret_key)" SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false \
-		SECURE_HSTS_SECONDS=0 $(VENV_PY) manage.py start --host $(HOST) --port $(PORT)
+		SECURE_HSTS_SECONDS=0 exec $(VENV_PY) manage.py start --host $(HOST) --port $(PORT)
 
 # The whole suite, lint included. Uses DATABASE_URL / REDIS_URL when set (CI sets both).
 test: install-dev

@@ -73,6 +73,10 @@ def purchase_list(request):
 def purchase_create(request):
     stores = queries.stores_for(request.user).filter(is_active=True)
     initial = {"card_number": request.GET.get("card", ""), "channel": "store"}
+    only_stores = list(stores[:2])
+    if len(only_stores) == 1:
+        # A manager of one store records every receipt there: nothing to choose.
+        initial["store"] = only_stores[0]
     form = PurchaseForm(request.POST or None, stores=stores, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -1,11 +1,12 @@
 """The default program's numbers, end to end through the public API (SPEC sections 2-4)."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from loyalty.models import LedgerEntry, PointsLot, Purchase
+from loyalty.models import LedgerEntry, PointsLot, ProductRule, ProgramSettings, Purchase, Tier
 from loyalty.services import points as ledger
 from loyalty.services.adjustments import adjust_points
 
@@ -190,3 +191,110 @@ def test_look_ups_and_purchases_count_only_the_points_available_now(
     pos.buy(card, "100.00", redeem_points=13, expect=422)
     assert pos.buy(card, "100.00", redeem_points=12)["balance"] == {"available": 2, "pending": 60}
     assert bool(from_cache) == (lots_read == 2)  # the path the parameter names was taken
+
+
+def test_a_tier_discount_comes_off_first_at_checkout(pos, api):
+    # SPEC 2 (discount program) and 3: paid = amount − discounts − points spent; points may pay
+    # up to 50% of what is left after the discount; the earning is on what is paid.
+    Tier.objects.filter(code="silver").update(discount_percent=Decimal("5"))
+    card = pos.enrol()["card_number"]
+    first = pos.buy(card, "15000.00")  # Bronze: no discount, 450 points, Silver from now on
+    assert (first["discount_amount"], first["earned_points"]) == ("0.00", 450)
+    assert first["tier"]["code"] == "silver"
+
+    quote = api.post(
+        "/api/v1/purchases/quote",
+        {"card_number": card, "amount": "1000.00", "redeem_points": 100},
+        format="json",
+    )
+    assert quote.status_code == 200
+    assert quote.json() == {
+        "amount": "1000.00",
+        "discount_amount": "50.00",  # 5% of 1,000.00
+        "earn_points": 42,  # floor((1000.00 − 50.00 − 100) × 5%)
+        "max_redeem_points": 450,  # the cap floor(50% × 950.00) = 475 is above the balance
+        "redeem_points": 100,
+        "payable_amount": "850.00",
+    }
+
+    receipt = pos.buy(card, "1000.00", redeem_points=100)
+    assert receipt["discount_amount"] == "50.00"
+    assert receipt["redeemed_points"] == 100
+    assert receipt["paid_amount"] == "850.00"
+    assert receipt["earned_points"] == 42
+    assert receipt["balance"] == {"available": 392, "pending": 0}  # 450 − 100 + 42
+    purchase = Purchase.objects.get(external_id=receipt["external_id"])
+    assert (purchase.discount_amount, purchase.paid_amount) == (
+        Decimal("50.00"),
+        Decimal("850.00"),
+    )
+
+
+def test_the_tier_discount_lowers_the_share_points_may_pay(pos):
+    Tier.objects.filter(code="silver").update(discount_percent=Decimal("10"))
+    card = pos.enrol()["card_number"]
+    pos.buy(card, "20000.00")  # 600 points at Bronze, Silver from now on
+    # 1,000.00 less 10% is 900.00, of which points may pay 450, not 500.
+    error = pos.buy(card, "1000.00", redeem_points=451, expect=422)["error"]
+    assert error["code"] == "redeem_limit_exceeded"
+    receipt = pos.buy(card, "1000.00", redeem_points=450)
+    assert (receipt["discount_amount"], receipt["paid_amount"]) == ("100.00", "450.00")
+    assert receipt["earned_points"] == 22  # floor(450.00 × 5%)
+
+
+def _lines(*lines):
+    return [
+        {"sku": sku, "category": category, "quantity": quantity, "unit_price": unit_price}
+        for sku, category, quantity, unit_price in lines
+    ]
+
+
+BASKET = _lines(
+    ("LATTE", "coffee", "2", "200.00"),  # 400.00, boosted ×2
+    ("CIGS", "tobacco", "1", "300.00"),  # 300.00, excluded
+    ("BREAD", "bakery", "3", "100.00"),  # 300.00, as usual
+)
+
+
+def test_excluded_lines_earn_nothing_and_boosted_lines_earn_double(pos):
+    ProductRule.objects.create(kind=ProductRule.Kind.EXCLUDE, category="tobacco")
+    ProductRule.objects.create(kind=ProductRule.Kind.BOOST, category="coffee", multiplier=2)
+    card = pos.enrol()["card_number"]
+    # 3% of (400.00 × 2 + 300.00 × 0 + 300.00) = 33, where the plain basket earns 30.
+    receipt = pos.buy(card, "1000.00", lines=BASKET)
+    assert receipt["earned_points"] == 33
+    assert pos.buy(card, "1000.00")["earned_points"] == 30  # no lines: no product rule applies
+
+
+def test_product_rules_weigh_what_is_paid_after_points(pos):
+    ProductRule.objects.create(kind=ProductRule.Kind.EXCLUDE, category="tobacco")
+    ProductRule.objects.create(kind=ProductRule.Kind.BOOST, category="coffee", multiplier=2)
+    card = pos.enrol()["card_number"]
+    pos.buy(card, "10000.00")  # 300 points
+    receipt = pos.buy(card, "1000.00", lines=BASKET, redeem_points=100)
+    assert receipt["paid_amount"] == "900.00"
+    assert receipt["earned_points"] == 29  # floor(900.00 × 3% × 1.1) = floor(29.7)
+
+
+def test_a_sku_rule_names_one_product_and_not_its_category(pos):
+    ProductRule.objects.create(kind=ProductRule.Kind.EXCLUDE, sku="CIGS")
+    card = pos.enrol()["card_number"]
+    basket = _lines(("CIGS", "tobacco", "1", "500.00"), ("CIGARS", "tobacco", "1", "500.00"))
+    assert pos.buy(card, "1000.00", lines=basket)["earned_points"] == 15  # 3% of 500.00
+
+
+def test_an_inactive_product_rule_changes_nothing(pos):
+    ProductRule.objects.create(kind=ProductRule.Kind.EXCLUDE, category="tobacco", is_active=False)
+    card = pos.enrol()["card_number"]
+    assert pos.buy(card, "1000.00", lines=BASKET)["earned_points"] == 30
+
+
+def test_a_purchase_below_the_minimum_earns_nothing(pos):
+    program = ProgramSettings.objects.get()
+    program.min_purchase_amount = Decimal("500.00")
+    program.save()
+    card = pos.enrol()["card_number"]
+    below = pos.buy(card, "499.99")
+    assert (below["earned_points"], below["paid_amount"]) == (0, "499.99")
+    assert pos.buy(card, "500.00")["earned_points"] == 15  # the minimum itself earns
+    assert pos.member(card)["balance"] == {"available": 15, "pending": 0}
