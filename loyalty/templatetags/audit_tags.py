@@ -6,9 +6,12 @@ column both render ``loyalty/audit_table.html``, which uses these tags. An audit
 come from the model the row names (field verbose names, choice labels) and from the tables below.
 """
 
+from decimal import Decimal, InvalidOperation
+
 from django import template
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.template.defaultfilters import yesno
 from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
@@ -101,14 +104,19 @@ FIELD_LABELS = {
     "total": pgettext_lazy("audit field", "total"),
 }
 
-# Keys whose value is the code of a row the merchant names: shown by its name in the page's
-# language (one query per table per page, whatever the number of rows).
+# Keys whose value names a row the merchant names, by its code (complaints, survey sends) or its
+# id (segment definitions): shown by its name in the page's language (one query per table per
+# page, whatever the number of rows).
 NAMED_ROWS = {
+    "bought_at_stores": "loyalty.Store",
     "category": "surveys.ComplaintCategory",
+    "enrolled_stores": "loyalty.Store",
     "survey": "surveys.Survey",
     "tier": "loyalty.Tier",
     "tiers": "loyalty.Tier",
 }
+# Segment criteria kept as "yes" / "no".
+YES_NO_KEYS = {"consent", "has_email", "has_phone"}
 
 
 @register.filter
@@ -140,8 +148,11 @@ def _field(model, key):
 def _names(context, model_label):
     cache = context.render_context.setdefault("audit_named_rows", {})
     if model_label not in cache:
-        rows = apps.get_model(model_label).objects.all()
-        cache[model_label] = {row.code: row.display_name() for row in rows}
+        names = {}
+        for row in apps.get_model(model_label).objects.all():
+            name = row.display_name() if hasattr(row, "display_name") else row.code
+            names[row.code] = names[row.pk] = name
+        cache[model_label] = names
     return cache[model_label]
 
 
@@ -165,10 +176,17 @@ def _value(context, key, field, value):
         return str(ROLE_LABELS.get(value, value))
     if key == "channel" and value in Channel.values:
         return str(Channel(value).label)
-    if key in NAMED_ROWS and isinstance(value, str):
-        return _names(context, NAMED_ROWS[key]).get(value, value)
+    if key in NAMED_ROWS and isinstance(value, str | int):
+        return str(_names(context, NAMED_ROWS[key]).get(value, value))
+    if key in YES_NO_KEYS and value in ("yes", "no"):
+        return yesno(value == "yes")
     if field is not None and field.choices:
         return str(dict(field.flatchoices).get(value, value))
+    if isinstance(field, models.DecimalField):
+        try:
+            return formats.number_format(Decimal(str(value)), use_l10n=True)
+        except InvalidOperation:
+            return str(value)
     if isinstance(value, str) and "T" in value:
         moment = parse_datetime(value)
         if moment is not None:
@@ -179,7 +197,8 @@ def _value(context, key, field, value):
 
 
 def _label(field, key):
-    if field is not None:
+    # A field declared without a verbose name has its bare name as one: the table's label wins.
+    if field is not None and (key not in FIELD_LABELS or field.verbose_name != key):
         return capfirst(field.verbose_name)
     return capfirst(FIELD_LABELS.get(key, key))
 

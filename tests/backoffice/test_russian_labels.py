@@ -2,6 +2,7 @@
 their translated labels, the audit log in words."""
 
 import re
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -173,3 +174,97 @@ def test_member_page_staff_changes_are_in_words(client_as, support, audited_memb
     assert "Корректировка баллов" in text
     assert "Статус: Активен → Заблокирован" in text
     assert not re.search(AUDIT_CODES, text)
+
+
+def test_every_audit_action_the_code_writes_has_a_russian_name():
+    """Scan the sources for the action codes audit rows are written with: each has a name."""
+    from django.utils import translation
+
+    from loyalty.templatetags.audit_tags import ACTION_LABELS
+
+    root = Path(__file__).resolve().parents[2]
+    codes = set()
+    for app in ["loyalty", "members", "surveys", "campaigns", "messaging", "analytics"]:
+        for path in (root / app).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            source = path.read_text()
+            for match in re.finditer(
+                r'\baction="(\w+\.\w+)"(?: if [^"]+ else "(\w+\.\w+)")?', source
+            ):
+                codes |= {code for code in match.groups() if code}
+            for match in re.finditer(r'save_with_audit\([^)]*action="(\w+)"', source):
+                codes |= {f"{match[1]}.create", f"{match[1]}.edit"}
+    assert {"member.enrol", "member.unblock", "survey.edit", "staff.create"} <= codes
+    assert sorted(codes - set(ACTION_LABELS)) == []
+    for code in codes:
+        with translation.override("en"):
+            english = str(ACTION_LABELS[code])
+        with translation.override("ru"):
+            assert str(ACTION_LABELS[code]) != english, code
+
+
+def test_audit_log_of_administration_has_no_codes_or_english(
+    client_as, admin_user_, marketer, stores, default_surveys
+):
+    from campaigns.services import save_segment
+    from loyalty import roles
+    from loyalty.models import Store, User
+    from loyalty.services.administration import save_staff_user
+    from loyalty.services.apikeys import create_api_key
+    from surveys.services import start_survey_send
+
+    client = client_as("admin")
+    gold = Tier.objects.get(code="gold")
+    edit = client.post(
+        reverse("loyalty:tier-edit", args=[gold.pk]),
+        {
+            "code": "gold",
+            "name": "Gold",
+            "name_ru": "Золотой",
+            "threshold": "50000",
+            "earn_rate": "0.0700",
+            "discount_percent": "5",
+            "perks": ["free_delivery", "priority_support"],
+        },
+    )
+    assert edit.status_code == 302
+    save_staff_user(
+        user=User.objects.get(username="marketer"),
+        role=roles.SUPPORT,
+        stores=[],
+        password="",
+        staff=admin_user_,
+    )
+    silver = Tier.objects.get(code="silver")
+    save_segment(
+        name="Серебряные из Москвы",
+        definition={
+            "tiers": [silver.pk],
+            "enrolled_stores": [stores["MSK-01"].pk],
+            "consent": "yes",
+        },
+        staff=marketer,
+    )
+    create_api_key(store=Store.objects.get(code="MSK-01"), name="Касса 3", staff=admin_user_)
+    start_survey_send(
+        survey=default_surveys["nps"], filters={"tier": "silver", "store": ""}, staff=marketer
+    )
+
+    text = _ru(client, reverse("loyalty:audit-list"))
+    assert "Изменение уровня" in text
+    assert "Привилегии: Бесплатная доставка → Бесплатная доставка, Приоритетная поддержка" in text
+    assert "Скидка, %: 0,00 → 5" in text
+    assert "Роль: Маркетолог → Поддержка" in text
+    assert "Уровень: Серебряный" in text  # the segment's tier, and the survey send's
+    assert "Согласие на рассылки: да" in text
+    assert "Опрос: NPS после покупки" in text
+    changes = text[text.index("Изменения") :]
+    latin = set(re.findall(r"[A-Za-z][A-Za-z_.]+", changes)) - {
+        "API",
+        "MSK",
+        "NPS",
+        "admin",
+        "marketer",
+    }
+    assert latin == set()
