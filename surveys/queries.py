@@ -71,10 +71,11 @@ def nps_summary(responses):
     return nps_figures(**responses.aggregate(**GROUP_COUNTS))
 
 
+# dimension: (key, the columns its label is made of, the order of the rows)
 BREAKDOWNS = {
-    "store": ("store__code", ("store__name",)),
-    "tier": ("tier__code", ("tier__name", "tier__name_ru")),
-    "channel": ("channel", ()),
+    "store": ("store__code", ("store__name",), "store__code"),
+    "tier": ("tier__code", ("tier__name", "tier__name_ru", "tier__threshold"), "tier__threshold"),
+    "channel": ("channel", (), "channel"),
 }
 
 
@@ -92,8 +93,8 @@ def _breakdown_label(dimension, row):
 
 def nps_by(responses, dimension):
     """NPS per store, tier or channel: one grouped query."""
-    key, names = BREAKDOWNS[dimension]
-    rows = responses.values(key, *names).annotate(**GROUP_COUNTS).order_by(key)
+    key, names, order = BREAKDOWNS[dimension]
+    rows = responses.values(key, *names).annotate(**GROUP_COUNTS).order_by(order)
     return [
         {
             "key": row[key] or "",

@@ -52,9 +52,9 @@ def test_nps_page_names_tiers_and_channels_in_russian(client_as, marketer, defau
     by_channel = text[text.index("По каналам") : text.index("Комментарии")]
     assert re.findall(r"Бронзовый|Серебряный|Золотой", by_tier) == [
         "Бронзовый",
-        "Золотой",
         "Серебряный",
-    ]
+        "Золотой",
+    ]  # lowest tier first
     assert re.findall(r"Приложение|Онлайн|Магазин", by_channel) == [
         "Приложение",
         "Онлайн",
