@@ -268,3 +268,19 @@ def test_audit_log_of_administration_has_no_codes_or_english(
         "marketer",
     }
     assert latin == set()
+
+
+def test_demo_staff_have_russian_names(db):
+    from loyalty.management.commands.seed_demo import seed_staff, seed_stores
+    from loyalty.models import User
+
+    seed_stores()
+    User.objects.create(username="support", first_name="Support")  # an older demo's name
+    seed_staff()
+    names = dict(User.objects.values_list("username", "last_name"))
+    assert names == {
+        "admin": "Соколова",
+        "manager": "Орлов",
+        "support": "Белова",
+        "marketer": "Зайцев",
+    }
