@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.models import ProgramSettings, Store, Tier, User
+from loyalty.models import Perk, ProgramSettings, Store, Tier, User
 from loyalty.roles import ROLE_LABELS
 
 
@@ -43,23 +43,22 @@ class ProgramSettingsForm(forms.ModelForm):
 
 
 class TierForm(forms.ModelForm):
-    perks = forms.CharField(
+    perks = forms.MultipleChoiceField(
         label=_("Perks"),
         required=False,
-        help_text=_("Comma-separated, e.g. free_delivery, priority_support"),
+        choices=Perk.choices,
+        widget=forms.CheckboxSelectMultiple,
     )
 
     class Meta:
         model = Tier
         fields = ["code", "name", "name_ru", "threshold", "earn_rate", "discount_percent", "perks"]
+        labels = {"name": _("Name in English"), "name_ru": _("Name in Russian")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            self.initial["perks"] = ", ".join(self.instance.perks or [])
-
-    def clean_perks(self):
-        return [perk.strip() for perk in self.cleaned_data["perks"].split(",") if perk.strip()]
+            self.initial["perks"] = list(self.instance.perks or [])
 
 
 class StaffForm(forms.ModelForm):

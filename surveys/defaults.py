@@ -5,6 +5,7 @@ SURVEYS = [
         "code": "nps",
         "kind": "nps",
         "name": "NPS after a purchase",
+        "name_ru": "NPS после покупки",
         "question_ru": "Насколько вероятно, что вы порекомендуете нас другу или коллеге?",
         "question_en": "How likely are you to recommend us to a friend?",
         "follow_up_detractor_ru": "Что нам исправить в первую очередь?",
@@ -18,6 +19,7 @@ SURVEYS = [
         "code": "csat",
         "kind": "csat",
         "name": "Satisfaction with a resolved complaint",
+        "name_ru": "Удовлетворённость решением жалобы",
         "question_ru": "Насколько вы довольны тем, как мы решили ваш вопрос?",
         "question_en": "How satisfied are you with how we resolved your case?",
         "delay_days": 0,
@@ -27,6 +29,7 @@ SURVEYS = [
         "code": "churn",
         "kind": "churn",
         "name": "Why members stop buying",
+        "name_ru": "Почему участники перестают покупать",
         "question_ru": "Почему вы стали реже к нам заходить?",
         "question_en": "Why have you stopped shopping with us?",
         "delay_days": 0,
@@ -45,9 +48,18 @@ CATEGORIES = [
 
 
 def install_default_surveys(survey_model, category_model):
-    """Create the default surveys and categories that do not exist yet (safe to run again)."""
+    """Create the default surveys and categories that do not exist yet (safe to run again).
+
+    A default survey that has no Russian name yet gets it. Takes the model classes so that data
+    migrations can pass their historical models (the first of which has no ``name_ru``).
+    """
+    columns = {field.name for field in survey_model._meta.get_fields()}
     for fields in SURVEYS:
-        survey_model.objects.get_or_create(code=fields["code"], defaults=fields)
+        known = {name: value for name, value in fields.items() if name in columns}
+        survey, created = survey_model.objects.get_or_create(code=fields["code"], defaults=known)
+        if not created and "name_ru" in known and not survey.name_ru:
+            survey.name_ru = known["name_ru"]
+            survey.save(update_fields=["name_ru"])
     for code, name, name_ru, hours in CATEGORIES:
         category_model.objects.get_or_create(
             code=code, defaults={"name": name, "name_ru": name_ru, "sla_hours": hours}

@@ -6,8 +6,10 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from loyalty.models.naming import NamedPerLanguage
 
-class Survey(models.Model):
+
+class Survey(NamedPerLanguage, models.Model):
     class Kind(models.TextChoices):
         NPS = "nps", _("NPS")
         CSAT = "csat", _("Satisfaction after a complaint")
@@ -16,6 +18,7 @@ class Survey(models.Model):
     code = models.SlugField(_("code"), max_length=32, unique=True)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     name = models.CharField(_("name"), max_length=200)
+    name_ru = models.CharField(_("name in Russian"), max_length=200, blank=True)
     question_ru = models.CharField(_("question in Russian"), max_length=300)
     question_en = models.CharField(_("question in English"), max_length=300)
     follow_up_detractor_ru = models.CharField(max_length=300, blank=True)
@@ -45,7 +48,7 @@ class Survey(models.Model):
         ]
 
     def __str__(self):
-        return self.name
+        return self.display_name()
 
     def question(self, language):
         return self.question_ru if language == "ru" else self.question_en
@@ -169,7 +172,7 @@ class SurveyResponse(models.Model):
         return f"{self.survey.code}: {self.score}"
 
 
-class ComplaintCategory(models.Model):
+class ComplaintCategory(NamedPerLanguage, models.Model):
     code = models.SlugField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=100)
     name_ru = models.CharField(_("name in Russian"), max_length=100, blank=True)
@@ -181,10 +184,7 @@ class ComplaintCategory(models.Model):
         verbose_name_plural = _("complaint categories")
 
     def __str__(self):
-        return self.name
-
-    def display_name(self, language):
-        return self.name_ru if language == "ru" and self.name_ru else self.name
+        return self.display_name()
 
 
 class Complaint(models.Model):

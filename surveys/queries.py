@@ -6,6 +6,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from loyalty.models import Channel, Tier
 from surveys.models import Complaint, NpsGroup, SurveyResponse
 
 Z95 = 1.96
@@ -70,21 +71,34 @@ def nps_summary(responses):
     return nps_figures(**responses.aggregate(**GROUP_COUNTS))
 
 
+# dimension: (key, the columns its label is made of, the order of the rows)
 BREAKDOWNS = {
-    "store": ("store__code", "store__name"),
-    "tier": ("tier__code", "tier__name"),
-    "channel": ("channel", "channel"),
+    "store": ("store__code", ("store__name",), "store__code"),
+    "tier": ("tier__code", ("tier__name", "tier__name_ru", "tier__threshold"), "tier__threshold"),
+    "channel": ("channel", (), "channel"),
 }
+
+
+def _breakdown_label(dimension, row):
+    """The row's name in the page's language: a tier by its name per language, a channel by its
+    translated label, a store by its name."""
+    if dimension == "tier":
+        if row["tier__code"] is None:
+            return "—"
+        return Tier(name=row["tier__name"], name_ru=row["tier__name_ru"]).display_name()
+    if dimension == "channel":
+        return Channel(row["channel"]).label if row["channel"] in Channel.values else "—"
+    return row["store__name"] or "—"
 
 
 def nps_by(responses, dimension):
     """NPS per store, tier or channel: one grouped query."""
-    key, label = BREAKDOWNS[dimension]
-    rows = responses.values(key, label).annotate(**GROUP_COUNTS).order_by(key)
+    key, names, order = BREAKDOWNS[dimension]
+    rows = responses.values(key, *names).annotate(**GROUP_COUNTS).order_by(order)
     return [
         {
             "key": row[key] or "",
-            "label": row[label] or "—",
+            "label": _breakdown_label(dimension, row),
             **nps_figures(row["promoters"], row["passives"], row["detractors"]),
         }
         for row in rows

@@ -175,6 +175,7 @@ class SurveyForm(forms.ModelForm):
         model = Survey
         fields = [
             "name",
+            "name_ru",
             "question_ru",
             "question_en",
             "follow_up_detractor_ru",
@@ -191,6 +192,8 @@ class SurveyForm(forms.ModelForm):
             "is_active",
         ]
         labels = {
+            "name": gettext_lazy("Name in English"),
+            "name_ru": gettext_lazy("Name in Russian"),
             "follow_up_detractor_ru": gettext_lazy("Follow-up for detractors (Russian)"),
             "follow_up_detractor_en": gettext_lazy("Follow-up for detractors (English)"),
             "follow_up_passive_ru": gettext_lazy("Follow-up for passives (Russian)"),
@@ -221,7 +224,7 @@ def survey_edit(request, pk):
         "loyalty/form_page.html",
         {
             "form": form,
-            "title": survey.name,
+            "title": str(survey),
             "back": "/surveys/definitions/",
         },
     )
@@ -248,7 +251,7 @@ class SendForm(forms.Form):
         self.fields["store"].choices = everyone + [
             (store.code, f"{store.code} · {store.name}") for store in Store.objects.all()
         ]
-        self.fields["tier"].choices = everyone + [(t.code, t.name) for t in Tier.ladder()]
+        self.fields["tier"].choices = everyone + [(t.code, t.display_name()) for t in Tier.ladder()]
 
     def segment(self):
         data = self.cleaned_data

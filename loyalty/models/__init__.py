@@ -22,7 +22,7 @@ from .lifecycle import (
     MembershipPlan,
     ReferralReward,
 )
-from .program import ProductRule, ProgramSettings, Tier
+from .program import Perk, ProductRule, ProgramSettings, Tier, perk_label
 from .staff import Capability, Store, User, WorkerHeartbeat
 
 __all__ = [
@@ -45,6 +45,8 @@ __all__ = [
     "LedgerEntry",
     "LotAllocation",
     "PointsLot",
+    "Perk",
+    "perk_label",
     "ProductRule",
     "ProgramSettings",
     "Purchase",

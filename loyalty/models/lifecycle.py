@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from .naming import NamedPerLanguage
+
 
 class JobRun(models.Model):
     """One run of a background job: when, as of when, how many rows it changed, what went wrong."""
@@ -144,7 +146,7 @@ class ReferralReward(models.Model):
         return f"referral of {self.friend_id} by {self.referrer_id}"
 
 
-class MembershipPlan(models.Model):
+class MembershipPlan(NamedPerLanguage, models.Model):
     """A paid membership: a fee per period that grants a tier and perks while it lasts."""
 
     code = models.SlugField(_("code"), max_length=32, unique=True)
@@ -176,7 +178,7 @@ class MembershipPlan(models.Model):
         ]
 
     def __str__(self):
-        return self.name
+        return self.display_name()
 
 
 class Membership(models.Model):

@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from .naming import NamedPerLanguage
+
 # The hot path (every purchase) reads the rules and tiers from a per-process copy instead of the
 # database. A change saved here clears this process's copy at once; other processes see it
 # within RULES_CACHE_SECONDS.
@@ -111,7 +113,20 @@ class ProgramSettings(models.Model):
         return _cached("program", cls.load)
 
 
-class Tier(models.Model):
+class Perk(models.TextChoices):
+    """The non-monetary benefits a tier or a paid membership can carry (SPEC section 2)."""
+
+    FREE_DELIVERY = "free_delivery", _("Free delivery")
+    PRIORITY_SUPPORT = "priority_support", _("Priority support")
+    EARLY_ACCESS = "early_access", _("Early access")
+
+
+def perk_label(code):
+    """A perk's name in the page's language; a code the program does not know stays as it is."""
+    return Perk(code).label if code in Perk.values else code
+
+
+class Tier(NamedPerLanguage, models.Model):
     """A level of the program: reached by rolling spend (or purchase count), with its benefits."""
 
     code = models.SlugField(_("code"), max_length=32, unique=True)
@@ -153,7 +168,7 @@ class Tier(models.Model):
         ]
 
     def __str__(self):
-        return self.name
+        return self.display_name()
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
@@ -168,9 +183,6 @@ class Tier(models.Model):
     def ladder(cls):
         """All tiers, lowest threshold first, from the per-process copy."""
         return _cached("tiers", lambda: list(cls.objects.order_by("threshold")))
-
-    def display_name(self, language):
-        return self.name_ru if language == "ru" and self.name_ru else self.name
 
 
 class ProductRule(models.Model):

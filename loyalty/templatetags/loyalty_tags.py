@@ -4,6 +4,9 @@ from django import template
 from django.conf import settings
 from django.utils import formats, translation
 
+from loyalty.models import Channel, perk_label
+from loyalty.roles import ROLE_LABELS
+
 register = template.Library()
 
 SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€"}
@@ -30,6 +33,24 @@ def tier_label(tier):
     if tier is None:
         return ""
     return tier.display_name(translation.get_language())
+
+
+@register.filter
+def perk_labels(perks):
+    """A tier's or plan's perks by name in the page's language, comma-separated."""
+    return ", ".join(str(perk_label(code)) for code in perks or [])
+
+
+@register.filter
+def role_label(name):
+    """A staff role (a group's name) in the page's language; other groups keep their name."""
+    return ROLE_LABELS.get(name, name)
+
+
+@register.filter
+def channel_label(code):
+    """A purchase channel (store, online, app) in the page's language."""
+    return Channel(code).label if code in Channel.values else code
 
 
 @register.simple_tag

@@ -92,7 +92,7 @@ def test_tier_edit_keeps_perks_as_a_list(client_as, admin_user_):
             "threshold": "50000",
             "earn_rate": "0.0700",
             "discount_percent": "5",
-            "perks": "free_delivery, early_access",
+            "perks": ["free_delivery", "early_access"],
         },
     )
     assert response.status_code == 302

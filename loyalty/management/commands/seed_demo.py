@@ -57,12 +57,23 @@ def seed_stores():
         )
 
 
+# Staff of a Russian merchant have Russian names (the demo used to call them "Admin", ...).
+DEMO_STAFF_NAMES = {
+    "admin": ("Ирина", "Соколова"),
+    "manager": ("Дмитрий", "Орлов"),
+    "support": ("Анна", "Белова"),
+    "marketer": ("Павел", "Зайцев"),
+}
+
+
 def seed_staff():
     for username, role, store_codes in DEMO_USERS:
+        first_name, last_name = DEMO_STAFF_NAMES[username]
         user, created = User.objects.get_or_create(
             username=username,
             defaults={
-                "first_name": username.capitalize(),
+                "first_name": first_name,
+                "last_name": last_name,
                 "email": f"{username}@example.com",
                 "is_staff": role == roles.ADMINISTRATOR,
                 "is_superuser": role == roles.ADMINISTRATOR,
@@ -71,6 +82,9 @@ def seed_staff():
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
+        elif user.first_name == username.capitalize() and not user.last_name:
+            user.first_name, user.last_name = first_name, last_name
+            user.save(update_fields=["first_name", "last_name"])
         user.groups.set([Group.objects.get(name=role)])
         user.stores.set(Store.objects.filter(code__in=store_codes))
 
