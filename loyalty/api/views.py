@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty.api import serializers as s
+from loyalty.api.schema import ANY_TEXT
 from loyalty.errors import LoyaltyError
 from loyalty.models import LedgerEntry
 from loyalty.services import points as ledger
@@ -60,11 +61,16 @@ def validated(serializer_class, request):
 def one_query_value(request, name):
     """A query parameter given at most once; ``?phone=a&phone=b`` is refused, not half read."""
     values = request.query_params.getlist(name)
+    problem = None
     if len(values) > 1:
+        problem = _("Give this parameter once.")
+    elif values and "\x00" in values[0]:  # PostgreSQL cannot compare text with NUL in it
+        problem = _("Null characters are not allowed.")
+    if problem:
         raise LoyaltyError(
             "invalid",
             _("The request has invalid fields."),
-            fields={name: [str(_("Give this parameter once."))]},
+            fields={name: [str(problem)]},
             status_code=400,
         )
     return values[0] if values else None
@@ -125,13 +131,13 @@ class MembersView(APIView):
         parameters=[
             OpenApiParameter(
                 "phone",
-                str,
+                {"type": "string", "pattern": ANY_TEXT},
                 description="Phone in E.164 or national format (+7 912 345-67-89, 8 912 …). "
                 "Give phone, email or both; a phone that is no valid number is refused with 400.",
             ),
             OpenApiParameter(
                 "email",
-                {"type": "string", "maxLength": 254},
+                {"type": "string", "maxLength": 254, "pattern": ANY_TEXT},
                 description="E-mail, matched without regard to case.",
             ),
         ],
@@ -170,8 +176,20 @@ class MembersView(APIView):
         return Response({"count": len(data), "results": data})
 
 
+CARD_NUMBER_PARAMETER = OpenApiParameter(
+    "card_number",
+    {"type": "string", "pattern": s.CARD_NUMBER_PATTERN},
+    OpenApiParameter.PATH,
+    description="The member's card: 13 digits, the last a Luhn check digit (else 404).",
+)
+
+
 class MemberDetailView(APIView):
-    @extend_schema(responses={200: s.MemberOutSerializer, **ERRORS}, summary="A member")
+    @extend_schema(
+        parameters=[CARD_NUMBER_PARAMETER],
+        responses={200: s.MemberOutSerializer, **ERRORS},
+        summary="A member",
+    )
     def get(self, request, card_number):
         return member_response(get_member_or_404(card_number))
 
@@ -209,6 +227,7 @@ class MemberLedgerView(APIView):
     pagination_class = LedgerPagination
 
     @extend_schema(
+        parameters=[CARD_NUMBER_PARAMETER],
         responses={200: s.LedgerEntryOutSerializer(many=True), **ERRORS},
         summary="A member's ledger, newest first",
     )
