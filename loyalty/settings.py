@@ -411,12 +411,30 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty API",
-    "DESCRIPTION": "Enrol members, quote and record purchases, refund, read balances.",
+    "DESCRIPTION": (
+        "Enrol members, quote and record purchases, refund, read balances.\n\n"
+        "Authenticate with `Authorization: Bearer <key>` (one key per store or partner). "
+        "Amounts are JSON strings of ASCII digits with a dot and at most two places "
+        '(`"1000.00"`, `"1000"`); a JSON number, a sign, an exponent (`"1e3"`), spaces '
+        '(`" 100 "`), a comma, leading zeros or other digits (`"１００"`) are refused with 400 '
+        "naming the field. When a purchase gives `lines`, their quantity × unit_price, each "
+        "rounded half up to the kopeck, must add up to `amount` exactly. Points are integers; "
+        "times are ISO 8601 with a zone. Every error answers "
+        '`{"error": {"code": "...", "message": "...", "fields": {...}}}`: 400 invalid input, '
+        "401/403 authentication and permission, 404, 409 conflicts, 413 body over 2 MiB, "
+        "415 not JSON, 422 business rules, 429 throttled and 503 busy or unavailable (both "
+        "with Retry-After). Repeating a purchase or refund with the same external_id or "
+        "refund_id and body returns the first answer and changes nothing."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "loyalty.api.schema.document_error_headers",
+    ],
 }
 # Largest request body accepted (the API refuses anything bigger with 400).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

@@ -1,6 +1,6 @@
 """API v1: survey answers collected elsewhere, and complaints from other channels."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +14,7 @@ from surveys.services import answer_survey, open_complaint
 
 
 class SurveyAnswerSerializer(StrictSerializer):
-    token = serializers.CharField(max_length=100)
+    token = serializers.CharField(min_length=1, max_length=100)
     score = serializers.IntegerField(min_value=0, max_value=10, required=False, allow_null=True)
     reason = serializers.ChoiceField(choices=ChurnReason.choices, required=False, default="")
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
@@ -53,10 +53,24 @@ class SurveyResponsesView(APIView):
         )
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": "^[-a-zA-Z0-9_]+$",
+        "maxLength": 32,
+        "example": "other",
+        "description": "A complaint category's code from the merchant's list (by default "
+        "delivery, other, points, product, service); an unknown code is refused with 400.",
+    }
+)
+class CategoryField(serializers.SlugField):
+    pass
+
+
 class ComplaintInSerializer(StrictSerializer):
     card_number = CardNumberField(required=False, allow_null=True, default=None)
-    category = serializers.SlugField(max_length=32)
-    subject = serializers.CharField(max_length=200)
+    category = CategoryField(max_length=32)
+    subject = serializers.CharField(min_length=1, max_length=200)
     description = serializers.CharField(
         max_length=5000, required=False, allow_blank=True, default=""
     )

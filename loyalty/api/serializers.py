@@ -1,36 +1,164 @@
 """Input validation and output shapes of API v1. No rules here: services own them."""
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from loyalty.models import Channel, LedgerEntry
-from loyalty.services.purchases import Line
+from loyalty.services.purchases import Line, money_str
 from members.models import Member, is_valid_card_number
 
 MAX_AMOUNT = Decimal("9999999999.99")
 
 
+# The JSON type each kind of field takes. DRF would also read 5 as "5", "5" as 5 and "yes" as
+# true; the schema says string, integer and boolean, and the API takes exactly what it says.
+JSON_TYPES = (
+    (serializers.BooleanField, (bool,), _("Must be true or false.")),
+    (serializers.IntegerField, (int,), _("Must be a whole number (not a string).")),
+    (serializers.CharField, (str,), _("Must be a string.")),
+)
+
+
+def wrong_json_type(field, value):
+    """The message for a value of another JSON type than the field's, or None."""
+    if value is None:
+        return None  # null is for allow_null to judge
+    for field_class, json_types, message in JSON_TYPES:
+        if isinstance(field, field_class):
+            wrong = not isinstance(value, json_types) or (
+                isinstance(value, bool) and bool not in json_types
+            )
+            return message if wrong else None
+    return None
+
+
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, by name, instead of silently ignoring them."""
+    """Refuses fields it does not know, by name, instead of silently ignoring them, and values of
+    another JSON type than the field's (JSON_TYPES)."""
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({name: [_("Unknown field.")] for name in unknown})
+            wrong = {}
+            for name, value in data.items():
+                message = wrong_json_type(self.fields[name], value)
+                if message:
+                    wrong[name] = [message]
+            if wrong:
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
 
 
+# What a decimal looks like in the API: a JSON string of ASCII digits, a dot and at most two (or,
+# for quantities, three) places: "1000.00", "1000", "0.5". Anything else is refused with 400 and
+# the field named, never guessed at: a JSON number (floats lose kopecks), a sign, an exponent
+# ("1e3"), spaces (" 100 "), a comma, leading zeros ("0100") or digits of other scripts ("１００",
+# which Python's Decimal would otherwise read as 100). The OpenAPI patterns below say the same and
+# also carry each field's range, so that a value the schema allows is one the API accepts.
+AMOUNT_PATTERN = r"^(?:[1-9][0-9]{0,9}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"
+PRICE_PATTERN = r"^(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?$"
+QUANTITY_PATTERN = (
+    r"^(?:[1-9][0-9]{0,5}(?:\.[0-9]{1,3})?|0\.(?:00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2}))$"
+)
+CARD_NUMBER_PATTERN = r"^[0-9]{13}$"
+
+
+class DecimalStringField(serializers.DecimalField):
+    """A decimal written as the API documents it (AMOUNT_PATTERN's comment), then range-checked."""
+
+    default_error_messages = {
+        "format": _(
+            "Write the number as a string of digits with a dot and at most %(places)s decimal "
+            'places, e.g. "%(example)s" (no spaces, sign, exponent or leading zeros).'
+        ),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._format = re.compile(rf"(?:0|[1-9][0-9]*)(?:\.[0-9]{{1,{self.decimal_places}}})?")
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not self._format.fullmatch(data):
+            example = "1000.00" if self.decimal_places == 2 else "1.5"
+            self.fail("format", places=self.decimal_places, example=example)
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": AMOUNT_PATTERN,
+        "example": "1000.00",
+        "description": "Roubles as a decimal string, 0.01 to 9999999999.99, at most two places "
+        '("1000.00", "1000", "99.9"); no spaces, sign, exponent, comma or leading zeros.',
+    }
+)
+class AmountField(DecimalStringField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_digits=12,
+            decimal_places=2,
+            min_value=Decimal("0.01"),
+            max_value=MAX_AMOUNT,
+            **kwargs,
+        )
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": PRICE_PATTERN,
+        "example": "500.00",
+        "description": "Price of one unit as a decimal string, 0 to 9999999999.99, at most two "
+        "places; no spaces, sign, exponent, comma or leading zeros.",
+    }
+)
+class PriceField(DecimalStringField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_digits=12, decimal_places=2, min_value=Decimal("0"), max_value=MAX_AMOUNT, **kwargs
+        )
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": QUANTITY_PATTERN,
+        "example": "2",
+        "description": "Quantity as a decimal string, 0.001 to 999999.999, at most three places.",
+    }
+)
+class QuantityField(DecimalStringField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_digits=9,
+            decimal_places=3,
+            min_value=Decimal("0.001"),
+            max_value=Decimal("999999.999"),
+            **kwargs,
+        )
+
+
 def amount_field(**kwargs):
-    return serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=Decimal("0.01"), max_value=MAX_AMOUNT, **kwargs
-    )
+    return AmountField(**kwargs)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": CARD_NUMBER_PATTERN,
+        "example": "2000000000008",
+        "description": "13 digits, the last a Luhn check digit (a number failing it is refused).",
+    }
+)
 class CardNumberField(serializers.CharField):
     def __init__(self, **kwargs):
         super().__init__(max_length=13, min_length=13, **kwargs)
@@ -43,7 +171,7 @@ class CardNumberField(serializers.CharField):
 
 
 class EnrolSerializer(StrictSerializer):
-    phone = serializers.CharField(max_length=32)
+    phone = serializers.CharField(min_length=1, max_length=32)
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     first_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
     last_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
@@ -60,26 +188,52 @@ class EnrolSerializer(StrictSerializer):
 
 
 class LineSerializer(StrictSerializer):
-    sku = serializers.CharField(max_length=100)
+    sku = serializers.CharField(min_length=1, max_length=100)
     category = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
-    quantity = serializers.DecimalField(
-        max_digits=12, decimal_places=3, min_value=Decimal("0.001"), max_value=Decimal("999999")
-    )
-    unit_price = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=Decimal("0"), max_value=MAX_AMOUNT
-    )
+    quantity = QuantityField()
+    unit_price = PriceField()
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         return Line(**value)
 
 
+def check_lines_add_up(attrs):
+    """Lines, when given, are the receipt itself: each line's quantity × unit_price rounded half up
+    to the kopeck, summed, must equal the amount exactly (before any coupon or points)."""
+    lines = attrs.get("lines")
+    if not lines:
+        return
+    total = sum((line.amount for line in lines), Decimal("0.00"))
+    if total != attrs["amount"]:
+        raise serializers.ValidationError(
+            {
+                "lines": [
+                    _("The lines add up to %(total)s, not to the amount %(amount)s.")
+                    % {"total": money_str(total), "amount": money_str(attrs["amount"])}
+                ]
+            }
+        )
+
+
+LINES_HELP = (
+    "The receipt's lines. When given, the sum of quantity × unit_price of each line (rounded half "
+    "up to the kopeck) must equal amount exactly, or the request is refused with 400 naming lines."
+)
+
+
 class BasketSerializer(StrictSerializer):
     card_number = CardNumberField(required=False, allow_null=True, default=None)
     amount = amount_field()
-    lines = serializers.ListField(child=LineSerializer(), required=False, max_length=500)
+    lines = serializers.ListField(
+        child=LineSerializer(), required=False, max_length=500, help_text=LINES_HELP
+    )
     redeem_points = serializers.IntegerField(
-        required=False, default=0, min_value=0, max_value=1_000_000_000
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=1_000_000_000,
+        help_text="Points to spend; only with a card_number (an anonymous purchase spends none).",
     )
     coupon_code = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
 
@@ -88,6 +242,7 @@ class BasketSerializer(StrictSerializer):
             raise serializers.ValidationError(
                 {"redeem_points": [_("Only a member's purchase can spend points.")]}
             )
+        check_lines_add_up(attrs)
         return attrs
 
 
@@ -96,7 +251,7 @@ class QuoteSerializer(BasketSerializer):
 
 
 class PurchaseSerializer(BasketSerializer):
-    external_id = serializers.CharField(max_length=64)
+    external_id = serializers.CharField(min_length=1, max_length=64)
     occurred_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False, default="store")
 
@@ -109,14 +264,20 @@ class PurchaseSerializer(BasketSerializer):
 
 
 class RefundSerializer(StrictSerializer):
-    refund_id = serializers.CharField(max_length=64)
+    refund_id = serializers.CharField(min_length=1, max_length=64)
     amount = amount_field()
 
 
 class CouponCheckSerializer(StrictSerializer):
     card_number = CardNumberField(required=False, allow_null=True, default=None)
     amount = amount_field()
-    lines = serializers.ListField(child=LineSerializer(), required=False, max_length=500)
+    lines = serializers.ListField(
+        child=LineSerializer(), required=False, max_length=500, help_text=LINES_HELP
+    )
+
+    def validate(self, attrs):
+        check_lines_add_up(attrs)
+        return attrs
 
 
 class CouponCheckOutSerializer(serializers.Serializer):
@@ -159,10 +320,18 @@ class MemberOutSerializer(serializers.ModelSerializer):
             "enrolled_at",
         ]
 
+    @extend_schema_field(BalanceOutSerializer)
     def get_balance(self, member) -> dict:
         balances = self.context.get("balances", {})
         balance = balances.get(member.pk)
         return balance.as_dict() if balance else {"available": 0, "pending": 0}
+
+
+class MemberListOutSerializer(serializers.Serializer):
+    """Documents the answer of GET /members (the body is built by the view)."""
+
+    count = serializers.IntegerField()
+    results = MemberOutSerializer(many=True)
 
 
 class LedgerEntryOutSerializer(serializers.ModelSerializer):

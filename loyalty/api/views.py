@@ -2,13 +2,14 @@
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty.api import serializers as s
+from loyalty.api.schema import ANY_TEXT
 from loyalty.errors import LoyaltyError
 from loyalty.models import LedgerEntry
 from loyalty.services import points as ledger
@@ -24,13 +25,55 @@ from loyalty.services.purchases import (
 from members.models import Member
 from members.services import enrol_member, normalise_phone
 
-ERRORS = dict.fromkeys((400, 401, 403, 404, 409, 422, 429), s.ErrorEnvelopeSerializer)
+
+def _error(description):
+    return OpenApiResponse(s.ErrorEnvelopeSerializer, description=description)
+
+
+# Every answer that is not a success has the error envelope (loyalty/api/errors.py), whichever
+# layer gives it: the serializers, the services, the middleware (413, 414) or DRF itself (415).
+ERRORS = {
+    400: _error("Invalid input (`invalid`, `malformed_request`); `error.fields` names each field."),
+    401: _error("No API key, or a revoked or unknown one (`not_authenticated`)."),
+    403: _error("The key may not do this (`permission_denied`)."),
+    404: _error("No such member, purchase or coupon for this key (`member_not_found`, ...)."),
+    405: _error("The path does not take this method (`method_not_allowed`)."),
+    409: _error("Conflicts: `member_exists`, `idempotency_conflict`."),
+    413: _error("The request body is larger than 2 MiB (`request_too_large`)."),
+    414: _error("The URL is too long."),
+    415: _error("The body is not `application/json` (`unsupported_media_type`)."),
+    422: _error(
+        "A business rule refuses a valid request: `insufficient_points`, "
+        "`redeem_limit_exceeded`, `coupon_not_applicable`, `member_blocked`, "
+        "`refund_exceeds_purchase`, ..."
+    ),
+    429: _error("Too many requests for this key (`throttled`); see Retry-After."),
+    503: _error("Busy or a service is down (`busy`, `unavailable`); retry after Retry-After."),
+}
 
 
 def validated(serializer_class, request):
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def one_query_value(request, name):
+    """A query parameter given at most once; ``?phone=a&phone=b`` is refused, not half read."""
+    values = request.query_params.getlist(name)
+    problem = None
+    if len(values) > 1:
+        problem = _("Give this parameter once.")
+    elif values and "\x00" in values[0]:  # PostgreSQL cannot compare text with NUL in it
+        problem = _("Null characters are not allowed.")
+    if problem:
+        raise LoyaltyError(
+            "invalid",
+            _("The request has invalid fields."),
+            fields={name: [str(problem)]},
+            status_code=400,
+        )
+    return values[0] if values else None
 
 
 def member_body(member, balance):
@@ -86,15 +129,26 @@ class MembersView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("phone", str, description="Phone in E.164 or national format"),
-            OpenApiParameter("email", str),
+            OpenApiParameter(
+                "phone",
+                {"type": "string", "pattern": ANY_TEXT},
+                description="Phone in E.164 or national format (+7 912 345-67-89, 8 912 …). "
+                "Give phone, email or both; a phone that is no valid number is refused with 400.",
+            ),
+            OpenApiParameter(
+                "email",
+                {"type": "string", "maxLength": 254, "pattern": ANY_TEXT},
+                description="E-mail, matched without regard to case.",
+            ),
         ],
-        responses={200: s.MemberOutSerializer(many=True), **ERRORS},
+        responses={200: s.MemberListOutSerializer, **ERRORS},
         summary="Look up members by phone or e-mail",
+        operation_id="members_lookup",
+        description="At most 50 members, as `{count, results}`; no match is `count` 0.",
     )
     def get(self, request):
-        phone = request.query_params.get("phone", "").strip()
-        email = request.query_params.get("email", "").strip()
+        phone = (one_query_value(request, "phone") or "").strip()
+        email = (one_query_value(request, "email") or "").strip()
         if not phone and not email:
             raise LoyaltyError(
                 "invalid",
@@ -122,8 +176,20 @@ class MembersView(APIView):
         return Response({"count": len(data), "results": data})
 
 
+CARD_NUMBER_PARAMETER = OpenApiParameter(
+    "card_number",
+    {"type": "string", "pattern": s.CARD_NUMBER_PATTERN},
+    OpenApiParameter.PATH,
+    description="The member's card: 13 digits, the last a Luhn check digit (else 404).",
+)
+
+
 class MemberDetailView(APIView):
-    @extend_schema(responses={200: s.MemberOutSerializer, **ERRORS}, summary="A member")
+    @extend_schema(
+        parameters=[CARD_NUMBER_PARAMETER],
+        responses={200: s.MemberOutSerializer, **ERRORS},
+        summary="A member",
+    )
     def get(self, request, card_number):
         return member_response(get_member_or_404(card_number))
 
@@ -134,11 +200,34 @@ class LedgerPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_size(self, request):
+        """A page_size that is not one whole number from 1 to 200 is refused (DRF ignores it)."""
+        raw = one_query_value(request, self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+            message = _("Give a whole number from 1 to %(max)s.") % {"max": self.max_page_size}
+            raise LoyaltyError(
+                "invalid",
+                _("The request has invalid fields."),
+                fields={"page_size": [str(message)]},
+                status_code=400,
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size, default=50)
+        return parameters
+
 
 class MemberLedgerView(APIView):
     pagination_class = LedgerPagination
 
     @extend_schema(
+        parameters=[CARD_NUMBER_PARAMETER],
         responses={200: s.LedgerEntryOutSerializer(many=True), **ERRORS},
         summary="A member's ledger, newest first",
     )
