@@ -1,4 +1,4 @@
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
@@ -7,6 +7,7 @@ from django.urls import get_resolver
 from django.utils import translation
 from django.utils.translation import gettext
 
+from loyalty.api.errors import error_body
 from loyalty.db import prepared_statements
 
 # The longest path and query string served. Longer ones are refused with 414 before any view
@@ -14,8 +15,14 @@ from loyalty.db import prepared_statements
 MAX_URL_LENGTH = 4096
 
 
-def _api_error(status, code, message):
-    return JsonResponse({"error": {"code": code, "message": message, "fields": {}}}, status=status)
+def _api_error(status, code, message, fields=None):
+    return JsonResponse(error_body(code, message, fields), status=status)
+
+
+def _fields_holding_nul(query, message):
+    """The query parameters a NUL was found in, named as a form error names its fields."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return {name: [message] for name, value in pairs if "\x00" in name + value}
 
 
 class HostileUrlMiddleware:
@@ -37,7 +44,7 @@ class HostileUrlMiddleware:
         if "\x00" in request.path or "\x00" in unquote(query):
             message = gettext("The address contains a NUL character.")
             if request.path.startswith("/api/"):
-                return _api_error(400, "invalid", message)
+                return _api_error(400, "invalid", message, _fields_holding_nul(query, message))
             handler = get_resolver().resolve_error_handler(400)
             return handler(request, SuspiciousOperation(message))
         return self.get_response(request)
