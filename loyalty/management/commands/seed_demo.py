@@ -48,6 +48,8 @@ DEMO_USERS = [
     ("support", roles.SUPPORT, []),
     ("marketer", roles.MARKETER, []),
 ]
+# Their first names, shown in the greeting and the staff list (the interface is Russian first).
+DEMO_FIRST_NAMES = {"admin": "Ольга", "manager": "Иван", "support": "Мария", "marketer": "Алексей"}
 
 
 def seed_stores():
@@ -62,7 +64,7 @@ def seed_staff():
         user, created = User.objects.get_or_create(
             username=username,
             defaults={
-                "first_name": username.capitalize(),
+                "first_name": DEMO_FIRST_NAMES[username],
                 "email": f"{username}@example.com",
                 "is_staff": role == roles.ADMINISTRATOR,
                 "is_superuser": role == roles.ADMINISTRATOR,
