@@ -53,14 +53,19 @@ class HostileUrlMiddleware:
 class ApiLanguageMiddleware:
     """The API speaks English unless the caller asks for another language (Accept-Language).
 
-    The back-office's default language (Russian) is for people; integrators read logs.
+    The back-office's default language (Russian) is for people; integrators read logs. The
+    API docs page is for people too: it follows the back-office's language choice.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/") and not request.headers.get("Accept-Language"):
+        if (
+            request.path.startswith("/api/")
+            and not request.path.startswith("/api/v1/docs/")
+            and not request.headers.get("Accept-Language")
+        ):
             translation.activate("en")
             request.LANGUAGE_CODE = "en"
         return self.get_response(request)

@@ -44,5 +44,6 @@ urlpatterns = [
     path("api/v1/", include("loyalty.api.urls")),
 ]
 
+handler403 = "loyalty.views.permission_denied"
 handler404 = "loyalty.views.page_not_found"
 handler500 = "loyalty.views.server_error"

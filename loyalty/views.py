@@ -5,12 +5,12 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template import loader
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views import defaults
 from django.views.decorators.http import require_POST
 
 from loyalty.access import require
@@ -47,12 +47,28 @@ def _is_api(request):
     return request.path.startswith("/api/")
 
 
+def _error_page(template_name, status):
+    """An error page in the product's look and the reader's language, rendered without the
+    request: no context processor runs, so the page needs no database (the cause of a 500 may
+    be the database)."""
+    return HttpResponse(loader.get_template(template_name).render(), status=status)
+
+
 def page_not_found(request, exception):
     if _is_api(request):
         return JsonResponse(
             {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}, status=404
         )
-    return defaults.page_not_found(request, exception)
+    return _error_page("404.html", 404)
+
+
+def permission_denied(request, exception):
+    if _is_api(request):
+        return JsonResponse(
+            {"error": {"code": "permission_denied", "message": "Forbidden.", "fields": {}}},
+            status=403,
+        )
+    return _error_page("403.html", 403)
 
 
 def server_error(request):
@@ -61,7 +77,7 @@ def server_error(request):
             {"error": {"code": "server_error", "message": "Server error.", "fields": {}}},
             status=500,
         )
-    return defaults.server_error(request)
+    return _error_page("500.html", 500)
 
 
 # --- Administration -----------------------------------------------------------------------------

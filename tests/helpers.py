@@ -148,11 +148,12 @@ def delete_queues(app, queues):
             bound.delete()
 
 
-SERIOUS = ("serious", "critical")
+# Impacts that fail a page: all but "minor".
+FAILING_IMPACTS = ("moderate", "serious", "critical")
 
 
 def accessibility_violations(page):
-    """Run axe-core on the page and return its serious and critical violations."""
+    """Run axe-core on the page and return its moderate, serious and critical violations."""
     # evaluate() runs through the DevTools protocol, so the page's Content-Security-Policy
     # (no inline scripts) does not stop axe from loading.
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
@@ -160,7 +161,7 @@ def accessibility_violations(page):
     result = page.evaluate(
         "async () => await window.axe.run(document, {resultTypes: ['violations']})"
     )
-    return [v for v in result["violations"] if v.get("impact") in SERIOUS]
+    return [v for v in result["violations"] if v.get("impact") in FAILING_IMPACTS]
 
 
 def describe_violations(violations):
@@ -178,10 +179,10 @@ def describe_violations(violations):
 
 
 def assert_accessible(page):
-    """Fail with a readable list if axe-core finds a serious or critical violation."""
+    """Fail with a readable list if axe-core finds a moderate, serious or critical violation."""
     violations = accessibility_violations(page)
     assert not violations, (
-        f"axe-core found {len(violations)} serious/critical accessibility problem(s) "
+        f"axe-core found {len(violations)} moderate/serious/critical accessibility problem(s) "
         f"on {page.url}:\n{describe_violations(violations)}"
     )
 

@@ -1,7 +1,8 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
 
 from loyalty.api import views
+from loyalty.api.docs import ApiDocsView
 from surveys import api as survey_api
 
 urlpatterns = [
@@ -21,5 +22,5 @@ urlpatterns = [
     ),
     path("complaints", survey_api.ComplaintsView.as_view(), name="api-complaints"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]

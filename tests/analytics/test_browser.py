@@ -50,7 +50,7 @@ def test_analytics_page_in_a_browser(page, marketer, refreshed, language):
     page.get_by_test_id("analytics-filter").locator("button[type=submit]").click()
     expect(page).to_have_url(re.compile(r"days=365&store=SPB-01"))
     expect(page.get_by_test_id("members")).to_have_text("1")
-    revenue = "3,000.00 RUB" if language == "en" else "3\xa0000,00 RUB"
+    revenue = "₽3,000.00" if language == "en" else "3\xa0000,00\xa0₽"
     expect(page.get_by_test_id("revenue")).to_have_text(revenue)
 
     assert_accessible(page)

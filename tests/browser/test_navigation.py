@@ -1,5 +1,6 @@
 """In a real Chromium, each role signs in through the login page and sees its own navigation,
-in English and in Russian; the login and home pages have no serious accessibility problems."""
+in English and in Russian; the login and home pages have no moderate, serious or critical
+accessibility problems."""
 
 import re
 
@@ -136,3 +137,17 @@ def test_the_accessibility_check_finds_an_unlabelled_field(page, language):
     violations = accessibility_violations(page)
 
     assert [(v["id"], v["impact"]) for v in violations] == [("label", "critical")]
+
+
+@pytest.mark.parametrize("language", ["en"])
+def test_the_accessibility_check_fails_on_a_moderate_problem_too(page, language):
+    """A second main landmark is "moderate" for axe-core: the check must not let it pass."""
+    page.goto("/login/")
+    page.evaluate("() => document.body.appendChild(document.createElement('main'))")
+
+    violations = accessibility_violations(page)
+
+    assert sorted((v["id"], v["impact"]) for v in violations) == [
+        ("landmark-no-duplicate-main", "moderate"),
+        ("landmark-unique", "moderate"),
+    ]
