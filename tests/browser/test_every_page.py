@@ -76,60 +76,6 @@ ALLOWED_LATIN = {
     "gift_cards",
 }
 
-# English that another part of issue 16 removes (D1: tier, channel, role, survey and complaint
-# category names, the staff-changes column, the audit log's values, perk codes). Each is a
-# phrase as the page shows it; found, it makes the test xfail with the list, not fail. Any other
-# Latin word fails the test.
-KNOWN_LEAKS = [
-    # Survey definition names (Survey.name).
-    "NPS after a purchase",
-    "Satisfaction with a resolved complaint",
-    "Why members stop buying",
-    # Complaint categories (the source of a detractor's case among them).
-    "Unhappy survey answer",
-    "Service in store",
-    "Product quality",
-    "Points and program",
-    "Delivery",
-    "Other",
-    # Role names on the staff page.
-    "Administrator",
-    "Store manager",
-    "Support",
-    "Marketer",
-    # Tier names and codes, channel codes, perk codes.
-    "Bronze",
-    "Silver",
-    "Gold",
-    "bronze",
-    "silver",
-    "gold",
-    "store",
-    "online",
-    "app",
-    "free_delivery",
-    "priority_support",
-    "early_access",
-]
-# Audit log values and the member page's staff-changes column: action codes (member.edit) and
-# raw "field: value" dumps. Matched as a word shape: a dotted code or a snake_case field name.
-KNOWN_LEAK_SHAPES = re.compile(r"^[a-z]+(\.[a-z_]+)+$|^[a-z]+(_[a-z]+)+$")
-KNOWN_LEAK_PAGES = {"loyalty:audit-list", "members:member-detail"}
-KNOWN_LEAK_WORDS = {  # the values of those dumps
-    "active",
-    "blocked",
-    "new",
-    "resolved",
-    "detractor",
-    "category",
-    "coupon",
-    "name",
-    "points",
-    "source",
-    "status",
-    "survey",
-}
-
 LATIN = re.compile(r"[A-Za-z][A-Za-z_'’.\-]*[A-Za-z]|[A-Za-z]")
 CODE_SHAPES = (
     re.compile(r"\d"),  # store codes, receipts, card numbers, SKUs, versions
@@ -180,45 +126,25 @@ def latin_words(text):
     return found
 
 
-def english_on(page_name, text):
-    """(known leaks found, other Latin words) in a Russian page's text."""
-    known = []
-    for phrase in sorted(KNOWN_LEAKS, key=len, reverse=True):
-        pattern = re.compile(rf"(?<![\w.]){re.escape(phrase)}(?![\w.])")
-        if pattern.search(text):
-            known.append(phrase)
-            text = pattern.sub(" ", text)
-    unknown = []
-    for word in latin_words(text):
-        if page_name in KNOWN_LEAK_PAGES and (
-            KNOWN_LEAK_SHAPES.match(word) or word in KNOWN_LEAK_WORDS
-        ):
-            known.append(word)
-        else:
-            unknown.append(word)
-    return sorted(set(known)), sorted(set(unknown))
+def english_on(text):
+    """The English words in a Russian page's text, each once, sorted."""
+    return sorted(set(latin_words(text)))
 
 
 @pytest.mark.parametrize(
-    ("text", "known", "other"),
+    ("text", "english"),
     [
-        ("Магазин MSK-01, чек DEMO-000012, карта 2412345678901", [], []),
-        ("anna@example.com, members.csv, Europe/Moscow, NPS и API-ключи", [], []),
-        ("Уровень Gold, канал store", ["Gold", "store"], []),
-        ("Источник: Unhappy survey answer", ["Unhappy survey answer"], []),
-        ("Page not found", [], ["Page", "found", "not"]),
-        ("Сохранить changes", [], ["changes"]),
+        ("Магазин MSK-01, чек DEMO-000012, карта 2412345678901", []),
+        ("anna@example.com, members.csv, Europe/Moscow, NPS и API-ключи", []),
+        ("Уровень Gold, канал store", ["Gold", "store"]),
+        ("Источник: Unhappy survey answer", ["Unhappy", "answer", "survey"]),
+        ("Page not found", ["Page", "found", "not"]),
+        ("Сохранить changes", ["changes"]),
+        ("member.edit first_name: Мария", ["first_name", "member.edit"]),
     ],
 )
-def test_the_word_check_tells_codes_known_leaks_and_english_apart(text, known, other):
-    assert english_on("home", text) == (known, other)
-
-
-def test_dumps_count_as_known_only_where_the_other_part_fixes_them():
-    text = "member.edit first_name: Мария"
-
-    assert english_on("members:member-detail", text) == (["first_name", "member.edit"], [])
-    assert english_on("home", text) == ([], ["first_name", "member.edit"])
+def test_the_word_check_tells_codes_from_english(text, english):
+    assert english_on(text) == english
 
 
 @dataclass
@@ -354,7 +280,7 @@ def test_every_page_in_russian_has_no_english_and_no_accessibility_problem(
             tabs[role, language] = context.new_page()
         return tabs[role, language]
 
-    known, english, inaccessible, wrong_status = {}, {}, [], []
+    english, inaccessible, wrong_status = {}, [], []
     checked = set()  # (page, language) pairs axe-core has seen
     try:
         for visit in visits:
@@ -373,11 +299,9 @@ def test_every_page_in_russian_has_no_english_and_no_accessibility_problem(
                     page.locator(".opblock").first.wait_for()
                 who = f"{visit.label} ({visit.url}) as {visit.role or 'anonymous'}, {language}"
                 if language == "ru":
-                    found, other = english_on(visit.label, page.evaluate(VISIBLE_TEXT))
+                    found = english_on(page.evaluate(VISIBLE_TEXT))
                     if found:
-                        known[who] = found
-                    if other:
-                        english[who] = other
+                        english[who] = found
                 if (visit.label, language) not in checked:
                     checked.add((visit.label, language))
                     violations = accessibility_violations(page)
@@ -394,9 +318,3 @@ def test_every_page_in_russian_has_no_english_and_no_accessibility_problem(
     assert not english, "English words in the Russian pages:\n" + "\n".join(
         f"{who}: {', '.join(words)}" for who, words in english.items()
     )
-    if known:
-        pytest.xfail(
-            "only English that issue 16's other part removes is left (tier, channel, role, "
-            "survey and category names, audit values, perk codes):\n"
-            + "\n".join(f"{who}: {', '.join(words)}" for who, words in known.items())
-        )
