@@ -11,8 +11,9 @@ import secrets
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Coupon
@@ -300,6 +301,13 @@ def add_complaint_note(*, complaint_id, staff, text):
 
 @retry_on_conflict
 @transaction.atomic(durable=True)
+def _record_text(text, **values):
+    """A text the system writes into a record staff read later (a ledger entry's reason): in the
+    merchant's language, whatever language the request that causes it speaks."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(text) % values
+
+
 def resolve_complaint(*, complaint_id, staff, resolution, points=0, coupon_amount=None, now=None):
     """Resolve a case with what was done; compensate with points (through the ledger, within
     the role's adjustment limit) and/or a personal coupon worth ``coupon_amount``, valid 30
@@ -322,7 +330,7 @@ def resolve_complaint(*, complaint_id, staff, resolution, points=0, coupon_amoun
         apply_adjustment(
             member_id=complaint.member_id,
             points=points,
-            reason=str(_("Compensation for case #%(id)s") % {"id": complaint.pk}),
+            reason=_record_text(_("Compensation for case #%(id)s"), id=complaint.pk),
             staff=staff,
             now=now,
             action="complaint.compensate",

@@ -171,3 +171,16 @@ def test_queue_queries_do_not_grow_with_cases(
     assert sorted(subjects) == [f"c{i}" for i in range(3)] + [f"d{i}" for i in range(10)]
     page = response.content.decode()
     assert all(f"{subject}</a>" in page for subject in subjects)
+
+
+def test_the_compensations_reason_is_in_the_merchants_language_whoever_resolves(support, case):
+    """An English-speaking colleague's compensation still reads in Russian on Russian pages."""
+    from django.utils import translation
+
+    from surveys.services import resolve_complaint
+
+    with translation.override("en"):
+        resolve_complaint(complaint_id=case.pk, staff=support, resolution="Sorry", points=100)
+
+    entry = LedgerEntry.objects.get(member=case.member)
+    assert entry.reason == f"Компенсация по обращению №{case.pk}"
