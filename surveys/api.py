@@ -1,5 +1,6 @@
 """API v1: survey answers collected elsewhere, and complaints from other channels."""
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -94,11 +95,15 @@ class ComplaintsView(APIView):
         if category is None:
             raise LoyaltyError(
                 "invalid",
-                "Unknown category.",
+                _("Unknown category."),
                 fields={
                     "category": [
-                        "One of: "
-                        + ", ".join(ComplaintCategory.objects.values_list("code", flat=True))
+                        _("One of: %(codes)s")
+                        % {
+                            "codes": ", ".join(
+                                ComplaintCategory.objects.values_list("code", flat=True)
+                            )
+                        }
                     ]
                 },
                 status_code=400,

@@ -16,3 +16,12 @@ class NamedPerLanguage:
         if language.startswith("ru") and self.name_ru:
             return self.name_ru
         return self.name
+
+
+def name_sql(alias, language):
+    """The same rule in SQL, for statements that write many rows at once: ``alias`` is the
+    named row's table alias, ``language`` an SQL expression holding the reader's language."""
+    return (
+        f"CASE WHEN substr({language}, 1, 2) = 'ru' AND {alias}.name_ru <> '' "
+        f"THEN {alias}.name_ru ELSE {alias}.name END"
+    )

@@ -23,6 +23,7 @@ from loyalty.models import (
     ProgramSettings,
     audit,
 )
+from loyalty.models.naming import name_sql
 from loyalty.services import points as ledger
 from loyalty.services.locking import lock_member, retry_on_conflict
 from messaging.models import Purpose
@@ -104,7 +105,7 @@ def join_membership(*, member_id, plan_id, trial=False, staff=None, now=None):
         member_id=member.pk,
         purpose=Purpose.MEMBERSHIP_JOINED,
         key=f"membership_joined:{membership.pk}",
-        context={"plan": plan.name, "period_end": membership.period_end},
+        context={"plan": plan.display_name(member.language), "period_end": membership.period_end},
         now=now,
     )
     audit(actor=staff, action="membership.join", member=member, obj=membership)
@@ -174,7 +175,7 @@ def lapse_membership(*, membership_id, staff=None, now=None):
             member_id=membership.member_id,
             purpose=Purpose.MEMBERSHIP_LAPSED,
             key=f"membership_lapsed:{membership.pk}",
-            context={"plan": membership.plan.name},
+            context={"plan": membership.plan.display_name(membership.member.language)},
             now=now,
         )
         audit(actor=staff, action="membership.lapse", member=membership.member, obj=membership)
@@ -185,7 +186,14 @@ def lapse_membership(*, membership_id, staff=None, now=None):
 def _plus_days(column, days_column):
     if is_postgres():
         return f"{column} + {days_column} * interval '1 day'"
-    return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {column}, '+' || {days_column} || ' days')"
+    # As Django writes datetimes to SQLite ("2025-01-31 10:00:00", microseconds only when there
+    # are some), so that the text compares with as_of exactly at the end of a period.
+    dot = f"instr({column}, '.')"
+    fraction = f"CASE WHEN {dot} > 0 THEN substr({column}, {dot}) ELSE '' END"
+    return (
+        f"strftime('%%Y-%%m-%%d %%H:%%M:%%S', {column}, '+' || {days_column} || ' days') "
+        f"|| {fraction}"
+    )
 
 
 OUTBOX = "(member_id, purpose, context, key, status, not_before, attempts, created_at)"
@@ -237,7 +245,7 @@ def _renew_batch(low, high, as_of, program):
                 reason="membership",
                 job="renew_memberships",
             )
-            context = json_object(plan="pl.name", period_end="p.ends_at")
+            context = json_object(plan=name_sql("pl", "m.language"), period_end="p.ends_at")
             cursor.execute(
                 f"""
                 INSERT INTO messaging_outbox {OUTBOX}
@@ -246,18 +254,20 @@ def _renew_batch(low, high, as_of, program):
                 FROM loyalty_membershipperiod p
                 JOIN loyalty_membership ms ON ms.id = p.membership_id
                 JOIN loyalty_membershipplan pl ON pl.id = ms.plan_id
+                JOIN members_member m ON m.id = ms.member_id
                 WHERE p.batch = %s
                 ON CONFLICT DO NOTHING
                 """,  # noqa: S608
                 [dt(as_of), dt(as_of), batch],
             )
-        context = json_object(plan="pl.name")
+        context = json_object(plan=name_sql("pl", "m.language"))
         cursor.execute(
             f"""
             INSERT INTO messaging_outbox {OUTBOX}
             SELECT ms.member_id, 'membership_lapsed', {context},
                    'membership_lapsed:' || ms.id, 'pending', %s, 0, %s
             FROM loyalty_membership ms JOIN loyalty_membershipplan pl ON pl.id = ms.plan_id
+            JOIN members_member m ON m.id = ms.member_id
             WHERE {due} AND NOT ms.auto_renew
             ON CONFLICT DO NOTHING
             """,  # noqa: S608

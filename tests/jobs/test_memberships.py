@@ -188,3 +188,34 @@ def test_renew_memberships_interrupted_then_rerun_renews_each_once(
     assert set(Membership.objects.values_list("period_end", flat=True)) == {
         PERIOD_END + timedelta(days=30)
     }
+
+
+def test_the_plan_is_named_in_each_members_language_in_every_message(run, enrol, plan):
+    plan.name_ru = "Плюс"
+    plan.save(update_fields=["name_ru"])
+    russian, english = enrol(language="ru"), enrol(language="en")
+    for member in (russian, english):
+        join_membership(member_id=member.pk, plan_id=plan.pk, now=JOINED)
+    run("renew_memberships", PERIOD_END)  # set-based renewal
+    lapse_membership(
+        membership_id=Membership.objects.get(member=english).pk, now=PERIOD_END + timedelta(days=1)
+    )
+    cancel_membership(
+        membership_id=Membership.objects.get(member=russian).pk, now=PERIOD_END + timedelta(days=1)
+    )
+    run("renew_memberships", PERIOD_END + timedelta(days=30))  # set-based lapse
+
+    def plans(member):
+        rows = Outbox.objects.filter(member=member).order_by("id")
+        return [(row.purpose, row.context["plan"]) for row in rows]
+
+    assert plans(russian) == [
+        ("membership_joined", "Плюс"),
+        ("membership_renewed", "Плюс"),
+        ("membership_lapsed", "Плюс"),
+    ]
+    assert plans(english) == [
+        ("membership_joined", "Plus"),
+        ("membership_renewed", "Plus"),
+        ("membership_lapsed", "Plus"),
+    ]
