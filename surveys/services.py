@@ -299,8 +299,6 @@ def add_complaint_note(*, complaint_id, staff, text):
     return ComplaintNote.objects.create(complaint=complaint, author=staff, text=text)
 
 
-@retry_on_conflict
-@transaction.atomic(durable=True)
 def _record_text(text, **values):
     """A text the system writes into a record staff read later (a ledger entry's reason): in the
     merchant's language, whatever language the request that causes it speaks."""
@@ -308,6 +306,8 @@ def _record_text(text, **values):
         return str(text) % values
 
 
+@retry_on_conflict
+@transaction.atomic(durable=True)
 def resolve_complaint(*, complaint_id, staff, resolution, points=0, coupon_amount=None, now=None):
     """Resolve a case with what was done; compensate with points (through the ledger, within
     the role's adjustment limit) and/or a personal coupon worth ``coupon_amount``, valid 30
