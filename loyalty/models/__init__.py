@@ -11,6 +11,7 @@ from .ledger import (
     Purchase,
     PurchaseLine,
     Refund,
+    channel_label,
 )
 from .lifecycle import (
     BirthdayGrant,
@@ -41,6 +42,7 @@ __all__ = [
     "ApiKey",
     "Capability",
     "Channel",
+    "channel_label",
     "EntryKind",
     "LedgerEntry",
     "LotAllocation",

@@ -17,6 +17,11 @@ class Channel(models.TextChoices):
     APP = "app", _("App")
 
 
+def channel_label(code):
+    """A purchase channel in the page's language; an unknown code stays as it is."""
+    return Channel(code).label if code in Channel.values else code
+
+
 class Purchase(models.Model):
     """A receipt. Anonymous purchases (no member) are kept for analytics."""
 

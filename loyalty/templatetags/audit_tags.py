@@ -19,7 +19,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from loyalty.models import Channel, perk_label
+from loyalty.models import channel_label, perk_label
 from loyalty.roles import ROLE_LABELS
 
 register = template.Library()
@@ -174,8 +174,8 @@ def _value(context, key, field, value):
         return str(perk_label(value))
     if key == "role":
         return str(ROLE_LABELS.get(value, value))
-    if key == "channel" and value in Channel.values:
-        return str(Channel(value).label)
+    if key == "channel":
+        return str(channel_label(value))
     if key in NAMED_ROWS and isinstance(value, str | int):
         return str(_names(context, NAMED_ROWS[key]).get(value, value))
     if key in YES_NO_KEYS and value in ("yes", "no"):

@@ -4,7 +4,7 @@ from django import template
 from django.conf import settings
 from django.utils import formats, translation
 
-from loyalty.models import Channel, perk_label
+from loyalty.models import channel_label, perk_label
 from loyalty.roles import ROLE_LABELS
 
 register = template.Library()
@@ -47,10 +47,7 @@ def role_label(name):
     return ROLE_LABELS.get(name, name)
 
 
-@register.filter
-def channel_label(code):
-    """A purchase channel (store, online, app) in the page's language."""
-    return Channel(code).label if code in Channel.values else code
+register.filter("channel_label", channel_label)
 
 
 @register.simple_tag
