@@ -78,7 +78,7 @@ class MessageTemplate(models.Model):
 
 
 class MessagingSettings(models.Model):
-    """Quiet hours and the frequency cap (a single row, id 1)."""
+    """Quiet hours (they hold SMS; e-mail goes at any hour) and the frequency cap (row id 1)."""
 
     quiet_from = models.TimeField(_("quiet hours from"), default=datetime.time(21, 0))
     quiet_until = models.TimeField(_("quiet hours until"), default=datetime.time(9, 0))

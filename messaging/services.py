@@ -249,14 +249,6 @@ def _deliver(item, now, rules, senders):
         _log(item, now, Message.Status.SUPPRESSED, Reason.NO_CONSENT)
         _close(item)
         return "suppressed"
-    tz = member_tz(member)
-    later = quiet_hours_end(now, tz, rules)
-    if later is not None:
-        # Not an attempt: give the lease back and wait for the morning.
-        Outbox.objects.filter(pk=item.pk).update(
-            not_before=later, leased_until=None, attempts=F("attempts") - 1
-        )
-        return "deferred"
     if member.email:
         channel, address = Channel.EMAIL, member.email
     elif member.phone:
@@ -265,6 +257,15 @@ def _deliver(item, now, rules, senders):
         _log(item, now, Message.Status.SUPPRESSED, Reason.NO_CONTACT)
         _close(item)
         return "suppressed"
+    tz = member_tz(member)
+    # Quiet hours are for the phone that buzzes at night; an e-mail waits in the inbox anyway.
+    later = quiet_hours_end(now, tz, rules) if channel == Channel.SMS else None
+    if later is not None:
+        # Not an attempt: give the lease back and wait for the morning.
+        Outbox.objects.filter(pk=item.pk).update(
+            not_before=later, leased_until=None, attempts=F("attempts") - 1
+        )
+        return "deferred"
     with transaction.atomic():
         # The member's row lock makes the cap exact when several workers deliver at once.
         lock_member(member.pk)

@@ -151,6 +151,14 @@ def test_quiet_hours_hold_messages_until_the_morning(enrol, sms_sent):
     assert len(sms_sent) == 1
 
 
+def test_an_e_mail_goes_in_the_quiet_hours_too(enrol, smtp_server):
+    member = enrol(email="anna@example.com")
+    campaign(member, 1, now=at("2025-06-15 22:30"))
+
+    assert deliver_due(now=at("2025-06-15 22:30")) == {"sent": 1}
+    assert smtp_server.envelopes[0].rcpt_tos == ["anna@example.com"]
+
+
 def test_quiet_hours_are_the_members_store_time(enrol, stores, sms_sent):
     stores["MSK-01"].time_zone = "Asia/Vladivostok"  # UTC+10: 16:00 in Moscow is 23:00 there
     stores["MSK-01"].save()
