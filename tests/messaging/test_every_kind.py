@@ -15,7 +15,7 @@ from messaging import services
 from messaging.defaults import DEFAULT_TEXTS
 from messaging.models import Channel, Message, MessageTemplate, MessagingSettings, Outbox, Purpose
 from messaging.services import MAX_ATTEMPTS, deliver_due, enqueue, message_fields, render
-from surveys.jobs import survey_message, survey_url
+from surveys.messages import survey_message, survey_url
 from tests.jobs.conftest import MSK, at
 from tests.messaging.conftest import _free_port
 
