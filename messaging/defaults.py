@@ -95,7 +95,7 @@ DEFAULT_TEXTS = {
     ("campaign", "ru"): ("{{ subject }}", "{{ text }}", "{{ text }}"),
     ("campaign", "en"): ("{{ subject }}", "{{ text }}", "{{ text }}"),
     # Survey invitations carry their subject and text, written in the member's language by
-    # ``surveys.jobs.survey_message`` for the survey's kind (NPS, its reminder, churn, CSAT).
+    # ``surveys.messages.survey_message`` for the survey's kind (NPS, its reminder, churn, CSAT).
     ("survey", "ru"): ("{{ subject }}", "{{ text }}", "{{ text }}"),
     ("survey", "en"): ("{{ subject }}", "{{ text }}", "{{ text }}"),
     ("csat_survey", "ru"): ("{{ subject }}", "{{ text }}", "{{ text }}"),

@@ -8,14 +8,12 @@ commits its invitations and their messages together).
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
-from django.utils import translation
-from django.utils.translation import gettext as _
 
 from loyalty.models import Purchase
 from members.models import Member
+from surveys.messages import survey_message, survey_url
 from surveys.models import Survey, SurveyInvitation
 from surveys.services import create_invitation, renew_token
 
@@ -28,28 +26,6 @@ def in_sample(purchase_id, rate):
     if rate >= 1:
         return True
     return (purchase_id * 2654435761) % 10_000 < int(rate * 10_000)
-
-
-def survey_url(raw_token):
-    return f"{settings.SITE_URL.rstrip('/')}/s/{raw_token}/"
-
-
-def survey_message(language, url, kind="nps", reminder=False):
-    """Subject and text of a survey invitation, in the member's language."""
-    with translation.override(language):
-        if kind == "csat":
-            subject = _("How did we do?")
-            text = _("We have resolved your request. How satisfied are you? %(url)s")
-        elif kind == "churn":
-            subject = _("We miss you")
-            text = _("We have not seen you for a while. Tell us why in one click: %(url)s")
-        elif reminder:
-            subject = _("A reminder: one question, ten seconds")
-            text = _("You have not answered yet: how likely are you to recommend us? %(url)s")
-        else:
-            subject = _("One question, ten seconds")
-            text = _("How likely are you to recommend us to a friend? %(url)s")
-        return {"subject": str(subject), "text": str(text) % {"url": url}, "survey_url": url}
 
 
 def _send(member_id, raw_token, key, now, reminder=False, language="ru"):

@@ -22,6 +22,7 @@ from loyalty.models import audit
 from loyalty.services.adjustments import apply_adjustment
 from loyalty.services.locking import retry_on_conflict
 from members.models import Member
+from surveys.messages import survey_message, survey_url
 from surveys.models import (
     ChurnReason,
     Complaint,
@@ -382,7 +383,6 @@ def _send_survey_link(member, raw_token, now, key):
     """Queue the satisfaction survey's message, inside the caller's transaction (outbox)."""
     from messaging.models import Purpose
     from messaging.services import enqueue
-    from surveys.jobs import survey_message, survey_url
 
     enqueue(
         member_id=member.pk,
@@ -436,7 +436,6 @@ def run_survey_send(send, *, now=None, batch_size=500):
     this send is skipped, and each batch commits its invitations with their messages)."""
     from django.db.models import Exists, OuterRef
 
-    from surveys.jobs import survey_message, survey_url
     from surveys.models import SurveySend
 
     now = now or timezone.now()
