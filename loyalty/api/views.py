@@ -13,10 +13,9 @@ from loyalty.api.schema import ANY_TEXT
 from loyalty.errors import LoyaltyError
 from loyalty.models import LedgerEntry
 from loyalty.services import points as ledger
-from loyalty.services.coupons import coupon_effect
 from loyalty.services.locking import member_with_balance
 from loyalty.services.purchases import (
-    find_member,
+    check_coupon,
     money_str,
     quote_purchase,
     record_purchase,
@@ -326,16 +325,12 @@ class CouponValidateView(APIView):
     )
     def post(self, request, code):
         data = validated(s.CouponCheckSerializer, request)
-        member_id = None
-        if data["card_number"]:
-            member_id = find_member(data["card_number"])
         try:
-            effect = coupon_effect(
+            effect = check_coupon(
                 code=code,
-                member_id=member_id,
+                card_number=data["card_number"],
                 amount=data["amount"],
                 lines=data.get("lines", ()),
-                now=timezone.now(),
             )
         except LoyaltyError as error:
             if error.code != "coupon_not_applicable":
