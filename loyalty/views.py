@@ -57,7 +57,7 @@ def _error_page(template_name, status):
 def page_not_found(request, exception):
     if _is_api(request):
         return JsonResponse(
-            {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}, status=404
+            {"error": {"code": "not_found", "message": _("Not found."), "fields": {}}}, status=404
         )
     return _error_page("404.html", 404)
 
@@ -65,7 +65,7 @@ def page_not_found(request, exception):
 def permission_denied(request, exception):
     if _is_api(request):
         return JsonResponse(
-            {"error": {"code": "permission_denied", "message": "Forbidden.", "fields": {}}},
+            {"error": {"code": "permission_denied", "message": _("Forbidden."), "fields": {}}},
             status=403,
         )
     return _error_page("403.html", 403)
@@ -74,7 +74,7 @@ def permission_denied(request, exception):
 def server_error(request):
     if _is_api(request):
         return JsonResponse(
-            {"error": {"code": "server_error", "message": "Server error.", "fields": {}}},
+            {"error": {"code": "server_error", "message": _("Server error."), "fields": {}}},
             status=500,
         )
     return _error_page("500.html", 500)

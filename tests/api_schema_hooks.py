@@ -7,33 +7,33 @@ left exactly as generated. Used by tests/engine/test_api_schema.py, and by the C
 ``SCHEMATHESIS_HOOKS=tests.api_schema_hooks`` (docs/api.md).
 """
 
+import os
 import zlib
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
+import django
 import schemathesis
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+if not apps.ready:  # the schemathesis CLI loads these hooks outside pytest-django
+    # The suite's settings: they need no secret from the shell, and the hooks touch no database.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    django.setup()
+
+# The rules themselves, not copies: the hooks obey what the API enforces.
+from loyalty.services.purchases import Line, lines_total  # noqa: E402
+from members.models import luhn_check_digit  # noqa: E402
+
 MAX_AMOUNT = Decimal("9999999999.99")
-
-
-def _luhn_digit(body):
-    total = 0
-    for position, char in enumerate(reversed(body)):
-        digit = int(char)
-        if position % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return str((10 - total % 10) % 10)
 
 
 def _valid_card(value):
     """The drawn 13 digits with their check digit put right (a real member's card or a 404)."""
     if isinstance(value, str) and len(value) == 13 and value.isascii() and value.isdigit():
-        return value[:-1] + _luhn_digit(value[:-1])
+        return value[:-1] + luhn_check_digit(value[:-1])
     return value
 
 
@@ -51,15 +51,15 @@ def _in_range_date(value, low, high):
 
 
 def _line_total(lines):
+    """What the drawn lines come to, by the purchase service's own sum (None: not lines)."""
     try:
-        return sum(
-            (
-                (Decimal(line["quantity"]) * Decimal(line["unit_price"])).quantize(
-                    Decimal("0.01"), rounding=ROUND_HALF_UP
-                )
-                for line in lines
-            ),
-            Decimal("0.00"),
+        return lines_total(
+            Line(
+                sku=line["sku"],
+                quantity=Decimal(line["quantity"]),
+                unit_price=Decimal(line["unit_price"]),
+            )
+            for line in lines
         )
     except (InvalidOperation, KeyError, TypeError):
         return None

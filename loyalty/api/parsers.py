@@ -1,5 +1,6 @@
 """The API's JSON parser: DRF's, with a body nested too deep for Python a parse error too."""
 
+from django.utils.translation import gettext as _
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
@@ -11,4 +12,4 @@ class JSONParser(parsers.JSONParser):
         except RecursionError:
             # Python's json gives up around a thousand levels of nesting; no valid request has
             # more than three, so this is malformed input (400), not a server error.
-            raise ParseError("JSON parse error - nested too deep") from None
+            raise ParseError(_("JSON parse error - nested too deep")) from None

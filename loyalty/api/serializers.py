@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from loyalty.models import Channel, LedgerEntry
-from loyalty.services.purchases import Line, money_str
+from loyalty.services.purchases import Line
 from members.models import Member, is_valid_card_number
 
 MAX_AMOUNT = Decimal("9999999999.99")
@@ -198,24 +198,6 @@ class LineSerializer(StrictSerializer):
         return Line(**value)
 
 
-def check_lines_add_up(attrs):
-    """Lines, when given, are the receipt itself: each line's quantity × unit_price rounded half up
-    to the kopeck, summed, must equal the amount exactly (before any coupon or points)."""
-    lines = attrs.get("lines")
-    if not lines:
-        return
-    total = sum((line.amount for line in lines), Decimal("0.00"))
-    if total != attrs["amount"]:
-        raise serializers.ValidationError(
-            {
-                "lines": [
-                    _("The lines add up to %(total)s, not to the amount %(amount)s.")
-                    % {"total": money_str(total), "amount": money_str(attrs["amount"])}
-                ]
-            }
-        )
-
-
 LINES_HELP = (
     "The receipt's lines. When given, the sum of quantity × unit_price of each line (rounded half "
     "up to the kopeck) must equal amount exactly, or the request is refused with 400 naming lines."
@@ -242,7 +224,6 @@ class BasketSerializer(StrictSerializer):
             raise serializers.ValidationError(
                 {"redeem_points": [_("Only a member's purchase can spend points.")]}
             )
-        check_lines_add_up(attrs)
         return attrs
 
 
@@ -274,10 +255,6 @@ class CouponCheckSerializer(StrictSerializer):
     lines = serializers.ListField(
         child=LineSerializer(), required=False, max_length=500, help_text=LINES_HELP
     )
-
-    def validate(self, attrs):
-        check_lines_add_up(attrs)
-        return attrs
 
 
 class CouponCheckOutSerializer(serializers.Serializer):

@@ -65,6 +65,31 @@ class Line:
         return money(self.quantity * self.unit_price)
 
 
+def lines_total(lines):
+    """What a receipt's lines come to: each line's quantity × unit price rounded half up to the
+    kopeck, summed."""
+    return sum((line.amount for line in lines), Decimal("0.00"))
+
+
+def check_lines_add_up(*, amount, lines):
+    """Lines, when given, are the receipt itself: they must add up to the amount exactly (before
+    any coupon or points). Raises ``invalid`` (400) naming ``lines``."""
+    if not lines:
+        return
+    total = lines_total(lines)
+    if total != money(amount):
+        message = _("The lines add up to %(total)s, not to the amount %(amount)s.") % {
+            "total": money_str(total),
+            "amount": money_str(amount),
+        }
+        raise LoyaltyError(
+            "invalid",
+            _("The request has invalid fields."),
+            fields={"lines": [str(message)]},
+            status_code=400,
+        )
+
+
 @dataclass
 class Quote:
     amount: Decimal
@@ -110,7 +135,7 @@ def _line_weight(lines):
     """Share of the basket that earns, with boosts: sum(line × multiplier) ÷ sum(lines)."""
     if not lines:
         return Decimal(1)
-    total = sum((line.amount for line in lines), Decimal(0))
+    total = lines_total(lines)
     if total <= 0:
         return Decimal(1)
     rules = list(ProductRule.objects.filter(is_active=True))
@@ -212,7 +237,12 @@ def partner_rate(store):
 def quote_purchase(
     *, card_number=None, amount, lines=(), redeem_points=0, coupon_code="", now=None, store=None
 ):
-    """What a purchase would earn and cost, without recording anything."""
+    """What a purchase would earn and cost, without recording anything.
+
+    Raises ``invalid`` (lines that do not add up to the amount), ``member_not_found``,
+    ``member_blocked``, ``coupon_not_applicable`` and the redemption errors.
+    """
+    check_lines_add_up(amount=amount, lines=lines)
     now = now or timezone.now()
     program = ProgramSettings.cached()
     member = None
@@ -238,6 +268,19 @@ def quote_purchase(
         coupon_discount=coupon_discount,
         multiplier=campaign_multiplier(member.pk if member else None, store, now),
         earn_rate=partner_rate(store),
+    )
+
+
+def check_coupon(*, code, card_number=None, amount, lines=(), now=None):
+    """The discount a coupon gives on this basket, without using it.
+
+    Raises ``invalid`` (lines that do not add up to the amount), ``member_not_found`` and
+    ``coupon_not_applicable`` saying why it does not apply.
+    """
+    check_lines_add_up(amount=amount, lines=lines)
+    member_id = find_member(card_number) if card_number is not None else None
+    return coupon_effect(
+        code=code, member_id=member_id, amount=amount, lines=lines, now=now or timezone.now()
     )
 
 
@@ -410,11 +453,15 @@ def record_purchase(
     """Record a receipt: spend points, earn points, move up a tier; idempotent by receipt number.
 
     A replay with the same details returns the first answer and writes nothing; different
-    details are ``idempotency_conflict``. Raises ``member_not_found``, ``member_blocked``,
-    ``insufficient_points``, ``redeem_limit_exceeded``, ``coupon_not_applicable``.
+    details are ``idempotency_conflict``. Raises ``invalid`` (lines that do not add up to the
+    amount), ``member_not_found``, ``member_blocked``, ``insufficient_points``,
+    ``redeem_limit_exceeded``, ``coupon_not_applicable``.
     """
     lines = tuple(lines)
     amount = money(amount)
+    # Before the receipt number is looked at: a request breaking the rule is refused as it is,
+    # not answered from a first purchase of the same number.
+    check_lines_add_up(amount=amount, lines=lines)
     digest = fingerprint(
         purchase_payload(
             store=store,

@@ -1,13 +1,17 @@
 """The 400, 403, 404 and 500 pages and the expired-form (CSRF) page are the product's own: in
 the reader's language, with the page's language declared, and drawn without the database."""
 
+import io
+import json
 import re
 
 import pytest
 from django.test import Client, RequestFactory
 from django.utils import translation
+from rest_framework.exceptions import ParseError
 
-from loyalty.views import server_error
+from loyalty.api.parsers import JSONParser
+from loyalty.views import permission_denied, server_error
 
 # (what the page says in Russian, in English)
 NOT_FOUND = ("Страница не найдена", "Page not found")
@@ -84,3 +88,38 @@ def test_the_api_keeps_its_error_envelope_for_a_missing_address(db):
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(("language", "message"), [("ru", "Не найдено."), ("en", "Not found.")])
+def test_the_api_says_a_missing_address_in_the_callers_language(db, language, message):
+    response = Client().get("/api/v1/no-such-thing", headers={"Accept-Language": language})
+
+    assert response.json() == {"error": {"code": "not_found", "message": message, "fields": {}}}
+
+
+@pytest.mark.parametrize(
+    ("view", "status", "code", "message"),
+    [
+        (permission_denied, 403, "permission_denied", "Доступ запрещён."),
+        (server_error, 500, "server_error", "Ошибка сервера."),
+    ],
+)
+def test_the_api_error_envelopes_of_the_error_handlers_are_translated(
+    db, view, status, code, message
+):
+    request = RequestFactory().get("/api/v1/purchases")
+    with translation.override("ru"):
+        response = view(request, None) if view is permission_denied else view(request)
+
+    assert response.status_code == status
+    assert json.loads(response.content) == {
+        "error": {"code": code, "message": message, "fields": {}}
+    }
+
+
+def test_json_nested_too_deep_is_refused_in_the_callers_language():
+    body = b"[" * 100_000 + b"]" * 100_000
+    with translation.override("ru"), pytest.raises(ParseError) as caught:
+        JSONParser().parse(io.BytesIO(body), "application/json")
+
+    assert str(caught.value.detail) == "Ошибка разбора JSON — слишком глубокая вложенность"

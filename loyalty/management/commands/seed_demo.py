@@ -16,7 +16,7 @@ from loyalty.jobs.runner import run_job
 from loyalty.models import JobRun, ProgramSettings, Purchase, Store, Tier, User
 from loyalty.services.adjustments import adjust_points
 from loyalty.services.points import balance_of
-from loyalty.services.purchases import Line, record_purchase, refund_purchase
+from loyalty.services.purchases import Line, lines_total, record_purchase, refund_purchase
 from members.models import Member
 from members.services import enrol_member, set_member_blocked
 
@@ -138,7 +138,7 @@ def seed_members(count, rng):
                         unit_price=Decimal(price),
                     )
                 )
-            amount = sum((line.amount for line in lines), Decimal(0))
+            amount = lines_total(lines)
             balance = balance_of(Member.objects.get(pk=member.pk), when).available
             redeem = 0
             if balance > 100 and rng.random() < 0.3:
