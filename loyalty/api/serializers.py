@@ -130,13 +130,18 @@ class PriceField(DecimalStringField):
 
 @extend_schema_field(
     {
-        "type": "string",
-        "pattern": QUANTITY_PATTERN,
+        "oneOf": [
+            {"type": "string", "pattern": QUANTITY_PATTERN},
+            {"type": "integer", "minimum": 1, "maximum": 999999},
+        ],
         "example": "2",
-        "description": "Quantity as a decimal string, 0.001 to 999999.999, at most three places.",
+        "description": "Quantity: a decimal string, 0.001 to 999999.999, at most three places, "
+        "or a whole number of pieces, 1 to 999999.",
     }
 )
 class QuantityField(DecimalStringField):
+    """A quantity may also be a JSON integer (2 pieces): a whole count loses nothing."""
+
     def __init__(self, **kwargs):
         super().__init__(
             max_digits=9,
@@ -145,6 +150,11 @@ class QuantityField(DecimalStringField):
             max_value=Decimal("999999.999"),
             **kwargs,
         )
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool):
+            data = str(data)
+        return super().to_internal_value(data)
 
 
 def amount_field(**kwargs):

@@ -107,3 +107,19 @@ def test_the_coupon_check_api_names_lines_that_miss_the_amount(api):
         "message": "The request has invalid fields.",
         "fields": {"lines": [OFF_BY_A_KOPECK]},
     }
+
+
+@pytest.mark.parametrize(
+    ("quantity", "status"),
+    [(2, 201), ("2", 201), ("2.000", 201), (True, 400), (2.0, 400), (0, 400), (-2, 400)],
+)
+def test_a_quantity_is_a_decimal_string_or_a_whole_number_of_pieces(api, quantity, status):
+    lines = [{"sku": "MILK", "quantity": quantity, "unit_price": "50.00"}]
+    body = {"external_id": "Q-1", "amount": "100.00", "lines": lines}
+    response = api.post("/api/v1/purchases", body, format="json")
+    assert response.status_code == status, response.json()
+    if status == 201:
+        assert PurchaseLine.objects.get().quantity == Decimal("2")
+    else:
+        assert list(response.json()["error"]["fields"]) == ["lines"]
+        assert Purchase.objects.count() == 0
