@@ -1,18 +1,25 @@
+import logging
 from urllib.parse import parse_qsl, unquote
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpResponse, JsonResponse
+from django.template import loader
 from django.urls import get_resolver
 from django.utils import translation
 from django.utils.translation import gettext
 
 from loyalty.api.errors import error_body
 from loyalty.db import prepared_statements
+from loyalty.taskqueue import BROKER_ERRORS
+
+logger = logging.getLogger(__name__)
 
 # The longest path and query string served. Longer ones are refused with 414 before any view
 # runs (gunicorn.conf.py lets gunicorn pass up to 8 KB through, so that the answer is ours).
 MAX_URL_LENGTH = 4096
+# How long a caller is told to wait when the broker (Redis) is unreachable: a restart's length.
+RETRY_UNAVAILABLE_SECONDS = 30
 
 
 def _api_error(status, code, message, fields=None):
@@ -106,3 +113,29 @@ class PreparedStatementsMiddleware:
     def __call__(self, request):
         with prepared_statements():
             return self.get_response(request)
+
+
+class ServiceDownMiddleware:
+    """The safety net under ``loyalty.taskqueue``: a view that reaches an unreachable broker or
+    Redis without catching it answers 503 with Retry-After, never 500 (the API with its
+    ``unavailable`` envelope, pages with the site's 503 page in the reader's language)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, BROKER_ERRORS):
+            return None
+        logger.warning(
+            "%s %s: a service is unreachable: %s", request.method, request.path, exception
+        )
+        if request.path.startswith("/api/"):
+            message = gettext("A service the API needs is unreachable. Try again shortly.")
+            response = _api_error(503, "unavailable", message)
+        else:
+            response = HttpResponse(loader.get_template("503.html").render(), status=503)
+        response["Retry-After"] = str(RETRY_UNAVAILABLE_SECONDS)
+        return response

@@ -149,6 +149,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "loyalty.middleware.ServiceDownMiddleware",
 ]
 
 # What API calls go through (loyalty/wsgi.py): no session, cookie, form or HTML in them.
@@ -160,6 +161,7 @@ API_MIDDLEWARE = [
     # Before anything that reads the URL into the database (and in the caller's language).
     "loyalty.middleware.HostileUrlMiddleware",
     "loyalty.middleware.PreparedStatementsMiddleware",
+    "loyalty.middleware.ServiceDownMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty.urls"
@@ -319,6 +321,16 @@ CELERY_BEAT_SCHEDULE = {
     "credit_referrers": {
         "task": "loyalty.tasks.credit_referrers",
         "schedule": 300.0,
+    },
+    # Imports and survey sends saved while the broker could not take their message
+    # (loyalty.taskqueue).
+    "send_waiting_imports": {
+        "task": "members.tasks.send_waiting_imports",
+        "schedule": 60.0,
+    },
+    "send_waiting_survey_sends": {
+        "task": "surveys.tasks.send_waiting_survey_sends",
+        "schedule": 60.0,
     },
 }
 # A job's database claim (SQLite) older than this is taken over: its process died.

@@ -3,6 +3,7 @@
 import csv
 
 from django import forms
+from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,12 +12,17 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.access import is_fragment, require
 from loyalty.db_router import replica_reads
+from loyalty.taskqueue import delay_on_commit
 from members import queries
 from members.imports import member_export_rows, purchase_export_rows
 from members.models import ImportJob
 from members.tasks import run_import_job
 
 MAX_UPLOAD = 200 * 1024 * 1024
+WAITING_FOR_QUEUE = _(
+    "The task queue is unreachable just now: the import is saved and starts by itself "
+    "once the queue is back."
+)
 
 
 class ImportForm(forms.Form):
@@ -47,7 +53,9 @@ def import_start(request):
                 earn_points=form.cleaned_data["earn_points"],
                 created_by=request.user,
             )
-            transaction.on_commit(lambda: run_import_job.delay(job.pk))
+            handoff = delay_on_commit(run_import_job, job.pk, record=job)
+        if handoff.waiting:
+            messages.warning(request, WAITING_FOR_QUEUE)
         return redirect("members:import-detail", pk=job.pk)
     jobs = ImportJob.objects.select_related("created_by")[:20]
     return render(request, "members/import.html", {"form": form, "jobs": jobs})

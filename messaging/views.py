@@ -5,7 +5,6 @@ import datetime
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,6 +15,7 @@ from loyalty.access import is_fragment, require
 from loyalty.jobs import JOBS
 from loyalty.models import JobRun
 from loyalty.services.partners import settlement
+from loyalty.taskqueue import delay_on_commit
 from members.views import scoped_member
 from messaging.models import Message
 
@@ -52,10 +52,19 @@ def job_run_now(request, name):
     from loyalty.jobs.tasks import run_job
 
     # After commit, so the worker never misses the request; the run records itself when it starts.
-    transaction.on_commit(
-        lambda: run_job.delay(name, trigger=JobRun.Trigger.BUTTON, user_id=request.user.pk)
-    )
-    messages.success(request, _("%(job)s will start in a moment.") % {"job": name})
+    handoff = delay_on_commit(run_job, name, trigger=JobRun.Trigger.BUTTON, user_id=request.user.pk)
+    if handoff.waiting:
+        # Nothing is recorded for a press of the button: the job runs at its scheduled time.
+        messages.warning(
+            request,
+            _(
+                "The task queue is unreachable just now, so %(job)s did not start. It runs at "
+                "its scheduled time once the queue is back, or press the button again then."
+            )
+            % {"job": name},
+        )
+    else:
+        messages.success(request, _("%(job)s will start in a moment.") % {"job": name})
     return redirect("messaging:job-list")
 
 

@@ -10,3 +10,12 @@ def send_survey(send_id):
     send = SurveySend.objects.filter(pk=send_id).first()
     if send is not None:
         run_survey_send(send)
+
+
+@shared_task
+def send_waiting_survey_sends():
+    """The sweep: survey sends saved while the broker was down are sent to a worker (every
+    minute)."""
+    from loyalty.taskqueue import send_waiting
+
+    return send_waiting(SurveySend.objects.filter(status=SurveySend.Status.PENDING), send_survey)

@@ -261,8 +261,7 @@ class SendForm(forms.Form):
 @require("loyalty.manage_surveys")
 def survey_send(request):
     """Send a survey to a segment: a live count while choosing, then a Celery send."""
-    from django.db import transaction
-
+    from loyalty.taskqueue import delay_on_commit
     from surveys.services import segment_members, start_survey_send
     from surveys.tasks import send_survey
 
@@ -274,7 +273,14 @@ def survey_send(request):
             send = start_survey_send(
                 survey=form.cleaned_data["survey"], filters=form.segment(), staff=request.user
             )
-            transaction.on_commit(lambda: send_survey.delay(send.pk))
+            if delay_on_commit(send_survey, send.pk, record=send).waiting:
+                messages.warning(
+                    request,
+                    _(
+                        "The task queue is unreachable just now: the send is saved and starts "
+                        "by itself once the queue is back."
+                    ),
+                )
             return redirect("surveys:survey-send-detail", pk=send.pk)
     template = "surveys/survey_send.html"
     if request.htmx and request.method == "GET":

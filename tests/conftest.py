@@ -240,6 +240,23 @@ def celery_worker(transactional_db, tmp_path):
     delete_queues(app, sorted({queue for worker in started for queue in worker.queues}))
 
 
+@pytest.fixture
+def broker_down():
+    """Point this process's Celery at a broker where nothing listens (port 1), as when Redis is
+    down; returns a function that brings the suite's broker back (also done after the test)."""
+    from loyalty.celery import app
+
+    saved = app.conf.broker_url, app._pool, app.amqp._producer_pool
+
+    def come_back():
+        app.conf.broker_url, app._pool, app.amqp._producer_pool = saved
+
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    app._pool = app.amqp._producer_pool = None  # built again from the dead URL on first use
+    yield come_back
+    come_back()
+
+
 # --- Browser ---------------------------------------------------------------------------------
 
 

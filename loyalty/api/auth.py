@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from rest_framework import authentication, exceptions, throttling
 
 from loyalty.api import schema  # noqa: F401  (registers the OpenAPI security scheme)
-from loyalty.cache import redis_answered, redis_failed
+from loyalty.cache import redis_answered, redis_failed, wake
 from loyalty.models import ApiKey
 from loyalty.services.apikeys import (
     VERSION_KEY,
@@ -130,6 +130,7 @@ def _version_and_count(request, raw):
         window = int(time.time() // throttle.duration)
         counter = f"{throttle.cache_format % {'scope': throttle.scope, 'ident': prefix}}:{window}"
     try:
+        wake()
         if throttle.rate is None:
             version = client.get(version_key) or b"0"
         else:
@@ -148,9 +149,10 @@ def _version_and_count(request, raw):
                 _local_counts, counter, throttle.duration + 1
             )
         return None
-    redis_answered()
     if throttle.rate is not None:
         request._request.api_calls_in_window = calls
+    if redis_answered():
+        return None  # the version read may predate the bump for keys changed in the outage
     return version
 
 
@@ -160,13 +162,14 @@ def _increment(key, ttl):
     if backend is not None and hasattr(backend, "get_client"):
         full_key = cache.make_and_validate_key(key)
         try:
+            wake(backend)
             client = backend.get_client(full_key, write=True)
             pipeline = client.pipeline()
             pipeline.incr(full_key)
             pipeline.expire(full_key, ttl, nx=True)
             calls = pipeline.execute()[0]
         except RedisError as exc:
-            redis_failed("API throttle", exc)
+            redis_failed("API throttle", exc, backend)
             return _count_locally(_local_counts, key, ttl)
         redis_answered()
         return calls

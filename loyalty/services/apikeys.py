@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from loyalty.cache import redis_failed
+from loyalty.cache import redis_failed, wake, when_redis_comes_back
 from loyalty.models import ApiKey, audit
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ def keys_changed():
 
     def bump():
         try:
+            wake()
             client.incr(full_key)
         except RedisError as exc:  # keys read before age out within REMEMBER_SECONDS
             forget_remembered_keys()
@@ -158,3 +159,17 @@ def keys_changed():
 
     bump()
     transaction.on_commit(bump)
+
+
+@when_redis_comes_back
+def _keys_may_have_changed_meanwhile():
+    """A key revoked while Redis was down could not bump the shared version, and a process
+    that served no API call meanwhile still remembers it: the first process to see Redis
+    answer again bumps the version for every process."""
+    client = shared_redis()
+    if client is None:
+        return
+    try:
+        client.incr(cache.make_and_validate_key(VERSION_KEY))
+    except RedisError as exc:
+        redis_failed("telling other processes that API keys may have changed", exc)

@@ -1,12 +1,16 @@
 """CSV import through the page (a Celery task) and export that imports again."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from loyalty.celery import app as celery_app
 from loyalty.models import Purchase
 from members.models import ImportJob, Member
+from members.tasks import send_waiting_imports
 
 MEMBERS_CSV = (
     "\ufeffphone,first_name,last_name,email,birth_date,marketing_consent,store,external_ref\n"
@@ -46,6 +50,42 @@ def test_members_import_runs_in_celery_and_reports_progress(
     assert str(Member.objects.get(external_ref="C-2").birth_date) == "2000-02-29"
     progress = client.get(reverse("members:import-detail", args=[job.pk]), HTTP_HX_REQUEST="true")
     assert "every 1s" not in progress.content.decode()  # finished: polling stops
+
+
+def test_an_import_saved_while_the_broker_is_down_is_run_once_the_broker_is_back(
+    transactional_db, client_as, admin_user_, stores, broker_down, celery_worker, settings
+):
+    client = client_as("admin")
+    client.cookies["language"] = "en"
+
+    response = upload(client, "members", MEMBERS_CSV)
+
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("members:import-detail", args=[job.pk])
+    page = client.get(response["Location"]).content.decode()
+    assert "The task queue is unreachable just now: the import is saved" in page
+    assert (job.status, job.enqueued_at) == ("pending", None)
+    come_back = broker_down
+    come_back()
+    worker = celery_worker(queues=[settings.CELERY_TASK_DEFAULT_QUEUE])
+    assert send_waiting_imports() == 0  # a minute's grace: the request may still send it
+    ImportJob.objects.update(created_at=timezone.now() - timedelta(minutes=2))
+    assert send_waiting_imports() == 1
+    worker.wait_for(lambda: ImportJob.objects.get().status == "done", "the import to finish")
+    assert Member.objects.filter(external_ref__in=["C-1", "C-2"]).count() == 2
+    assert send_waiting_imports() == 0  # sent once
+
+
+def test_an_import_sent_to_a_worker_is_not_sent_again_by_the_sweep(
+    client_as, admin_user_, stores, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client_as("admin"), "members", MEMBERS_CSV)  # the broker took it
+    ImportJob.objects.update(created_at=timezone.now() - timedelta(minutes=2))
+
+    assert ImportJob.objects.get().enqueued_at is not None
+    assert send_waiting_imports() == 0
 
 
 def test_a_file_with_bad_rows_imports_nothing_and_reports_line_numbers(

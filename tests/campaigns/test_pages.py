@@ -224,3 +224,20 @@ def test_the_campaign_list_costs_the_same_queries_for_twice_the_rows(
     with django_assert_num_queries(LIST_QUERIES):
         response = client.get("/campaigns/")
     assert response.text.count('<tr><td><a href="/campaigns/') == 6
+
+
+def test_send_now_with_the_broker_down_leaves_the_campaign_for_send_campaigns(
+    transactional_db, client_as, make_campaign, broker_down
+):
+    from campaigns.services import send_campaigns
+
+    campaign = make_campaign()
+
+    response = client_as("marketer").post(f"/campaigns/{campaign.pk}/send/", {"action": "now"})
+
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.status == "scheduled"  # nothing lost: the minute's job starts it
+    come_back = broker_down
+    come_back()
+    assert send_campaigns(as_of=campaign.scheduled_at) == 1

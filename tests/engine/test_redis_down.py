@@ -167,6 +167,69 @@ def test_a_sessions_copy_in_redis_lives_five_minutes_at_most(client, support, se
     assert 290 <= seconds_left <= 300
 
 
+@pytest.fixture
+def silent_redis(settings):
+    """Point the cache at a port that takes connections and never answers, as a Redis behind a
+    route that drops packets; yields a function counting the connections made to it."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(128)
+    server.setblocking(False)
+    accepted = []
+
+    def connections():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except BlockingIOError:
+                return len(accepted)
+
+    url = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    settings.CACHES = shared_cache(url)
+    settings.CACHES["default"]["OPTIONS"] = {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}
+    yield connections
+    for connection in accepted:
+        connection.close()
+    server.close()
+
+
+def test_after_one_call_to_a_silent_redis_fails_the_next_ones_do_not_wait_for_it(
+    silent_redis, api, pos
+):
+    card = pos.enrol()["card_number"]  # its calls already found Redis silent
+    tried = silent_redis()
+
+    assert cache.get("anything", "nothing") == "nothing"
+    assert cache.set("anything", 1) is None
+    assert api.get(f"/api/v1/members/{card}").status_code == 200
+
+    assert tried >= 1
+    assert silent_redis() == tried  # not one connection more
+
+
+def test_a_key_revoked_while_redis_was_down_is_dropped_by_processes_that_did_not_notice(
+    redis_down, settings, api, pos
+):
+    # This process remembers the key; another one revoked it during an outage (its bump of the
+    # shared version lost). The first process to see Redis again bumps the version for all.
+    needs_redis()
+    come_back = redis_down
+    come_back()
+    card = pos.enrol()["card_number"]
+    assert api.get(f"/api/v1/members/{card}").status_code == 200  # the key is remembered now
+    version_key = cache.make_and_validate_key("apikeys:version")
+    before = int(shared_redis().get(version_key) or 0)
+    settings.CACHES = shared_cache(CLOSED_REDIS_URL)
+    assert cache.get("anything") is None  # a page's session look-up finds Redis down
+    ApiKey.objects.update(revoked_at="2026-01-01T00:00:00Z")  # revoked by another process
+
+    come_back()
+    assert cache.get("anything") is None  # Redis answers again
+
+    assert int(shared_redis().get(version_key)) == before + 1
+    assert api.get(f"/api/v1/members/{card}").status_code == 401
+
+
 # --- A real server started with Redis unreachable ----------------------------------------------
 
 

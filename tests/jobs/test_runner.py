@@ -173,6 +173,22 @@ def test_run_now_button_starts_the_job_after_commit(
     )
 
 
+def test_run_now_with_the_broker_down_says_the_job_did_not_start(
+    transactional_db, client_as, admin_user_, broker_down
+):
+    client = client_as("admin")
+    client.cookies["language"] = "en"
+
+    response = client.post("/operations/jobs/reevaluate_tiers/run/", follow=True)
+
+    assert response.redirect_chain == [("/operations/jobs/", 302)]
+    assert [str(message) for message in response.context["messages"]] == [
+        "The task queue is unreachable just now, so reevaluate_tiers did not start. It runs at "
+        "its scheduled time once the queue is back, or press the button again then."
+    ]
+    assert JobRun.objects.count() == 0
+
+
 @pytest.mark.urls("tests.messaging.urls")
 def test_run_now_of_an_unknown_job_is_404(client_as):
     assert client_as("admin").post("/operations/jobs/nope/run/").status_code == 404

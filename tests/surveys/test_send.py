@@ -11,6 +11,7 @@ from loyalty.services.purchases import record_purchase
 from members.services import enrol_member
 from surveys.models import SurveyInvitation, SurveySend
 from surveys.services import run_survey_send
+from surveys.tasks import send_waiting_survey_sends
 
 
 @pytest.fixture
@@ -87,3 +88,29 @@ def test_churn_survey_goes_to_lapsed_members_once(
     texts = [row.context["text"] for row in Outbox.objects.filter(purpose="survey")]
     assert len(texts) == 2
     assert all("/s/" in text for text in texts)
+
+
+def test_a_survey_send_saved_while_the_broker_is_down_goes_out_once_it_is_back(
+    transactional_db, client_as, marketer, crowd, surveys, broker_down, eager_celery
+):
+    client = client_as("marketer")
+    client.cookies["language"] = "en"
+    celery_app.conf.task_always_eager = False  # the page meets the dead broker
+
+    response = client.post(
+        reverse("surveys:survey-send"), {"survey": surveys["churn"].pk, "lapsed_days": 90}
+    )
+
+    send = SurveySend.objects.get()
+    assert response["Location"] == reverse("surveys:survey-send-detail", args=[send.pk])
+    page = client.get(response["Location"]).content.decode()
+    assert "The task queue is unreachable just now: the send is saved" in page
+    assert (send.status, send.enqueued_at, SurveyInvitation.objects.count()) == ("pending", None, 0)
+    come_back = broker_down
+    come_back()
+    celery_app.conf.task_always_eager = True  # the worker, in this process
+    SurveySend.objects.update(created_at=timezone.now() - timedelta(minutes=2))
+    assert send_waiting_survey_sends() == 1
+    send.refresh_from_db()
+    assert (send.status, send.total, send.done) == ("done", 2, 2)
+    assert send_waiting_survey_sends() == 0

@@ -1,0 +1,21 @@
+"""The project's URLs and two views that send a task without catching a broker error: what the
+safety net (loyalty.middleware.ServiceDownMiddleware) is there for."""
+
+from django.http import HttpResponse
+from django.urls import path
+
+from loyalty.jobs.tasks import run_job
+from loyalty.urls import handler404, handler500  # noqa: F401
+from loyalty.urls import urlpatterns as project_patterns
+
+
+def sends_a_task(request):
+    run_job.delay("reevaluate_tiers")
+    return HttpResponse("sent")
+
+
+urlpatterns = [
+    path("api/v1/test-sends-a-task", sends_a_task),
+    path("test-sends-a-task/", sends_a_task),
+    *project_patterns,
+]
