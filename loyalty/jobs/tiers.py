@@ -248,8 +248,10 @@ def reevaluate_tiers(*, as_of, run=None, batch_size=BATCH_MEMBERS):
     purchase count) earns now. They fall only when it has stayed below their tier's threshold
     for the whole grace period (default 30 days): to the highest tier the value reached at some
     moment of that period, so going back above during the grace starts a new one, and several
-    tiers can be left at once. A paid membership holds its tier while live and through the
-    grace period after it ends.
+    tiers can be left at once. A refund lowers the value from its own moment. When the receipts
+    cannot date the fall (a raised threshold, a tier set by hand), the grace runs from the run
+    that first saw the member below. A paid membership holds its tier while live and through
+    the grace period after it ends.
     """
     program = ProgramSettings.load()
     with qualifying_values(program, as_of):
