@@ -15,37 +15,66 @@ BATCH_MEMBERS = 10_000
 # For every member who bought in the window or in the grace period before it, two qualifying
 # values (spend net of refunds, or the number of purchases), computed once per run into a
 # temporary table of this connection: ``value``, the rolling value now, and ``held``, the most
-# it was at any moment of the grace period (as of the grace period's start, and just after each
-# purchase since). ``held`` is the rule of SPEC's "falls only after N days below its threshold":
-# a member keeps the highest tier their rolling value reached at some moment of the last N days,
-# so a member who went back above during the grace period starts a new one, and a member whose
-# value left the window long ago falls on the first run whether or not a run saw them below.
+# it was at any moment of the grace period (as of the grace period's start, just after each
+# purchase since, and just before each refund since). ``held`` is the rule of SPEC's "falls only
+# after N days below its threshold": a member keeps the highest tier their rolling value reached
+# at some moment of the last N days, so a member who went back above during the grace period
+# starts a new one. Each value is the one of its moment: a purchase counts with the refunds made
+# by then (``qualifying_amount`` is net of every refund so far; each later refund's share is
+# added back), so a refund lowers the value from the moment it was made, never before.
 # One pass over the window's receipts instead of a probe per member in every batch.
 QUALIFYING_TABLE = "tier_qualifying"
 QUALIFYING_SELECT = """
 SELECT s.member_id, COALESCE(MAX(CASE WHEN s.part = 0 THEN s.value END), 0) AS value,
        MAX(s.value) AS held
 FROM (
-    SELECT p.member_id, 0 AS part, {value} AS value
+    SELECT p.member_id, 0 AS part, {value_now} AS value
     FROM loyalty_purchase p
     WHERE p.member_id IS NOT NULL AND p.occurred_at > %(since)s AND p.occurred_at <= %(as_of)s
     GROUP BY p.member_id
     UNION ALL
-    SELECT p.member_id, 1 AS part, {value} AS value
+    SELECT p.member_id, 1 AS part, {value_at_cutoff} AS value
     FROM loyalty_purchase p
     WHERE p.member_id IS NOT NULL
         AND p.occurred_at > %(cutoff_since)s AND p.occurred_at <= %(cutoff)s
     GROUP BY p.member_id
     UNION ALL
-    SELECT q.member_id, 2 AS part, {value} AS value
+    SELECT q.member_id, 2 AS part, {value_after_purchase} AS value
     FROM loyalty_purchase q
     JOIN loyalty_purchase p ON p.member_id = q.member_id
-        AND p.occurred_at <= q.occurred_at AND p.occurred_at > {window_start}
+        AND p.occurred_at <= q.occurred_at AND p.occurred_at > {purchase_window_start}
     WHERE q.member_id IS NOT NULL AND q.occurred_at > %(cutoff)s AND q.occurred_at <= %(as_of)s
     GROUP BY q.id, q.member_id
+    UNION ALL
+    SELECT rp.member_id, 3 AS part, {value_before_refund} AS value
+    FROM loyalty_refund r
+    JOIN loyalty_purchase rp ON rp.id = r.purchase_id
+    JOIN loyalty_purchase p ON p.member_id = rp.member_id
+        AND p.occurred_at <= r.created_at AND p.occurred_at > {refund_window_start}
+    WHERE rp.member_id IS NOT NULL AND r.created_at > %(cutoff)s AND r.created_at <= %(as_of)s
+    GROUP BY r.id, rp.member_id
 ) s
 GROUP BY s.member_id
 """
+
+# Whether the receipts show the value at or above ``{threshold}`` at some moment of the window
+# before the grace period (at its start, or just after a purchase in it): then the value's fall
+# below is theirs to date (a purchase leaving the window, a refund), and the member falls on the
+# first run after the grace even if no run saw them below. When they do not (the threshold was
+# raised, the tier was set by hand or came with a lapsed membership), nothing dates the fall but
+# the run that first saw it: ``below_tier_since``. Evaluated only for a member about to fall.
+REACHED_SQL = """(
+    (SELECT {value_at_cutoff_since} FROM loyalty_purchase p
+     WHERE p.member_id = {member} AND p.occurred_at > %(before_since)s
+        AND p.occurred_at <= %(cutoff_since)s) >= {threshold}
+    OR EXISTS (
+        SELECT 1 FROM loyalty_purchase q
+        JOIN loyalty_purchase p ON p.member_id = q.member_id
+            AND p.occurred_at <= q.occurred_at AND p.occurred_at > {purchase_window_start}
+        WHERE q.member_id = {member}
+            AND q.occurred_at > %(cutoff_since)s AND q.occurred_at <= %(cutoff)s
+        GROUP BY q.id
+        HAVING {value_after_purchase} >= {threshold}))"""
 
 # The highest tier threshold a paid membership gives the member {when}: live now, or live at
 # some moment of the grace period (a lapsed membership's tier falls after the grace, like any).
@@ -60,13 +89,14 @@ LIVE_IN_GRACE = (
     " OR COALESCE(ms.ended_at, ms.period_end) > %(cutoff)s)"
 )
 
-# One statement per batch. For each member ({members} gives member_id, tier_id, value and held:
-# the temporary table above in the job, the receipts themselves in the benchmark's one
-# statement): the tier the value earns now and the tier it held during the grace period, each
-# raised to a paid membership's; then move up to the first, fall to the second when it is below
-# the current tier, and mark or clear ``below_tier_since`` (since when a run first saw the value
-# below the tier: shown to staff, not used by the rule). Tier thresholds are unique, so a
-# threshold names its tier.
+# One statement per batch. For each member ({members} gives member_id, tier_id, below_since (the
+# member's ``below_tier_since``), value and held: the temporary table above in the job, the
+# receipts themselves in the benchmark's one statement): the tier the value earns now and the
+# tier it held during the grace period, each raised to a paid membership's; then move up to the
+# first, fall to the second when it is below the current tier and the fall is dated before the
+# grace period (by the receipts, ``REACHED_SQL``, or by the run that first saw it), and mark or
+# clear ``below_tier_since`` (since when a run first saw the value below the tier). Tier
+# thresholds are unique, so a threshold names its tier.
 REEVALUATE_SQL = """
 UPDATE members_member SET
     tier_id = (SELECT t.id FROM loyalty_tier t WHERE t.threshold = e.new_th),
@@ -78,16 +108,17 @@ UPDATE members_member SET
 FROM (
     SELECT d.member_id, d.cur_th, d.tgt_th,
         CASE WHEN d.tgt_th > d.cur_th THEN d.tgt_th
-             WHEN d.held_th < d.cur_th THEN d.held_th
+             WHEN d.held_th < d.cur_th AND d.below_since <= %(cutoff)s THEN d.held_th
+             WHEN d.held_th < d.cur_th AND {reached} THEN d.held_th
              ELSE d.cur_th END AS new_th
     FROM (
-        SELECT c.member_id, c.cur_th,
+        SELECT c.member_id, c.cur_th, c.below_since,
             CASE WHEN c.live_th IS NOT NULL AND c.live_th > c.earned_th
                  THEN c.live_th ELSE c.earned_th END AS tgt_th,
             CASE WHEN c.grace_th IS NOT NULL AND c.grace_th > c.held_earned_th
                  THEN c.grace_th ELSE c.held_earned_th END AS held_th
         FROM (
-            SELECT q.member_id, ct.threshold AS cur_th,
+            SELECT q.member_id, q.below_since, ct.threshold AS cur_th,
                 (SELECT MAX(t.threshold) FROM loyalty_tier t
                  WHERE t.threshold <= q.value) AS earned_th,
                 (SELECT MAX(t.threshold) FROM loyalty_tier t
@@ -108,21 +139,48 @@ WHERE members_member.id = e.member_id AND (
 
 # The members of one id range [low, high) with their qualifying values, from the run's table.
 BATCH_MEMBERS_SQL = """
-SELECT m.id AS member_id, m.tier_id AS tier_id, COALESCE(v.value, 0) AS value,
-       COALESCE(v.held, 0) AS held
+SELECT m.id AS member_id, m.tier_id AS tier_id, m.below_tier_since AS below_since,
+       COALESCE(v.value, 0) AS value, COALESCE(v.held, 0) AS held
 FROM members_member m
 LEFT JOIN tier_qualifying v ON v.member_id = m.id
 WHERE m.id >= %(low)s AND m.id < %(high)s AND m.status <> 'merged'
 """
 
-SPEND = "ROUND(COALESCE(SUM(p.qualifying_amount), 0), 2)"
-COUNT = "COALESCE(SUM(CASE WHEN p.qualifying_amount > 0 THEN 1 ELSE 0 END), 0)"
+# A purchase's qualifying amount as it was at a moment: its refunds made after then (``later``
+# compares a refund's time with the moment) added back.
+AMOUNT_AT = """(p.qualifying_amount + CASE WHEN p.refunded_amount > 0 THEN COALESCE(
+    (SELECT SUM(f.qualifying_amount) FROM loyalty_refund f
+     WHERE f.purchase_id = p.id AND {later}), 0) ELSE 0 END)"""
+SPEND = "ROUND(COALESCE(SUM({amount}), 0), 2)"
+COUNT = "COALESCE(SUM(CASE WHEN {amount} > 0 THEN 1 ELSE 0 END), 0)"
 
 
-def reevaluate_sql(members):
-    """The batch statement over ``members`` (a SELECT of member_id, tier_id, value, held)."""
+def _values(program):
+    """The qualifying value SQL at each moment the statements name, for the program's measure."""
+    measure = COUNT if program.tier_qualification == ProgramSettings.Qualification.COUNT else SPEND
+
+    def at(later):
+        return measure.format(amount=AMOUNT_AT.format(later=later))
+
+    return {
+        "value_now": at("f.created_at > %(as_of)s"),
+        "value_at_cutoff": at("f.created_at > %(cutoff)s"),
+        "value_at_cutoff_since": at("f.created_at > %(cutoff_since)s"),
+        "value_after_purchase": at("f.created_at > q.occurred_at"),
+        # Just before the refund: it and any refund of the same moment not made yet.
+        "value_before_refund": at("f.created_at >= r.created_at"),
+        "purchase_window_start": minus_days("q.occurred_at", program.tier_window_days),
+        "refund_window_start": minus_days("r.created_at", program.tier_window_days),
+    }
+
+
+def reevaluate_sql(members, program):
+    """The batch statement over ``members`` (a SELECT of member_id, tier_id, below_since, value
+    and held)."""
+    reached = REACHED_SQL.format(member="d.member_id", threshold="d.cur_th", **_values(program))
     return REEVALUATE_SQL.format(
         members=members,
+        reached=reached,
         live_now=MEMBERSHIP_TIER_SQL.format(when=LIVE_NOW),
         live_in_grace=MEMBERSHIP_TIER_SQL.format(when=LIVE_IN_GRACE),
     )
@@ -130,22 +188,22 @@ def reevaluate_sql(members):
 
 def qualifying_select(program):
     """``QUALIFYING_SELECT`` for the program's measure (spend or count) and window."""
-    value = COUNT if program.tier_qualification == ProgramSettings.Qualification.COUNT else SPEND
-    window_start = minus_days("q.occurred_at", program.tier_window_days)
-    return QUALIFYING_SELECT.format(value=value, window_start=window_start)
+    return QUALIFYING_SELECT.format(**_values(program))
 
 
 def moments(program, as_of):
-    """The statements' named times: now, the window's start, the grace period's start and the
-    start of the window that ended then."""
+    """The statements' named times: now, the window's start, the grace period's start, the
+    start of the window that ended then, and the start of the window before that."""
     since = as_of - timedelta(days=program.tier_window_days)
     cutoff = as_of - timedelta(days=program.downgrade_grace_days)
     cutoff_since = cutoff - timedelta(days=program.tier_window_days)
+    before_since = cutoff_since - timedelta(days=program.tier_window_days)
     return {
         "as_of": dt(as_of),
         "since": dt(since),
         "cutoff": dt(cutoff),
         "cutoff_since": dt(cutoff_since),
+        "before_since": dt(before_since),
     }
 
 
@@ -154,7 +212,7 @@ def moments(program, as_of):
 def _reevaluate_batch(low, high, program, as_of):
     with connection.cursor() as cursor:
         cursor.execute(
-            reevaluate_sql(BATCH_MEMBERS_SQL),
+            reevaluate_sql(BATCH_MEMBERS_SQL, program),
             {**moments(program, as_of), "low": low, "high": high},
         )
         return cursor.rowcount
@@ -190,8 +248,10 @@ def reevaluate_tiers(*, as_of, run=None, batch_size=BATCH_MEMBERS):
     purchase count) earns now. They fall only when it has stayed below their tier's threshold
     for the whole grace period (default 30 days): to the highest tier the value reached at some
     moment of that period, so going back above during the grace starts a new one, and several
-    tiers can be left at once. A paid membership holds its tier while live and through the
-    grace period after it ends.
+    tiers can be left at once. A refund lowers the value from its own moment. When the receipts
+    cannot date the fall (a raised threshold, a tier set by hand), the grace runs from the run
+    that first saw the member below. A paid membership holds its tier while live and through
+    the grace period after it ends.
     """
     program = ProgramSettings.load()
     with qualifying_values(program, as_of):

@@ -7,6 +7,7 @@ remaining points of each earning and are consumed soonest-expiry first.
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -143,12 +144,16 @@ class Refund(models.Model):
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     reversed_points = models.IntegerField(_("points reversed"), default=0)
     returned_points = models.IntegerField(_("points returned"), default=0)
+    # What the refund took off the purchase's qualifying amount: the tier job adds it back for
+    # the moments before the refund, so a refund counts against the tier from when it was made.
+    qualifying_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     fingerprint = models.CharField(max_length=64, blank=True)
     response = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    created_at = models.DateTimeField(_("refunded at"), auto_now_add=True)
+    # The refund's moment (the service's ``now``), which the tier job reads as an event.
+    created_at = models.DateTimeField(_("refunded at"), default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -724,6 +724,7 @@ def _refund_purchase(*, store, external_id, refund_id, amount, staff, now, diges
     reverse -= purchase.reversed_points
     give_back = ledger.floor_points(purchase.redeemed_points * total / purchase.amount)
     give_back -= purchase.returned_points
+    remaining_paid = money(purchase.paid_amount * (purchase.amount - total) / purchase.amount)
     refund = Refund.objects.create(
         store=store,
         purchase=purchase,
@@ -731,10 +732,11 @@ def _refund_purchase(*, store, external_id, refund_id, amount, staff, now, diges
         amount=amount,
         reversed_points=reverse,
         returned_points=give_back,
+        qualifying_amount=purchase.qualifying_amount - remaining_paid,
         fingerprint=digest,
         created_by=staff,
+        created_at=now,
     )
-    remaining_paid = money(purchase.paid_amount * (purchase.amount - total) / purchase.amount)
     Purchase.objects.filter(pk=purchase.pk).update(
         refunded_amount=total,
         reversed_points=F("reversed_points") + reverse,

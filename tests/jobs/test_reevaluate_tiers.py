@@ -240,3 +240,117 @@ def test_a_refund_within_the_window_counts_against_the_held_spend(run, enrol, bu
 
     # Net of the refund the year's spend is 10,000, below Silver's 15,000 ever since.
     assert tier_of(member) == "bronze"
+
+
+@pytest.fixture
+def refunded_silver_member(enrol, buy, stores):
+    """Silver from 1 January 2025 (20,000); 10,000 of it refunded 1 March 2025 10:00, which puts
+    the year's spend at 10,000, below Silver's 15,000, from that moment: Silver until 31 March."""
+    member = enrol()
+    receipt = buy(member, "20000.00", at("2025-01-01 10:00"))
+    assert tier_of(member) == "silver"
+    refund_purchase(
+        store=stores["MSK-01"],
+        external_id=receipt["external_id"],
+        refund_id="R-1",
+        amount=Decimal("10000.00"),
+        now=at("2025-03-01 10:00"),
+    )
+    return member
+
+
+def test_a_refund_starts_the_grace_period_rather_than_a_downgrade(run, refunded_silver_member):
+    marked = run("reevaluate_tiers", at("2025-03-02 10:00"))
+
+    member = Member.objects.get(pk=refunded_silver_member.pk)
+    assert (marked.rows, member.tier.code, member.below_tier_since) == (
+        1,
+        "silver",
+        at("2025-03-02 10:00"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("as_of", "tier"),
+    [
+        ("2025-03-02 10:00", "silver"),  # the day after the refund
+        ("2025-03-31 09:59", "silver"),  # a minute before 30 days below
+        ("2025-03-31 10:00", "bronze"),  # 30 days since the refund: the grace is over
+        ("2025-04-01 10:00", "bronze"),
+    ],
+)
+def test_runjob_as_of_around_the_end_of_the_grace_after_a_refund(
+    refunded_silver_member, as_of, tier
+):
+    call_command("runjob", "reevaluate_tiers", "--as-of", at(as_of).isoformat(), stdout=StringIO())
+
+    assert tier_of(refunded_silver_member) == tier
+
+
+def test_nightly_runs_after_a_refund_downgrade_the_night_the_grace_ends(
+    run, refunded_silver_member
+):
+    for night in ("2025-03-02", "2025-03-15", "2025-03-31"):
+        run("reevaluate_tiers", at(f"{night} 03:00"))
+    assert tier_of(refunded_silver_member) == "silver"  # 31 March 03:00: 29 days 17 hours below
+
+    run("reevaluate_tiers", at("2025-04-01 03:00"))
+
+    assert tier_of(refunded_silver_member) == "bronze"
+
+
+def test_raising_a_threshold_starts_the_grace_period_rather_than_a_downgrade(run, enrol, buy):
+    member = enrol()
+    buy(member, "20000.00", at("2025-01-01 10:00"))
+    run("reevaluate_tiers", at("2025-02-28 03:00"))
+    Tier.objects.filter(code="silver").update(threshold=Decimal("25000.00"))
+
+    run("reevaluate_tiers", at("2025-03-01 03:00"))
+    member = Member.objects.get(pk=member.pk)
+    assert (member.tier.code, member.below_tier_since) == ("silver", at("2025-03-01 03:00"))
+
+    run("reevaluate_tiers", at("2025-03-31 02:59"))
+    assert tier_of(member) == "silver"
+    run("reevaluate_tiers", at("2025-03-31 03:00"))
+    assert tier_of(member) == "bronze"
+
+
+def test_a_tier_set_by_hand_falls_only_after_the_grace_period(run, enrol):
+    member = enrol()
+    Member.objects.filter(pk=member.pk).update(tier=Tier.objects.get(code="gold"))
+
+    run("reevaluate_tiers", at("2025-03-01 03:00"))
+    member = Member.objects.get(pk=member.pk)
+    assert (member.tier.code, member.below_tier_since) == ("gold", at("2025-03-01 03:00"))
+
+    run("reevaluate_tiers", at("2025-03-31 02:59"))
+    assert tier_of(member) == "gold"
+    run("reevaluate_tiers", at("2025-03-31 03:00"))
+    member = Member.objects.get(pk=member.pk)
+    assert (member.tier.code, member.tier_since, member.below_tier_since) == (
+        "bronze",
+        at("2025-03-31 03:00"),
+        None,
+    )
+
+
+def test_a_refund_of_a_purchase_back_above_counts_from_its_own_moment(run, enrol, buy, stores):
+    # Below Silver since 1 March (the 2024 spend left the window); a 15,000 purchase on 10 March
+    # brings it back above, and its refund in full on 12 March below again: a new grace from the
+    # refund, not from 1 March.
+    member = enrol()
+    buy(member, "15000.00", at("2024-03-01 10:00"))
+    run("reevaluate_tiers", at("2025-03-01 10:00"))
+    receipt = buy(member, "15000.00", at("2025-03-10 10:00"))
+    refund_purchase(
+        store=stores["MSK-01"],
+        external_id=receipt["external_id"],
+        refund_id="R-2",
+        amount=Decimal("15000.00"),
+        now=at("2025-03-12 10:00"),
+    )
+
+    run("reevaluate_tiers", at("2025-04-11 09:59"))
+    assert tier_of(member) == "silver"
+    run("reevaluate_tiers", at("2025-04-11 10:00"))
+    assert tier_of(member) == "bronze"

@@ -146,8 +146,8 @@ WHERE id >= %(offset_id)s AND id %% 3 = 0
 # The one statement's members and their qualifying values: every member joined to the qualifying
 # values of the whole run at once (the job computes them once per run into a temporary table).
 TIERS_MEMBERS_SQL = """
-SELECT m.id AS member_id, m.tier_id AS tier_id, COALESCE(v.value, 0) AS value,
-       COALESCE(v.held, 0) AS held
+SELECT m.id AS member_id, m.tier_id AS tier_id, m.below_tier_since AS below_since,
+       COALESCE(v.value, 0) AS value, COALESCE(v.held, 0) AS held
 FROM members_member m
 LEFT JOIN ({qualifying}) v ON v.member_id = m.id
 WHERE m.status <> 'merged'
@@ -279,7 +279,7 @@ class Command(BaseCommand):
         """The job's own statement over every member at once (the job runs it per id range)."""
         program = ProgramSettings.load()
         members = TIERS_MEMBERS_SQL.format(qualifying=qualifying_select(program))
-        return reevaluate_sql(members), moments(program, as_of)
+        return reevaluate_sql(members, program), moments(program, as_of)
 
     def generate(self, members, lots, purchases, share, as_of):
         tier = Tier.objects.order_by("threshold").values_list("id", flat=True).first()
