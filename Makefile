@@ -10,6 +10,9 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The address in links sent to members (survey links): the demo's own port unless set.
+SITE_URL ?= http://localhost:$(PORT)
+export SITE_URL
 
 .PHONY: run test install install-dev lint format messages bench check-deploy clean
 
