@@ -322,7 +322,8 @@ class MemberListOutSerializer(serializers.Serializer):
 
 
 class LedgerEntryOutSerializer(serializers.ModelSerializer):
-    purchase = serializers.CharField(source="purchase.external_id", default=None)
+    # null for an entry no purchase made (an adjustment, a bonus, an expiry)
+    purchase = serializers.CharField(source="purchase.external_id", default=None, allow_null=True)
 
     class Meta:
         model = LedgerEntry

@@ -217,6 +217,8 @@ class LedgerPagination(CursorPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size, default=50)
+            if parameter["name"] == self.cursor_query_param:  # HostileUrlMiddleware refuses NUL
+                parameter["schema"].update(pattern=ANY_TEXT)
         return parameters
 
 
@@ -298,8 +300,19 @@ class PurchasesView(APIView):
         return Response(outcome.body, status=outcome.status)
 
 
+def text_path_parameter(name, description):
+    """A path segment of free text: any but NUL, which HostileUrlMiddleware refuses with 400."""
+    return OpenApiParameter(
+        name,
+        {"type": "string", "pattern": ANY_TEXT},
+        OpenApiParameter.PATH,
+        description=description,
+    )
+
+
 class RefundsView(APIView):
     @extend_schema(
+        parameters=[text_path_parameter("external_id", "The purchase's external_id (else 404).")],
         request=s.RefundSerializer,
         responses={201: s.RefundOutSerializer, **ERRORS},
         summary="Refund all or part of a purchase (idempotent by refund_id)",
@@ -317,6 +330,7 @@ class RefundsView(APIView):
 
 class CouponValidateView(APIView):
     @extend_schema(
+        parameters=[text_path_parameter("code", "The coupon's code (else 404).")],
         request=s.CouponCheckSerializer,
         responses={200: s.CouponCheckOutSerializer, **ERRORS},
         summary="Whether a coupon applies to a member and basket, and its effect",
