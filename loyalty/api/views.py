@@ -250,11 +250,22 @@ class MemberLedgerView(APIView):
         return paginator.get_paginated_response(s.LedgerEntryOutSerializer(page, many=True).data)
 
 
+# What a schema-valid basket can still be refused for: rules about data the schema cannot know.
+BASKET_RULES = (
+    "A basket the schema allows may still break a rule about the data, refused with 422 and "
+    "`error.code` naming it: more points than the member has or the program lets one purchase "
+    "spend (`insufficient_points`, `redeem_limit_exceeded`), a coupon_code that is unknown, "
+    "inactive or does not apply (`coupon_not_applicable`), a blocked member (`member_blocked`). "
+    "An unknown card_number is 404."
+)
+
+
 class QuoteView(APIView):
     @extend_schema(
         request=s.QuoteSerializer,
         responses={200: s.QuoteOutSerializer, **ERRORS},
         summary="Quote a purchase without recording it",
+        description=BASKET_RULES,
     )
     def post(self, request):
         data = validated(s.QuoteSerializer, request)
@@ -283,6 +294,8 @@ class PurchasesView(APIView):
         request=s.PurchaseSerializer,
         responses={201: s.PurchaseOutSerializer, **ERRORS},
         summary="Record a purchase (idempotent by external_id)",
+        description=BASKET_RULES
+        + " The same external_id with other details is 409 (`idempotency_conflict`).",
     )
     def post(self, request):
         data = validated(s.PurchaseSerializer, request)
@@ -316,6 +329,9 @@ class RefundsView(APIView):
         request=s.RefundSerializer,
         responses={201: s.RefundOutSerializer, **ERRORS},
         summary="Refund all or part of a purchase (idempotent by refund_id)",
+        description="The amount may be at most what remains of the purchase once its earlier "
+        "refunds are taken off; more is refused with 422 (`refund_exceeds_purchase`). An unknown "
+        "purchase is 404; the same refund_id with other details is 409 (`idempotency_conflict`).",
     )
     def post(self, request, external_id):
         data = validated(s.RefundSerializer, request)

@@ -251,3 +251,35 @@ def test_a_parameter_the_api_refuses_a_nul_in_is_documented_without_nul(
     (operation,) = _schema(api)["paths"][path_template].values()
     (documented,) = [p for p in operation["parameters"] if p["name"] == parameter]
     assert documented["schema"]["pattern"] == ANY_TEXT
+
+
+@pytest.mark.parametrize(
+    "component,field,words",
+    [
+        ("Enrol", "phone", "phonenumbers"),
+        ("Enrol", "email", "EmailValidator"),
+        ("Enrol", "birth_date", "1900-01-01"),
+        ("Enrol", "referral_code", "no member has"),
+        ("Purchase", "occurred_at", "2000"),
+    ],
+)
+def test_a_rule_no_pattern_spells_is_said_in_the_field_description(api, component, field, words):
+    # Outsiders fuzz without tests/api_schema_hooks.py: a schema-valid value the API refuses must
+    # be one the schema's own words rule out (docs/api.md).
+    description = _schema(api)["components"]["schemas"][component]["properties"][field]
+    assert words in description.get("description", ""), description
+    assert "400" in description["description"]
+
+
+@pytest.mark.parametrize(
+    "path,code",
+    [
+        ("/api/v1/purchases", "insufficient_points"),
+        ("/api/v1/purchases/quote", "coupon_not_applicable"),
+        ("/api/v1/purchases/{external_id}/refunds", "refund_exceeds_purchase"),
+    ],
+)
+def test_a_business_rule_a_valid_request_can_break_is_in_the_operation_description(api, path, code):
+    (operation,) = _schema(api)["paths"][path].values()
+    assert "422" in operation["description"]
+    assert f"`{code}`" in operation["description"]
