@@ -283,3 +283,13 @@ def test_a_business_rule_a_valid_request_can_break_is_in_the_operation_descripti
     (operation,) = _schema(api)["paths"][path].values()
     assert "422" in operation["description"]
     assert f"`{code}`" in operation["description"]
+
+
+def test_a_survey_answers_documented_default_reason_is_one_it_takes(api):
+    # The schema gives reason the default "": sending it must be as good as leaving it out
+    # (an unknown token is then 404, not 400 naming reason).
+    reason = _schema(api)["components"]["schemas"]["SurveyAnswer"]["properties"]["reason"]
+    assert reason["default"] == ""
+    for body in ({"token": "no-such-token"}, {"token": "no-such-token", "reason": ""}):
+        response = api.post("/api/v1/surveys/responses", body, format="json")
+        assert response.status_code == 404, response.json()
