@@ -17,7 +17,9 @@ from surveys.services import answer_survey, open_complaint
 class SurveyAnswerSerializer(StrictSerializer):
     token = serializers.CharField(min_length=1, max_length=100)
     score = serializers.IntegerField(min_value=0, max_value=10, required=False, allow_null=True)
-    reason = serializers.ChoiceField(choices=ChurnReason.choices, required=False, default="")
+    reason = serializers.ChoiceField(
+        choices=ChurnReason.choices, required=False, allow_blank=True, default=""
+    )
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 

@@ -181,14 +181,37 @@ class CardNumberField(serializers.CharField):
 
 
 class EnrolSerializer(StrictSerializer):
-    phone = serializers.CharField(min_length=1, max_length=32)
-    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    # The rules below that no pattern spells are said in each field's description (docs/api.md).
+    phone = serializers.CharField(
+        min_length=1,
+        max_length=32,
+        help_text="Phone in E.164 or national format (+7 912 345-67-89, 8 912 …); a number the "
+        "phonenumbers library does not call valid is refused with 400, one already enrolled "
+        "with 409.",
+    )
+    email = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        max_length=254,
+        help_text="An e-mail address Django's EmailValidator accepts (stricter than the email "
+        "format: e.g. a domain with a dot), or empty; another is refused with 400.",
+    )
     first_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
     last_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    birth_date = serializers.DateField(required=False, allow_null=True)
+    birth_date = serializers.DateField(
+        required=False,
+        allow_null=True,
+        help_text="From 1900-01-01 to today; another date is refused with 400.",
+    )
     marketing_consent = serializers.BooleanField(required=False, default=False)
     consent_text = serializers.CharField(required=False, allow_blank=True, max_length=5000)
-    referral_code = serializers.CharField(required=False, allow_blank=True, max_length=16)
+    referral_code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=16,
+        help_text="The referral code of an enrolled member, or empty; a code no member has is "
+        "refused with 400.",
+    )
     language = serializers.ChoiceField(choices=["ru", "en"], required=False, default="ru")
 
     def validate_birth_date(self, value):
@@ -243,7 +266,13 @@ class QuoteSerializer(BasketSerializer):
 
 class PurchaseSerializer(BasketSerializer):
     external_id = serializers.CharField(min_length=1, max_length=64)
-    occurred_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    occurred_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When the purchase happened (null: now): from the year 2000 to now (five "
+        "minutes of clock skew allowed); another time is refused with 400.",
+    )
     channel = serializers.ChoiceField(choices=Channel.choices, required=False, default="store")
 
     def validate_occurred_at(self, value):
@@ -322,7 +351,8 @@ class MemberListOutSerializer(serializers.Serializer):
 
 
 class LedgerEntryOutSerializer(serializers.ModelSerializer):
-    purchase = serializers.CharField(source="purchase.external_id", default=None)
+    # null for an entry no purchase made (an adjustment, a bonus, an expiry)
+    purchase = serializers.CharField(source="purchase.external_id", default=None, allow_null=True)
 
     class Meta:
         model = LedgerEntry

@@ -217,6 +217,8 @@ class LedgerPagination(CursorPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size, default=50)
+            if parameter["name"] == self.cursor_query_param:  # HostileUrlMiddleware refuses NUL
+                parameter["schema"].update(pattern=ANY_TEXT)
         return parameters
 
 
@@ -248,11 +250,22 @@ class MemberLedgerView(APIView):
         return paginator.get_paginated_response(s.LedgerEntryOutSerializer(page, many=True).data)
 
 
+# What a schema-valid basket can still be refused for: rules about data the schema cannot know.
+BASKET_RULES = (
+    "A basket the schema allows may still break a rule about the data, refused with 422 and "
+    "`error.code` naming it: more points than the member has or the program lets one purchase "
+    "spend (`insufficient_points`, `redeem_limit_exceeded`), a coupon_code that is unknown, "
+    "inactive or does not apply (`coupon_not_applicable`), a blocked member (`member_blocked`). "
+    "An unknown card_number is 404."
+)
+
+
 class QuoteView(APIView):
     @extend_schema(
         request=s.QuoteSerializer,
         responses={200: s.QuoteOutSerializer, **ERRORS},
         summary="Quote a purchase without recording it",
+        description=BASKET_RULES,
     )
     def post(self, request):
         data = validated(s.QuoteSerializer, request)
@@ -281,6 +294,8 @@ class PurchasesView(APIView):
         request=s.PurchaseSerializer,
         responses={201: s.PurchaseOutSerializer, **ERRORS},
         summary="Record a purchase (idempotent by external_id)",
+        description=BASKET_RULES
+        + " The same external_id with other details is 409 (`idempotency_conflict`).",
     )
     def post(self, request):
         data = validated(s.PurchaseSerializer, request)
@@ -298,11 +313,25 @@ class PurchasesView(APIView):
         return Response(outcome.body, status=outcome.status)
 
 
+def text_path_parameter(name, description):
+    """A path segment of free text: any but NUL, which HostileUrlMiddleware refuses with 400."""
+    return OpenApiParameter(
+        name,
+        {"type": "string", "pattern": ANY_TEXT},
+        OpenApiParameter.PATH,
+        description=description,
+    )
+
+
 class RefundsView(APIView):
     @extend_schema(
+        parameters=[text_path_parameter("external_id", "The purchase's external_id (else 404).")],
         request=s.RefundSerializer,
         responses={201: s.RefundOutSerializer, **ERRORS},
         summary="Refund all or part of a purchase (idempotent by refund_id)",
+        description="The amount may be at most what remains of the purchase once its earlier "
+        "refunds are taken off; more is refused with 422 (`refund_exceeds_purchase`). An unknown "
+        "purchase is 404; the same refund_id with other details is 409 (`idempotency_conflict`).",
     )
     def post(self, request, external_id):
         data = validated(s.RefundSerializer, request)
@@ -317,6 +346,7 @@ class RefundsView(APIView):
 
 class CouponValidateView(APIView):
     @extend_schema(
+        parameters=[text_path_parameter("code", "The coupon's code (else 404).")],
         request=s.CouponCheckSerializer,
         responses={200: s.CouponCheckOutSerializer, **ERRORS},
         summary="Whether a coupon applies to a member and basket, and its effect",
