@@ -293,3 +293,9 @@ def test_a_survey_answers_documented_default_reason_is_one_it_takes(api):
     for body in ({"token": "no-such-token"}, {"token": "no-such-token", "reason": ""}):
         response = api.post("/api/v1/surveys/responses", body, format="json")
         assert response.status_code == 404, response.json()
+
+
+@pytest.mark.parametrize("url", ["/api/v1/schema/", "/api/v1/docs/"])
+def test_the_schema_and_its_page_open_even_with_a_wrong_key(client, db, url):
+    response = client.get(url, headers={"Authorization": "Bearer wrong"})
+    assert response.status_code == 200
