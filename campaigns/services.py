@@ -1,4 +1,6 @@
-"""Campaign sends: schedule, start, fan out in chunks, and the send_campaigns job (SPEC §2, §6).
+"""Campaign sends: schedule, start, split in chunks, run a chunk (SPEC §2, §6). The Celery
+messages (one a chunk) and the send_campaigns job are in campaigns/tasks.py: services never
+import tasks.
 
 A send is split into chunks of about ``CHUNK_MEMBERS`` segment members by member-id range,
 one Celery message each. A chunk is one transaction: recipients (test or control, decided by a
@@ -12,7 +14,6 @@ Progress is ``Campaign.done`` / ``Campaign.total`` in the database.
 import hashlib
 import hmac
 import json
-import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,14 +26,11 @@ from django.utils.translation import gettext_lazy as _
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Coupon, Segment
 from campaigns.queries import clear_multipliers, segment_members
 from loyalty.errors import LoyaltyError
-from loyalty.jobs import runner
 from loyalty.jobs.sql import credit_batch, new_batch
 from loyalty.models import audit
 from loyalty.services.locking import retry_on_conflict
 from members.models import Member
 from messaging.models import Outbox
-
-logger = logging.getLogger(__name__)
 
 # Members per Celery message: one chunk inserts about this many recipients, points, coupons
 # and messages in one transaction of a few statements (tens of milliseconds), large enough
@@ -259,22 +257,11 @@ def start_send(*, campaign_id, now, chunk_members=CHUNK_MEMBERS):
     return list(campaign.chunks.order_by("low").values_list("id", flat=True))
 
 
-def enqueue_chunks(chunk_ids, *, queue=None):
-    """Send one Celery message per chunk (after the chunks are committed)."""
-    from campaigns.tasks import send_chunk
-
-    if not chunk_ids:
-        return
-    CampaignChunk.objects.filter(pk__in=chunk_ids).update(enqueued_at=timezone.now())
-    options = {"queue": queue} if queue else {}
-    for chunk_id in chunk_ids:
-        send_chunk.apply_async((chunk_id,), **options)
-
-
 @transaction.atomic(durable=True)
 def send_now(*, campaign_id, staff, now=None):
-    """Schedule for now and start at once (the page's "Send now"): a task splits the segment
-    into chunks after commit. Returns the campaign."""
+    """Schedule for now (the page's "Send now"). Returns the campaign. The caller then asks a
+    worker to start it at once (``campaigns.tasks.start_soon``): this is durable, so it has
+    committed by then."""
     now = now or timezone.now()
     campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
     if not campaign.is_editable:
@@ -290,21 +277,7 @@ def send_now(*, campaign_id, staff, now=None):
         before={"status": campaign.status},
         after={"status": Campaign.Status.SCHEDULED, "scheduled_at": now.isoformat()},
     )
-    # Splitting a large segment into chunks takes a second or two: a task does it, after commit.
-    transaction.on_commit(lambda: _start_soon(campaign_id, now))
     return campaign
-
-
-def _start_soon(campaign_id, now):
-    """Ask a worker to start the send now. If the broker cannot take the message, nothing is
-    lost: the campaign is scheduled for ``now`` and the send_campaigns job (every minute)
-    starts it."""
-    from campaigns.tasks import start_campaign
-
-    try:
-        start_campaign.delay(campaign_id, now.isoformat())
-    except Exception:  # the broker is down: the job will start it
-        logger.warning("campaign %s: start left to send_campaigns", campaign_id, exc_info=True)
 
 
 def _message(campaign, language, code):
@@ -493,31 +466,16 @@ def _offer(campaign, test, batch, now):
     )
 
 
-def send_campaigns(*, as_of, run=None, batch_size=CHUNK_MEMBERS, queue=None):
-    """Start every scheduled campaign that is due, fanned out in chunks of ``batch_size``
-    members; send again the chunks of running sends that were sent long ago and are not done
-    (an interrupted send is finished by the next run)."""
-    due = Campaign.objects.filter(
-        status=Campaign.Status.SCHEDULED, scheduled_at__lte=as_of
-    ).order_by("scheduled_at", "id")
-    started = 0
-    for campaign_id in list(due.values_list("id", flat=True)):
-        chunk_ids = start_send(campaign_id=campaign_id, now=as_of, chunk_members=batch_size)
-        enqueue_chunks(chunk_ids, queue=queue)
-        started += 1
-        runner.checkpoint(run, len(chunk_ids), campaigns=1, chunks=len(chunk_ids))
-    stale = list(
-        CampaignChunk.objects.filter(
-            campaign__status=Campaign.Status.SENDING, is_done=False, enqueued_at__isnull=True
-        ).values_list("id", flat=True)
-    ) + list(
-        CampaignChunk.objects.filter(
-            campaign__status=Campaign.Status.SENDING,
-            is_done=False,
-            enqueued_at__lt=timezone.now() - STALE_CHUNK,
-        ).values_list("id", flat=True)
+def due_campaigns(as_of):
+    """Ids of the scheduled campaigns due at ``as_of``, the earliest first."""
+    due = Campaign.objects.filter(status=Campaign.Status.SCHEDULED, scheduled_at__lte=as_of)
+    return list(due.order_by("scheduled_at", "id").values_list("id", flat=True))
+
+
+def chunks_to_resend():
+    """Ids of the chunks of running sends never sent, or sent long ago and not done (an
+    interrupted send is finished by sending them again; a chunk is safe to run twice)."""
+    running = CampaignChunk.objects.filter(campaign__status=Campaign.Status.SENDING, is_done=False)
+    return list(running.filter(enqueued_at__isnull=True).values_list("id", flat=True)) + list(
+        running.filter(enqueued_at__lt=timezone.now() - STALE_CHUNK).values_list("id", flat=True)
     )
-    if stale:
-        enqueue_chunks(stale, queue=queue)
-        runner.checkpoint(run, len(stale), resent_chunks=len(stale))
-    return started

@@ -22,6 +22,7 @@ from campaigns.services import (
     schedule_campaign,
     send_now,
 )
+from campaigns.tasks import start_soon
 from loyalty.access import is_fragment, require
 from loyalty.errors import LoyaltyError
 
@@ -152,7 +153,9 @@ def campaign_send(request, pk):
                 messages.success(request, _("Campaign scheduled."))
                 return redirect("campaigns:campaign-detail", pk=pk)
         else:
-            send_now(campaign_id=pk, staff=request.user)
+            now = timezone.now()
+            send_now(campaign_id=pk, staff=request.user, now=now)
+            start_soon(pk, now)  # send_now is durable: committed by now
             messages.success(request, _("Sending started."))
             return redirect("campaigns:campaign-detail", pk=pk)
     except LoyaltyError as error:

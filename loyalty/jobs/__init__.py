@@ -60,7 +60,7 @@ JOBS = {
         ),
         Job(
             "send_campaigns",
-            "campaigns.services.send_campaigns",
+            "campaigns.tasks.send_campaigns",
             _("Start scheduled campaign sends, in chunks"),
         ),
         Job(

@@ -229,7 +229,7 @@ def test_the_campaign_list_costs_the_same_queries_for_twice_the_rows(
 def test_send_now_with_the_broker_down_leaves_the_campaign_for_send_campaigns(
     transactional_db, client_as, make_campaign, broker_down
 ):
-    from campaigns.services import send_campaigns
+    from campaigns.tasks import send_campaigns
 
     campaign = make_campaign()
 

@@ -1,7 +1,7 @@
 """A campaign send through a real Celery worker process and the real broker."""
 
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
-from campaigns.services import send_campaigns
+from campaigns.tasks import send_campaigns
 from loyalty.models import LedgerEntry
 from loyalty.queries import ledger_drift
 from tests.campaigns.conftest import at

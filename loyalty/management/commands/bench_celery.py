@@ -31,8 +31,8 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignRecipient, Segment
-from campaigns.services import enqueue_chunks, start_send
-from campaigns.tasks import noop
+from campaigns.services import CHUNK_MEMBERS, start_send
+from campaigns.tasks import enqueue_chunks, noop
 from loyalty.jobs.tasks import run_job
 from loyalty.models import JobRun, LedgerEntry
 from messaging.models import Outbox
@@ -80,8 +80,6 @@ class Command(BaseCommand):
         parser.add_argument("--out", default=str(settings.BASE_DIR / "var/bench/celery.json"))
 
     def handle(self, *args, members, chunk, per_member, concurrency, job, out, **options):
-        from campaigns.services import CHUNK_MEMBERS
-
         chunk = chunk or CHUNK_MEMBERS
         if connection.vendor != "postgresql" or "bench" not in connection.settings_dict["NAME"]:
             raise CommandError("bench_celery needs a PostgreSQL database named *bench*")
