@@ -15,7 +15,6 @@ Two steps, each set-based SQL:
 
 import time
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import numpy as np
 from django.db import connection, transaction
@@ -28,6 +27,7 @@ from analytics.sql import Dialect
 from loyalty.jobs import runner
 from loyalty.jobs.sql import dt
 from loyalty.models import LedgerEntry, ProgramSettings, Purchase, Store
+from loyalty.services.money import money
 from members.models import Member
 from surveys.models import SurveyResponse
 
@@ -521,10 +521,10 @@ def _refresh_segments(cursor):
                 segment=segment,
                 members=count,
                 purchases=purchases or 0,
-                revenue=_money(revenue),
+                revenue=money(revenue or 0),
                 recency_days=float(recency or 0),
                 expected_purchases=float(expected),
-                expected_value=_money(value),
+                expected_value=money(value),
                 alive=float(alive),
             )
         )
@@ -543,10 +543,6 @@ def _timing(run, **milliseconds):
     """Record how long a step took in the run's counts (saved when the run ends)."""
     if run is not None:
         run.counts.update(milliseconds)
-
-
-def _money(value):
-    return Decimal(str(round(float(value or 0), 2))).quantize(Decimal("0.01"))
 
 
 def through_day(as_of):

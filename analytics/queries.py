@@ -9,7 +9,7 @@ display, or None when there is nothing to divide by.
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.db.models import Q, Sum
 
@@ -23,6 +23,7 @@ from analytics.models import (
     SegmentFigures,
     Snapshot,
 )
+from loyalty.services.money import money, round_to
 
 DEFAULT_DAYS = 30
 ZERO = Decimal("0.00")
@@ -92,12 +93,7 @@ def ratio(part, whole, places=1, scale=100):
     """part ÷ whole × scale, rounded; None when whole is zero."""
     if not whole:
         return None
-    value = Decimal(part) * scale / Decimal(whole)
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def money(value):
-    return Decimal(value or 0).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return round_to(Decimal(part) * scale / Decimal(whole), places)
 
 
 def _in_stores(queryset, stores):
@@ -154,7 +150,7 @@ def daily_series(window, stores):
     )
     for row in series:
         for name in MONEY_FIELDS:
-            row[name] = money(row[name])
+            row[name] = money(row[name] or 0)
     return series
 
 
@@ -237,15 +233,17 @@ def segments(stores):
                 "members": members,
                 "share": ratio(members, total),
                 "purchases": row["purchases"],
-                "revenue": money(row["revenue"]),
+                "revenue": money(row["revenue"] or 0),
                 "recency_days": (
-                    Decimal(row["recency_days"] / members).quantize(Decimal(1)) if bought else None
+                    round_to(row["recency_days"] / members, 0, rounding=ROUND_HALF_EVEN)
+                    if bought
+                    else None
                 ),
-                "expected_purchases": Decimal(row["expected_purchases"] / members).quantize(
-                    Decimal("0.01")
+                "expected_purchases": round_to(
+                    row["expected_purchases"] / members, 2, rounding=ROUND_HALF_EVEN
                 ),
                 "expected_value": money(Decimal(row["expected_value"]) / members),
-                "expected_value_total": money(row["expected_value"]),
+                "expected_value_total": money(row["expected_value"] or 0),
                 "alive": ratio(row["alive"], members) if bought else None,
             }
         )
@@ -304,9 +302,7 @@ def dashboard(snapshot, days, stores):
         "nps": (
             None
             if not answers
-            else Decimal((now["promoters"] - now["detractors"]) * 100 / answers).quantize(
-                Decimal(1), rounding=ROUND_HALF_UP
-            )
+            else round_to(Decimal((now["promoters"] - now["detractors"]) * 100) / answers, 0)
         ),
         "nps_answers": answers,
     }

@@ -33,6 +33,7 @@ from analytics.models import PERIODS, MemberStats, Snapshot, StoreBuyer
 from campaigns.models import Campaign, CampaignRecipient
 from loyalty.models import Purchase
 from loyalty.models.program import cached_rule, clear_rules_cache
+from loyalty.services.money import money
 from members.models import Member
 
 # The criteria a definition may hold, as the segment form writes them.
@@ -446,10 +447,6 @@ def results_window(campaign):
     return start, start + timedelta(days=campaign.results_days)
 
 
-def _money(value):
-    return Decimal(str(value)).quantize(Decimal("0.01"))
-
-
 def group_figures(campaign):
     """Per group: members, buyers, revenue (sum and sum of squares per member), purchases and
     points redeemed in the results window. One statement."""
@@ -515,9 +512,9 @@ def campaign_results(campaign):
             "members": n,
             "buyers": f["buyers"],
             "conversion": f["buyers"] / n if n else None,
-            "revenue": _money(f["revenue"]),
-            "revenue_per_member": _money(f["revenue"] / n) if n else None,
-            "average_check": _money(f["revenue"] / f["purchases"]) if f["purchases"] else None,
+            "revenue": money(f["revenue"]),
+            "revenue_per_member": money(f["revenue"] / n) if n else None,
+            "average_check": money(f["revenue"] / f["purchases"]) if f["purchases"] else None,
             "purchases": f["purchases"],
             "redeemed": f["redeemed"],
         }

@@ -28,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from loyalty.services.money import from_cents
 from members.models import luhn_check_digit
 from members.services import REFERRAL_ALPHABET
 
@@ -236,10 +237,6 @@ class Lot:
         self.expires_at = expires_at
         self.purchase_id = purchase_id
         self.created_at = created_at
-
-
-def money(cents):
-    return f"{cents // 100}.{cents % 100:02d}"
 
 
 class TimeSampler:
@@ -653,9 +650,9 @@ class Generator:
         self.sink.purchase(
             (
                 purchase_id, store_id, f"G{purchase_id:010d}", member_id, when, channel,
-                money(amount), money(discount), redeem,
-                money(redeem * self.program.point_value_c), money(paid), earn, "", tier_id,
-                "0.00", 0, 0, money(paid), False, "", "", when,
+                str(from_cents(amount)), str(from_cents(discount)), redeem,
+                str(from_cents(redeem * self.program.point_value_c)), str(from_cents(paid)), earn,
+                "", tier_id, "0.00", 0, 0, str(from_cents(paid)), False, "", "", when,
             )
         )  # fmt: skip
         self.stats["purchases"] += 1

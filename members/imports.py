@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from loyalty.errors import LoyaltyError
 from loyalty.models import Channel, Purchase, Store, Tier
+from loyalty.services.money import money
 from loyalty.services.purchases import record_purchase
 from members.models import Member, luhn_check_digit
 from members.services import REFERRAL_ALPHABET, normalise_phone
@@ -341,7 +342,7 @@ def check_purchases(rows):
                 raise InvalidOperation
             if amount >= Decimal("10000000000"):
                 raise InvalidOperation
-            clean["amount"] = amount.quantize(Decimal("0.01"))
+            clean["amount"] = money(amount)
         except InvalidOperation:
             checked.error(line, "amount", _("A positive amount with a dot and two decimals."))
             ok = False

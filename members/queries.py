@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from loyalty.errors import LoyaltyError
 from loyalty.models import LedgerEntry, Purchase, PurchaseLine, Refund, Store, Tier
-from loyalty.services.purchases import qualifying_decimal, qualifying_sql
+from loyalty.services.money import money
+from loyalty.services.purchases import qualifying_sql
 from members.models import Member, is_valid_card_number
 
 
@@ -114,7 +115,7 @@ def member_overview(member, now, program):
             [when, when, when, soon, *qualifying_params, member.pk, when],
         )
         available, pending, expiring, qualifying = cursor.fetchone()
-    qualifying = qualifying_decimal(qualifying)
+    qualifying = money(qualifying)
     upcoming = next_tier(member)
     progress = None
     if upcoming is not None:

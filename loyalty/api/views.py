@@ -14,9 +14,9 @@ from loyalty.errors import LoyaltyError
 from loyalty.models import LedgerEntry
 from loyalty.services import points as ledger
 from loyalty.services.locking import member_with_balance
+from loyalty.services.money import money_str
 from loyalty.services.purchases import (
     check_coupon,
-    money_str,
     quote_purchase,
     record_purchase,
     refund_purchase,

@@ -9,6 +9,7 @@ from loyalty.jobs import runner
 from loyalty.jobs.sql import dt, is_postgres, member_ranges, minus_days
 from loyalty.models import ProgramSettings
 from loyalty.services.locking import retry_on_conflict
+from loyalty.services.money import MONEY_SQL
 
 BATCH_MEMBERS = 10_000
 
@@ -151,7 +152,7 @@ WHERE m.id >= %(low)s AND m.id < %(high)s AND m.status <> 'merged'
 AMOUNT_AT = """(p.qualifying_amount + CASE WHEN p.refunded_amount > 0 THEN COALESCE(
     (SELECT SUM(f.qualifying_amount) FROM loyalty_refund f
      WHERE f.purchase_id = p.id AND {later}), 0) ELSE 0 END)"""
-SPEND = "ROUND(COALESCE(SUM({amount}), 0), 2)"
+SPEND = MONEY_SQL.format("COALESCE(SUM({amount}), 0)")
 COUNT = "COALESCE(SUM(CASE WHEN {amount} > 0 THEN 1 ELSE 0 END), 0)"
 
 

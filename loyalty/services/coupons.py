@@ -1,15 +1,14 @@
 """Coupons at the till: whether one applies to a member and basket, and what it takes off."""
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Coupon, CouponRedemption
 from loyalty.errors import LoyaltyError
-
-CENT = Decimal("0.01")
+from loyalty.services.money import money
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ def coupon_effect(*, code, member_id, amount, lines, now):
 
 def _discount(coupon, amount, lines):
     if coupon.kind == Coupon.Kind.PERCENT:
-        return (amount * coupon.value / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+        return money(amount * coupon.value / 100)
     if coupon.kind == Coupon.Kind.FIXED:
         return coupon.value
     matching = [line for line in lines if line.sku == coupon.sku]

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -39,18 +39,9 @@ from loyalty.services.locking import (
     retry_on_conflict,
     unknown_card,
 )
+from loyalty.services.money import money, money_str
 from loyalty.services.referrals import reward_referral
 from members.models import Member
-
-CENT = Decimal("0.01")
-
-
-def money(value):
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def money_str(value):
-    return str(money(value))
 
 
 @dataclass(frozen=True)
@@ -294,7 +285,7 @@ def qualifying_value(program, member_id, until):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         (value,) = cursor.fetchone()
-    return qualifying_decimal(value)
+    return money(value)
 
 
 def qualifying_sql(program, member_id, until):
@@ -310,11 +301,6 @@ def qualifying_sql(program, member_id, until):
         f" WHERE member_id = %s AND occurred_at > %s AND occurred_at <= %s{extra}",
         [member_id, adapt(since), adapt(until)],
     )
-
-
-def qualifying_decimal(value):
-    # SQLite sums decimals as floats: cents are exact again once rounded to cents.
-    return Decimal(str(value)).quantize(CENT)
 
 
 def _can_move_up(member):
@@ -345,7 +331,7 @@ def _lock_buyer(program, card_number, now, occurred_at):
             lots_params + spend_params,
         )
         lots_read, available, pending, value = cursor.fetchone()
-    qualifying = None if value is None else qualifying_decimal(value)
+    qualifying = None if value is None else money(value)
     if lots_read < ledger.OPEN_LOTS_READ:
         balance = ledger.Balance(int(available) - member.points_debt, int(pending))
     else:

@@ -1,4 +1,4 @@
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 
 from django import template
 from django.conf import settings
@@ -6,6 +6,7 @@ from django.utils import formats, translation
 
 from loyalty.models import channel_label, perk_label
 from loyalty.roles import ROLE_LABELS
+from loyalty.services.money import money as money_value
 
 register = template.Library()
 
@@ -18,7 +19,7 @@ def money(value, currency=None):
     if value is None or value == "":
         return ""
     try:
-        amount = Decimal(value)
+        amount = money_value(value)
     except (InvalidOperation, TypeError, ValueError):
         return value
     text = formats.number_format(amount, decimal_pos=2, use_l10n=True, force_grouping=True)

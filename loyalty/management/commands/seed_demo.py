@@ -2,7 +2,7 @@
 
 import random
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -15,6 +15,7 @@ from loyalty.defaults import install_default_program
 from loyalty.jobs.runner import run_job
 from loyalty.models import JobRun, ProgramSettings, Purchase, Store, Tier, User
 from loyalty.services.adjustments import adjust_points
+from loyalty.services.money import money
 from loyalty.services.points import balance_of
 from loyalty.services.purchases import Line, lines_total, record_purchase, refund_purchase
 from members.models import Member
@@ -161,7 +162,7 @@ def seed_members(count, rng):
                     store=shop,
                     external_id=external_id,
                     refund_id=f"DEMO-R{receipt}",
-                    amount=(amount / 2).quantize(Decimal("0.01")),
+                    amount=money(amount / 2, rounding=ROUND_HALF_EVEN),
                     now=when + timedelta(days=2),
                 )
         if rng.random() < 0.03:
