@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("Campaigns")
+
+    def ready(self):
+        from campaigns.queries import earn_multiplier
+        from loyalty.services import multipliers
+
+        multipliers.register(earn_multiplier)

@@ -10,9 +10,9 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from campaigns.models import Campaign, Coupon, Segment
+from campaigns.models import Campaign, Segment
 from campaigns.queries import ACTIVITY_WINDOWS, DEFAULT_ACTIVITY_DAYS, activity_window
-from loyalty.models import Store, Tier
+from loyalty.models import Coupon, Store, Tier
 
 YES_NO = [("", _("Any")), ("yes", _("Yes")), ("no", _("No"))]
 

@@ -376,6 +376,17 @@ def clear_multipliers():
     clear_rules_cache()
 
 
+def earn_multiplier(member_id, store_id, when):
+    """The product of the earn multipliers of running campaigns that cover this member (in
+    their test group) at this store at ``when``: the engine's source of multipliers
+    (registered in CampaignsConfig.ready). Free of SQL when no multiplier campaign is running
+    (the campaigns come from a per-process copy); otherwise one indexed query."""
+    multipliers = active_multipliers(when)
+    if not multipliers or member_id is None:
+        return Decimal(1)
+    return member_multiplier(member_id, store_id, multipliers)
+
+
 def member_multiplier(member_id, store_id, multipliers):
     """The product of the factors of ``multipliers`` (from ``active_multipliers``) that apply
     to this member at this store: the member must be in the campaign's TEST group. One query

@@ -23,11 +23,11 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Coupon, Segment
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Segment
 from campaigns.queries import clear_multipliers, segment_members
 from loyalty.errors import LoyaltyError
 from loyalty.jobs.sql import credit_batch, new_batch
-from loyalty.models import audit
+from loyalty.models import Coupon, audit
 from loyalty.services.locking import retry_on_conflict
 from members.models import Member
 from messaging.models import Outbox

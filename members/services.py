@@ -271,8 +271,7 @@ def merge_members(*, source_id, target_id, reason, staff, now=None):
     transfer on both sides (entries are never rewritten), so both balances still equal their
     ledgers. The source is marked merged and its card leads to the target from then on.
     """
-    from campaigns.models import Coupon
-    from loyalty.models import EntryKind, PointsLot, Purchase
+    from loyalty.models import Coupon, EntryKind, PointsLot, Purchase
     from loyalty.services import points as ledger
     from loyalty.services.locking import lock_members
 

@@ -16,9 +16,8 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Coupon
 from loyalty.errors import LoyaltyError
-from loyalty.models import audit
+from loyalty.models import Coupon, audit
 from loyalty.services.adjustments import apply_adjustment
 from loyalty.services.locking import retry_on_conflict
 from members.models import Member

@@ -1,4 +1,5 @@
 from .audit import AuditLog, audit
+from .coupons import Coupon, CouponRedemption
 from .ledger import (
     ACCOUNT_OF_KIND,
     Account,
@@ -42,6 +43,8 @@ __all__ = [
     "ApiKey",
     "Capability",
     "Channel",
+    "Coupon",
+    "CouponRedemption",
     "channel_label",
     "EntryKind",
     "LedgerEntry",

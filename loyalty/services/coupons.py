@@ -6,8 +6,8 @@ from decimal import Decimal
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Coupon, CouponRedemption
 from loyalty.errors import LoyaltyError
+from loyalty.models import Coupon, CouponRedemption
 from loyalty.services.money import money
 
 

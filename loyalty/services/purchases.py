@@ -18,7 +18,6 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.queries import active_multipliers, member_multiplier
 from loyalty.errors import LoyaltyError
 from loyalty.models import (
     EntryKind,
@@ -31,6 +30,7 @@ from loyalty.models import (
     Refund,
     Tier,
 )
+from loyalty.services import multipliers
 from loyalty.services import points as ledger
 from loyalty.services.coupons import coupon_effect, use_coupon
 from loyalty.services.locking import (
@@ -204,13 +204,9 @@ def price(
 
 
 def campaign_multiplier(member_id, store, when):
-    """The product of the earn multipliers of running campaigns that cover this member (in
-    their test group) at this store at ``when``. Free of SQL when no multiplier campaign is
-    running (the campaigns come from a per-process copy); otherwise one indexed query."""
-    multipliers = active_multipliers(when)
-    if not multipliers or member_id is None:
-        return Decimal(1)
-    return member_multiplier(member_id, store.pk if store is not None else None, multipliers)
+    """The earn multiplier of this member's purchase at this store at ``when`` (1 without offers;
+    the sources are registered by the apps that run them: ``loyalty.services.multipliers``)."""
+    return multipliers.factor(member_id, store.pk if store is not None else None, when)
 
 
 def _check_member_can_buy(member):

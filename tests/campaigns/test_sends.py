@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from campaigns import services
-from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Coupon
+from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from campaigns.services import cancel_campaign, in_control_group, run_chunk, start_send
-from loyalty.models import AuditLog, JobRun, LedgerEntry, PointsLot
+from loyalty.models import AuditLog, Coupon, JobRun, LedgerEntry, PointsLot
 from messaging.models import Message, Outbox
 from messaging.services import deliver_due
 from tests.campaigns.conftest import at

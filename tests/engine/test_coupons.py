@@ -5,8 +5,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from campaigns.models import Coupon, CouponRedemption
-from loyalty.models import Purchase
+from loyalty.models import Coupon, CouponRedemption, Purchase
 from members.models import Member
 
 

@@ -10,9 +10,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone, translation
 
-from campaigns.models import Coupon
 from loyalty.errors import LoyaltyError
-from loyalty.models import Purchase, PurchaseLine
+from loyalty.models import Coupon, Purchase, PurchaseLine
 from loyalty.services.purchases import Line, check_coupon, quote_purchase, record_purchase
 
 # 0.333 × 100.00 = 33.30 and 3 × 33.33 = 99.99: the lines come to 133.29.

@@ -8,8 +8,7 @@ Here nothing wraps the requests, so each page's service must open its transactio
 import pytest
 from django.urls import reverse
 
-from campaigns.models import Coupon
-from loyalty.models import LedgerEntry
+from loyalty.models import Coupon, LedgerEntry
 from messaging.models import Outbox
 from surveys.models import Complaint, ComplaintCategory, SurveyInvitation
 
