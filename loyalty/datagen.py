@@ -28,7 +28,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from loyalty.services.money import from_cents
+from loyalty.engine.money import from_cents
 from members.models import luhn_check_digit
 from members.services import REFERRAL_ALPHABET
 

@@ -1,7 +1,7 @@
 """The engine (loyalty/services, loyalty/models) is the bottom layer: it imports no app above it.
 
 Campaigns, surveys and analytics sit above the engine; what the till needs from them comes in
-through a registered source (``loyalty.services.multipliers``), never through an import.
+through a registered source (``loyalty.engine.multipliers``), never through an import.
 (messaging's outbox is still imported by memberships and referrals: issue 17 moves it down.)
 """
 
