@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from loyalty.models import WorkerHeartbeat
+from loyalty.taskqueue import RETRY_WHEN_BUSY
 
 
 # Acknowledged on receipt, unlike other tasks: a heartbeat lost with its worker needs no retry.
@@ -16,7 +17,7 @@ def record_heartbeat(self):
     WorkerHeartbeat.record(self.request.hostname)
 
 
-@shared_task(name="loyalty.tasks.credit_referrer")
+@shared_task(name="loyalty.tasks.credit_referrer", **RETRY_WHEN_BUSY)
 def credit_referrer_task(reward_id):
     """Credit one referral's referrer (safe to run twice: the reward is claimed once)."""
     from loyalty.engine.referrals import credit_referrer

@@ -12,6 +12,7 @@ from loyalty.engine.referrals import credit_referrer, credit_referrers
 from loyalty.models import LedgerEntry, ProgramSettings, ReferralReward
 from messaging.models import Outbox
 from tests.jobs.conftest import at
+from tests.retries import busy_once
 
 
 @pytest.fixture
@@ -61,6 +62,31 @@ def test_the_referrer_is_credited_after_commit_in_a_transaction_of_its_own(
     assert credit_referrer(reward_id=reward.pk) == 100
     assert credit_referrer(reward_id=reward.pk) == 0  # a retried task changes nothing
     assert pos.member(referrer["card_number"])["balance"]["available"] == 100
+    assert list(ledger_drift()) == []
+
+
+def test_the_referrer_task_retries_a_busy_referrer_and_then_credits_once(
+    pos, referral_points, monkeypatch
+):
+    from loyalty.engine import referrals
+    from loyalty.tasks import credit_referrer_task
+
+    referrer, friend = _referred_pair(pos)
+    pos.buy(friend["card_number"], "1000.00")
+    reward = ReferralReward.objects.get()
+    calls = busy_once(monkeypatch, referrals, "credit_referrer")
+
+    result = credit_referrer_task.apply((reward.pk,))
+
+    assert (result.successful(), result.result) == (True, 100)
+    assert calls == ["busy", "ran"]
+    assert pos.member(referrer["card_number"])["balance"]["available"] == 100
+    assert (
+        Outbox.objects.filter(
+            purpose="referral_reward", member__card_number=referrer["card_number"]
+        ).count()
+        == 1
+    )
     assert list(ledger_drift()) == []
 
 
