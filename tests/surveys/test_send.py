@@ -9,9 +9,9 @@ from django.utils import timezone
 from loyalty.celery import app as celery_app
 from loyalty.engine.purchases import record_purchase
 from members.services import enrol_member
+from surveys import tasks
 from surveys.models import SurveyInvitation, SurveySend
 from surveys.services import run_survey_send
-from surveys import tasks
 from surveys.tasks import send_waiting_survey_sends
 from tests.retries import busy_once
 
