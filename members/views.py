@@ -16,11 +16,11 @@ from loyalty.engine.db import prepared_statements
 from loyalty.engine.errors import LoyaltyError
 from loyalty.models import AuditLog, ProgramSettings
 from members import queries
+from members.filters import LedgerEntryFilterSet, MemberFilterSet
 from members.forms import (
     CONSENT_TEXT,
     AdjustForm,
     EnrolForm,
-    LedgerFilterForm,
     MemberForm,
     MergeForm,
     ReasonForm,
@@ -70,14 +70,13 @@ def scoped_member(request, card_number, *, with_merged=False):
 
 @require("loyalty.view_members")
 def member_list(request):
-    text = request.GET.get("q", "").strip()[:100]
-    if text:
-        results = list(queries.search_members(request.user, text))
-    else:
-        results = list(
-            queries.members_for(request.user).select_related("tier").order_by("-enrolled_at")[:20]
-        )
-    context = {"q": text, "results": results}
+    """Search as you type, or the latest enrolments; narrowed by status. A value the filter
+    refuses shows its error over an empty list."""
+    members = MemberFilterSet(request.GET, queryset=queries.member_list(request.user))
+    valid = members.is_valid()
+    results = list(members.qs[:20]) if valid else []
+    text = members.form.cleaned_data.get("q", "") if valid else request.GET.get("q", "")
+    context = {"filter": members, "q": text, "results": results}
     template = "members/member_list.html"
     if is_fragment(request):
         template += "#results"
@@ -90,17 +89,17 @@ def member_detail(request, card_number):
     member = scoped_member(request, card_number, with_merged=True)
     now = timezone.now()
     program = ProgramSettings.cached()
-    ledger_filter = LedgerFilterForm(request.GET or None)
-    kind = ledger_filter.cleaned_data["kind"] if ledger_filter.is_valid() else None
-    ledger_page = queries.HistoryPage(
-        queries.member_ledger(member, request.user, kind), request.GET.get("ledger_page"), 20
+    ledger = LedgerEntryFilterSet(
+        request.GET or None, queryset=queries.member_ledger(member, request.user)
     )
+    kind = ledger.form.cleaned_data.get("kind", "") if ledger.is_valid() else ""
+    ledger_page = queries.HistoryPage(ledger.qs, request.GET.get("ledger_page"), 20)
     context = {
         "member": member,
         "overview": queries.member_overview(member, now, program),
-        "ledger_filter": ledger_filter,
+        "ledger_filter": ledger.form,
         "ledger_page": ledger_page,
-        "kind": kind or "",
+        "kind": kind,
     }
     if is_fragment(request) and request.GET.get("part") == "ledger":
         return render(request, "members/member_detail.html#ledger", context)
