@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy
 
 from loyalty.access import require
 from loyalty.engine.errors import LoyaltyError
-from loyalty.engine.purchases import record_purchase, refund_purchase
+from loyalty.engine.purchases import record_purchase
+from loyalty.engine.refunds import refund_purchase
 from loyalty.filters import PurchaseFilterSet
 from loyalty.models import Channel, Store
 from members import queries

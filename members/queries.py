@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.money import money
-from loyalty.engine.purchases import qualifying_sql
+from loyalty.engine.tiers import qualifying_sql
 from loyalty.models import LedgerEntry, Purchase, PurchaseLine, Refund, Store, Tier
 from members.models import Member, is_valid_card_number
 

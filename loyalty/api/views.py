@@ -14,12 +14,9 @@ from loyalty.engine import ledger
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import member_with_balance
 from loyalty.engine.money import money_str
-from loyalty.engine.purchases import (
-    check_coupon,
-    quote_purchase,
-    record_purchase,
-    refund_purchase,
-)
+from loyalty.engine.pricing import check_coupon, quote_purchase
+from loyalty.engine.purchases import record_purchase
+from loyalty.engine.refunds import refund_purchase
 from loyalty.models import LedgerEntry
 from members.models import Member
 from members.services import enrol_member, normalise_phone

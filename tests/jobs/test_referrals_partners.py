@@ -183,7 +183,7 @@ def test_purchases_at_a_partner_earn_at_the_partner_rate(enrol, buy, partner):
 
 
 def test_partner_quote_uses_the_partner_rate(partner, enrol):
-    from loyalty.engine.purchases import quote_purchase
+    from loyalty.engine.pricing import quote_purchase
 
     member = enrol()
     quote = quote_purchase(card_number=member.card_number, amount=Decimal("1000.00"), store=partner)
@@ -193,7 +193,7 @@ def test_partner_quote_uses_the_partner_rate(partner, enrol):
 def test_settlement_reports_points_issued_and_spent_per_partner_per_month(
     enrol, buy, partner, stores
 ):
-    from loyalty.engine.purchases import refund_purchase
+    from loyalty.engine.refunds import refund_purchase
 
     member = enrol()
     buy(member, "5000.00", at("2025-02-27 12:00"), store="PARTNER-01")  # February: 100
