@@ -11,7 +11,7 @@ from django.utils.dateparse import parse_datetime
 from campaigns.models import CampaignChunk
 from campaigns.services import CHUNK_MEMBERS, chunks_to_resend, due_campaigns, run_chunk, start_send
 from loyalty.engine import progress
-from loyalty.taskqueue import RETRY_WHEN_BUSY
+from loyalty.web.taskqueue import RETRY_WHEN_BUSY
 
 logger = logging.getLogger(__name__)
 

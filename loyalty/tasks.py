@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from loyalty.models import WorkerHeartbeat
-from loyalty.taskqueue import RETRY_WHEN_BUSY
+from loyalty.web.taskqueue import RETRY_WHEN_BUSY
 
 
 # Acknowledged on receipt, unlike other tasks: a heartbeat lost with its worker needs no retry.

@@ -18,6 +18,6 @@ def run_import_job(job_id):
 @shared_task(name="members.tasks.send_waiting_imports")
 def send_waiting_imports():
     """The sweep: imports saved while the broker was down are sent to a worker (every minute)."""
-    from loyalty.taskqueue import send_waiting
+    from loyalty.web.taskqueue import send_waiting
 
     return send_waiting(ImportJob.objects.filter(status=ImportJob.Status.PENDING), run_import_job)

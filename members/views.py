@@ -1,20 +1,19 @@
 """Member pages: search as you type, the member's whole story, enrolment and support actions."""
 
 from django.contrib import messages
-from django.db.models import Exists, OuterRef
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from campaigns.queries import member_campaigns
-from loyalty.access import is_fragment, require
 from loyalty.engine.adjustments import adjust_points, adjustment_limit
 from loyalty.engine.db import prepared_statements
 from loyalty.engine.errors import LoyaltyError
 from loyalty.models import AuditLog, ProgramSettings
+from loyalty.web.access import is_fragment, require
+from loyalty.web.shortcuts import add_service_error, htmx_redirect, scoped_member
 from members import queries
 from members.filters import LedgerEntryFilterSet, MemberFilterSet
 from members.forms import (
@@ -33,39 +32,6 @@ from members.services import (
     set_member_blocked,
     update_member,
 )
-
-
-def add_service_error(form, error):
-    """Show a domain error on the form: under its field when it names one, else on top."""
-    placed = False
-    for field, problems in (error.fields or {}).items():
-        if field in form.fields:
-            for problem in problems:
-                form.add_error(field, problem)
-            placed = True
-    if not placed:
-        form.add_error(None, str(error.message))
-
-
-def htmx_redirect(request, url):
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Location"] = url
-        return response
-    return redirect(url)
-
-
-def scoped_member(request, card_number, *, with_merged=False):
-    """The member behind the card if the user may see them (else 404); ``with_merged`` also
-    says whether other cards were merged into it (``has_merged``), in the same query."""
-    members = queries.members_for(request.user).select_related(
-        "tier", "enrolled_store", "merged_into"
-    )
-    if with_merged:
-        members = members.annotate(
-            has_merged=Exists(Member.objects.filter(merged_into=OuterRef("pk")))
-        )
-    return get_object_or_404(members, card_number=card_number)
 
 
 @require("loyalty.view_members")

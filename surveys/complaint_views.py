@@ -12,11 +12,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from loyalty.access import is_fragment, require
 from loyalty.engine.adjustments import adjustment_limit
 from loyalty.engine.errors import LoyaltyError
+from loyalty.web.access import is_fragment, require
+from loyalty.web.shortcuts import add_service_error, htmx_redirect
 from members.queries import members_for, stores_for
-from members.views import add_service_error, htmx_redirect
 from surveys import queries
 from surveys.filters import ComplaintFilterSet
 from surveys.models import Complaint, ComplaintCategory

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from loyalty.taskqueue import RETRY_WHEN_BUSY, send_waiting
+from loyalty.web.taskqueue import RETRY_WHEN_BUSY, send_waiting
 from surveys.models import SurveySend
 from surveys.services import run_survey_send
 

@@ -12,10 +12,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 
-from loyalty.access import require
 from loyalty.engine.administration import save_with_audit
 from loyalty.engine.db import replica_reads
 from loyalty.engine.errors import LoyaltyError
+from loyalty.web.access import require
 from members.queries import sees_all_stores, stores_for
 from surveys import queries
 from surveys.filters import NpsCommentFilterSet
@@ -264,7 +264,7 @@ class SendForm(forms.Form):
 @require("loyalty.manage_surveys")
 def survey_send(request):
     """Send a survey to a segment: a live count while choosing, then a Celery send."""
-    from loyalty.taskqueue import delay_on_commit
+    from loyalty.web.taskqueue import delay_on_commit
     from surveys.services import segment_members, start_survey_send
     from surveys.tasks import send_survey
 

@@ -11,14 +11,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from loyalty.access import require
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.purchases import record_purchase
 from loyalty.engine.refunds import refund_purchase
-from loyalty.filters import PurchaseFilterSet
 from loyalty.models import Channel, Store
+from loyalty.web.access import require
+from loyalty.web.filters import PurchaseFilterSet
+from loyalty.web.shortcuts import add_service_error
 from members import queries
-from members.views import add_service_error
 
 
 class PurchaseForm(forms.Form):

@@ -13,14 +13,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from loyalty.access import require
-from loyalty.admin_forms import ApiKeyForm, ProgramSettingsForm, StaffForm, StoreForm, TierForm
 from loyalty.engine.administration import save_staff_user, save_with_audit
 from loyalty.engine.apikeys import create_api_key, revoke_api_key
-from loyalty.filters import AuditLogFilterSet
-from loyalty.forms import LoginForm
 from loyalty.models import ApiKey, AuditLog, ProgramSettings, Store, Tier, User
 from loyalty.roles import ROLE_LABELS
+from loyalty.web.access import require
+from loyalty.web.admin_forms import ApiKeyForm, ProgramSettingsForm, StaffForm, StoreForm, TierForm
+from loyalty.web.filters import AuditLogFilterSet
+from loyalty.web.forms import LoginForm
 
 
 class LoginView(auth_views.LoginView):

@@ -5,7 +5,7 @@ broker cannot take the message: the record is committed first, the message is se
 commit, and when the broker refuses it the record stays waiting (``enqueued_at`` empty) for the
 sweep (``send_waiting``, on the beat every minute) to send once the broker is back. The page
 tells the person so. Anything else that reaches the broker from a request and fails is turned
-into a 503 by ``loyalty.middleware.ServiceDownMiddleware``, never a 500.
+into a 503 by ``loyalty.web.middleware.ServiceDownMiddleware``, never a 500.
 """
 
 import logging
