@@ -5,8 +5,8 @@ from django.http import HttpResponse
 from django.urls import path
 
 from loyalty.jobs.tasks import run_job
-from loyalty.urls import handler404, handler500  # noqa: F401
-from loyalty.urls import urlpatterns as project_patterns
+from loyalty.project.urls import handler404, handler500  # noqa: F401
+from loyalty.project.urls import urlpatterns as project_patterns
 
 
 def sends_a_task(request):

@@ -99,11 +99,6 @@ LAYERS = [
         [
             "loyalty.project",
             "loyalty.project.*",
-            "loyalty.settings",
-            "loyalty.urls",
-            "loyalty.celery",
-            "loyalty.wsgi",
-            "loyalty.asgi",
             "loyalty.datagen",
             "loyalty",
             "bench",
