@@ -793,7 +793,7 @@ def _return_points(member, purchase, refund, points, now, staff):
             points=relot,
             remaining=relot,
             available_from=now,
-            expires_at=now + timedelta(days=program.returned_points_expiry_days),
+            expires_at=ledger.lot_expiry(program, now, source="returned"),
         )
     member.points_balance += points
     ledger.add_entry(
