@@ -3,7 +3,6 @@
 import logging
 from datetime import timedelta
 
-from celery import current_app
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -14,6 +13,19 @@ from members.models import Member
 from messaging.models import Purpose
 
 logger = logging.getLogger(__name__)
+
+# What sends a referrer's credit on once the friend's purchase has committed, registered at
+# start-up by a layer above (loyalty/apps.py: a Celery message to loyalty.tasks.credit_referrer).
+# The engine knows no task queue; with none registered, or when sending fails, the periodic sweep
+# ``credit_referrers`` credits the referrer.
+_dispatchers = []
+
+
+def on_reward(dispatch):
+    """Register ``dispatch(reward_id)``, called after commit for each new reward (once, however
+    often Django's ready() runs)."""
+    if dispatch not in _dispatchers:
+        _dispatchers.append(dispatch)
 
 
 def reward_referral(program, friend, purchase, now):
@@ -61,11 +73,11 @@ def reward_referral(program, friend, purchase, now):
 
 
 def _credit_later(reward_id):
-    # By name: services do not import tasks (loyalty/tasks.py holds credit_referrer_task).
-    try:
-        current_app.send_task("loyalty.tasks.credit_referrer", args=[reward_id])
-    except Exception:  # noqa: BLE001  (the broker is down: the sweep of credit_referrers does it)
-        logger.warning("referral %s: referrer credit left to the periodic sweep", reward_id)
+    for dispatch in _dispatchers:
+        try:
+            dispatch(reward_id)
+        except Exception:  # noqa: BLE001  (the broker is down: the sweep of credit_referrers does it)
+            logger.warning("referral %s: referrer credit left to the periodic sweep", reward_id)
 
 
 @retry_on_conflict
