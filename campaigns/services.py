@@ -394,7 +394,7 @@ def _insert_messages_sql(campaign, batch, now):
                 """
                 SELECT r.member_id,
                        CASE WHEN m.language = 'en' THEN %s::jsonb ELSE %s::jsonb END AS context,
-                       'campaign:' || %s || ':' || r.member_id AS key
+                       %s || ':' || r.member_id AS event
                 FROM campaigns_campaignrecipient r JOIN members_member m ON m.id = r.member_id
                 WHERE r.batch = %s AND r.grp = 'test'
                 """,

@@ -70,7 +70,7 @@ def _birthday_grants(low, high, today, as_of, points, expires_at):
                 Purpose.BIRTHDAY_OFFER,
                 f"""
                 SELECT l.member_id, {context} AS context,
-                       'birthday_offer:' || %s || ':' || l.member_id AS key
+                       %s || ':' || l.member_id AS event
                 FROM loyalty_pointslot l WHERE l.batch = %s
                 """,  # noqa: S608
                 [today.year, batch],

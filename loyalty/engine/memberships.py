@@ -226,7 +226,7 @@ def _renew_batch(low, high, as_of, program):
                     Purpose.MEMBERSHIP_RENEWED,
                     f"""
                     SELECT ms.member_id, {context} AS context,
-                           'membership_renewed:' || p.id AS key
+                           p.id AS event
                     FROM loyalty_membershipperiod p
                     JOIN loyalty_membership ms ON ms.id = p.membership_id
                     JOIN loyalty_membershipplan pl ON pl.id = ms.plan_id
@@ -242,7 +242,7 @@ def _renew_batch(low, high, as_of, program):
             *outbox.insert_sql(
                 Purpose.MEMBERSHIP_LAPSED,
                 f"""
-                SELECT ms.member_id, {context} AS context, 'membership_lapsed:' || ms.id AS key
+                SELECT ms.member_id, {context} AS context, ms.id AS event
                 FROM loyalty_membership ms JOIN loyalty_membershipplan pl ON pl.id = ms.plan_id
                 JOIN members_member m ON m.id = ms.member_id
                 WHERE {due} AND NOT ms.auto_renew

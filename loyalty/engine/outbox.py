@@ -79,16 +79,17 @@ def enqueue_many(rows):
 
 def insert_sql(purpose, select_sql, params, *, now):
     """The set-based form of ``enqueue``: one outbox row per row of ``select_sql``, which selects
-    ``member_id``, ``context`` (a JSON object, e.g. from ``db.json_object``) and ``key`` (the
-    event's name, the same as enqueue's) by those names. The message is due at ``now``.
+    ``member_id``, ``context`` (a JSON object, e.g. from ``db.json_object``) and ``event`` (what
+    names the event within the purpose) by those names. The key is ``<purpose>:<event>``, as
+    enqueue's callers write it. The message is due at ``now``.
 
     Returns (sql, params) of one ``INSERT … SELECT … ON CONFLICT DO NOTHING``; the rows it wrote
     are the cursor's rowcount.
     """
-    _check_purpose(purpose)
+    _check_purpose(purpose)  # and so a plain word, safe to write into the statement
     sql = (
         f"INSERT INTO {Outbox._meta.db_table} ({', '.join(COLUMNS)})"  # noqa: S608
-        " SELECT s.member_id, %s, s.context, s.key, %s, %s, %s, %s"
+        f" SELECT s.member_id, '{purpose}', s.context, '{purpose}:' || s.event, %s, %s, %s, %s"
         f" FROM ({select_sql}) s"
         " WHERE true"  # SQLite needs a WHERE before ON CONFLICT after a SELECT
         " ON CONFLICT DO NOTHING"
@@ -96,4 +97,4 @@ def insert_sql(purpose, select_sql, params, *, now):
     when = dt(now)
     status = str(Outbox._meta.get_field("status").default)
     attempts = Outbox._meta.get_field("attempts").default
-    return sql, [str(purpose), status, when, attempts, when, *params]
+    return sql, [status, when, attempts, when, *params]

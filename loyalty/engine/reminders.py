@@ -18,6 +18,25 @@ BATCH_MEMBERS = 10_000
 ACTIVATION_LOOKBACK = timedelta(days=2)
 
 
+def _tell_members(cursor, purpose, context, batch, as_of):
+    """One message per member of a batch of lot notices (``context`` sums their lots ``l``).
+    Returns the messages queued."""
+    cursor.execute(
+        *outbox.insert_sql(
+            purpose,
+            f"""
+            SELECT n.member_id, {context} AS context, %s || ':' || n.member_id AS event
+            FROM loyalty_lotnotice n JOIN loyalty_pointslot l ON l.id = n.lot_id
+            WHERE n.batch = %s
+            GROUP BY n.member_id
+            """,  # noqa: S608
+            [batch, batch],
+            now=as_of,
+        )
+    )
+    return cursor.rowcount
+
+
 @retry_on_conflict
 @transaction.atomic(durable=True)
 def _remind_batch(low, high, as_of, until):
@@ -39,21 +58,7 @@ def _remind_batch(low, high, as_of, until):
         if not lots:
             return 0, 0
         context = json_object(points="SUM(l.remaining)", expires_at="MIN(l.expires_at)")
-        cursor.execute(
-            *outbox.insert_sql(
-                Purpose.EXPIRY_REMINDER,
-                f"""
-                SELECT n.member_id, {context} AS context,
-                       'expiry_reminder:' || %s || ':' || n.member_id AS key
-                FROM loyalty_lotnotice n JOIN loyalty_pointslot l ON l.id = n.lot_id
-                WHERE n.batch = %s
-                GROUP BY n.member_id
-                """,  # noqa: S608
-                [batch, batch],
-                now=as_of,
-            )
-        )
-        return lots, cursor.rowcount
+        return lots, _tell_members(cursor, Purpose.EXPIRY_REMINDER, context, batch, as_of)
 
 
 def expiry_reminders(*, as_of, run=None, batch_size=BATCH_MEMBERS):
@@ -101,21 +106,7 @@ def _activate_batch(low, high, as_of):
         if not lots:
             return 0, 0
         context = json_object(points="SUM(l.remaining)")
-        cursor.execute(
-            *outbox.insert_sql(
-                Purpose.POINTS_AVAILABLE,
-                f"""
-                SELECT n.member_id, {context} AS context,
-                       'points_available:' || %s || ':' || n.member_id AS key
-                FROM loyalty_lotnotice n JOIN loyalty_pointslot l ON l.id = n.lot_id
-                WHERE n.batch = %s
-                GROUP BY n.member_id
-                """,  # noqa: S608
-                [batch, batch],
-                now=as_of,
-            )
-        )
-        return lots, cursor.rowcount
+        return lots, _tell_members(cursor, Purpose.POINTS_AVAILABLE, context, batch, as_of)
 
 
 def activate_points(*, as_of, run=None, batch_size=BATCH_MEMBERS):
