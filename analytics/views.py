@@ -14,8 +14,8 @@ from django.utils.translation import gettext as _
 
 from analytics import queries
 from analytics.models import PERIODS
-from loyalty.access import require
 from loyalty.engine.db import replica_reads
+from loyalty.web.access import require
 from members.queries import sees_all_stores, stores_for
 
 

@@ -11,18 +11,19 @@ from django.utils.dateparse import parse_datetime
 from campaigns.models import CampaignChunk
 from campaigns.services import CHUNK_MEMBERS, chunks_to_resend, due_campaigns, run_chunk, start_send
 from loyalty.engine import progress
+from loyalty.web.taskqueue import RETRY_WHEN_BUSY
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, name="campaigns.tasks.start_campaign")
+@shared_task(acks_late=True, name="campaigns.tasks.start_campaign", **RETRY_WHEN_BUSY)
 def start_campaign(campaign_id, now):
     """Split a campaign that is due into chunks and send them (safe to run twice: only the run
     that moves it from scheduled to sending makes chunks)."""
     enqueue_chunks(start_send(campaign_id=campaign_id, now=parse_datetime(now)))
 
 
-@shared_task(acks_late=True, name="campaigns.tasks.send_chunk")
+@shared_task(acks_late=True, name="campaigns.tasks.send_chunk", **RETRY_WHEN_BUSY)
 def send_chunk(chunk_id):
     """One chunk of a send (safe to run twice: a done chunk does nothing)."""
     run_chunk(chunk_id)

@@ -23,8 +23,8 @@ from campaigns.services import (
     send_now,
 )
 from campaigns.tasks import start_soon
-from loyalty.access import is_fragment, require
 from loyalty.engine.errors import LoyaltyError
+from loyalty.web.access import is_fragment, require
 
 PERMISSION = "loyalty.manage_campaigns"
 

@@ -134,13 +134,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "loyalty.middleware.ApiBodyLimitMiddleware",
+    "loyalty.web.middleware.ApiBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
-    "loyalty.middleware.ApiLanguageMiddleware",
+    "loyalty.web.middleware.ApiLanguageMiddleware",
     # Before anything that reads the URL into the database (and in the caller's language).
-    "loyalty.middleware.HostileUrlMiddleware",
+    "loyalty.web.middleware.HostileUrlMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -149,19 +149,19 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
-    "loyalty.middleware.ServiceDownMiddleware",
+    "loyalty.web.middleware.ServiceDownMiddleware",
 ]
 
 # What API calls go through (loyalty/wsgi.py): no session, cookie, form or HTML in them.
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "loyalty.middleware.ApiBodyLimitMiddleware",
+    "loyalty.web.middleware.ApiBodyLimitMiddleware",
     "django.middleware.locale.LocaleMiddleware",
-    "loyalty.middleware.ApiLanguageMiddleware",
+    "loyalty.web.middleware.ApiLanguageMiddleware",
     # Before anything that reads the URL into the database (and in the caller's language).
-    "loyalty.middleware.HostileUrlMiddleware",
-    "loyalty.middleware.PreparedStatementsMiddleware",
-    "loyalty.middleware.ServiceDownMiddleware",
+    "loyalty.web.middleware.HostileUrlMiddleware",
+    "loyalty.web.middleware.PreparedStatementsMiddleware",
+    "loyalty.web.middleware.ServiceDownMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty.urls"
@@ -182,7 +182,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "loyalty.context_processors.navigation",
+                "loyalty.web.context_processors.navigation",
             ],
         },
     }
@@ -219,11 +219,11 @@ if REDIS_URL and urlsplit(REDIS_URL).scheme not in ("redis", "rediss"):
 
 def shared_cache(redis_url):
     """The cache on Redis. Nothing in it is the only copy, so an outage slows requests down and
-    never fails them (loyalty.cache): a Redis that does not answer within these timeouts counts
-    as down for that call."""
+    never fails them (loyalty.engine.cache): a Redis that does not answer within these
+    timeouts counts as down for that call."""
     return {
         "default": {
-            "BACKEND": "loyalty.cache.RedisCache",
+            "BACKEND": "loyalty.engine.cache.RedisCache",
             "LOCATION": redis_url,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "loyalty"),
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
@@ -237,7 +237,7 @@ if REDIS_URL:
     # Sessions read from Redis, written through to the database (and read from it while Redis
     # is down). Only with a shared cache: a per-process cache would keep a logged-out session
     # alive in the other processes.
-    SESSION_ENGINE = "loyalty.sessions"
+    SESSION_ENGINE = "loyalty.web.sessions"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # A task whose worker died comes back after this many seconds (acks_late below).
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
@@ -323,7 +323,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
     # Imports and survey sends saved while the broker could not take their message
-    # (loyalty.taskqueue).
+    # (loyalty.web.taskqueue).
     "send_waiting_imports": {
         "task": "members.tasks.send_waiting_imports",
         "schedule": 60.0,

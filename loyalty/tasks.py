@@ -3,6 +3,7 @@
 from celery import current_app, shared_task
 
 from loyalty.models import WorkerHeartbeat
+from loyalty.web.taskqueue import RETRY_WHEN_BUSY
 
 
 # Acknowledged on receipt, unlike other tasks: a heartbeat lost with its worker needs no retry.
@@ -22,7 +23,7 @@ def send_credit_referrer(reward_id):
     current_app.send_task("loyalty.tasks.credit_referrer", args=[reward_id])
 
 
-@shared_task(name="loyalty.tasks.credit_referrer")
+@shared_task(name="loyalty.tasks.credit_referrer", **RETRY_WHEN_BUSY)
 def credit_referrer_task(reward_id):
     """Credit one referral's referrer (safe to run twice: the reward is claimed once)."""
     from loyalty.engine.referrals import credit_referrer

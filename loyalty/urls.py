@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from loyalty import health, purchase_views, views
+from loyalty.web import health, purchase_views, views
+from surveys.urls import api_urlpatterns as survey_api_urlpatterns
 from surveys.urls import complaint_urlpatterns, public_urlpatterns
 
 admin_patterns = [
@@ -42,8 +43,9 @@ urlpatterns = [
     path("manage/", include((admin_patterns, "loyalty"))),
     path("admin/", admin.site.urls),
     path("api/v1/", include("loyalty.api.urls")),
+    path("api/v1/", include(survey_api_urlpatterns)),
 ]
 
-handler403 = "loyalty.views.permission_denied"
-handler404 = "loyalty.views.page_not_found"
-handler500 = "loyalty.views.server_error"
+handler403 = "loyalty.web.views.permission_denied"
+handler404 = "loyalty.web.views.page_not_found"
+handler500 = "loyalty.web.views.server_error"

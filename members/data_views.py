@@ -10,9 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.access import is_fragment, require
 from loyalty.engine.db import replica_reads
-from loyalty.taskqueue import delay_on_commit
+from loyalty.web.access import is_fragment, require
+from loyalty.web.taskqueue import delay_on_commit
 from members import queries
 from members.imports import member_export_rows, purchase_export_rows
 from members.models import ImportJob

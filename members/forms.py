@@ -2,8 +2,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.models import EntryKind, Store
-from members.models import Member
+from loyalty.models import Store
 
 CONSENT_TEXT = _(
     "I agree to receive offers, news and surveys about the loyalty program by e-mail and SMS. "
@@ -77,19 +76,4 @@ class MergeForm(ReasonForm):
         max_length=13,
         min_length=13,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
-    )
-
-
-class LedgerFilterForm(forms.Form):
-    kind = forms.ChoiceField(
-        label=_("Kind"), required=False, choices=[("", _("All"))] + list(EntryKind.choices)
-    )
-
-
-class MemberStatusFilterForm(forms.Form):
-    q = forms.CharField(label=_("Phone, card, name or e-mail"), required=False, max_length=100)
-    status = forms.ChoiceField(
-        label=_("Status"),
-        required=False,
-        choices=[("", _("All"))] + list(Member.Status.choices),
     )

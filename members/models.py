@@ -186,7 +186,8 @@ class ImportJob(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(_("started"), auto_now_add=True)
-    # When a worker was sent the job; empty while the broker could not take it (loyalty.taskqueue).
+    # When a worker was sent the job; empty while the broker could not take it
+    # (loyalty.web.taskqueue).
     enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.money import money
-from loyalty.engine.purchases import qualifying_sql
+from loyalty.engine.tiers import qualifying_sql
 from loyalty.models import LedgerEntry, Purchase, PurchaseLine, Refund, Store, Tier
 from members.models import Member, is_valid_card_number
 
@@ -56,18 +56,23 @@ def purchases_for(user):
     return purchases.filter(store__in=user.stores.all())
 
 
-def search_members(user, text, limit=20):
-    """Members matching what was typed: a card number, a phone in any common format, an e-mail
-    or part of a name. Exact card and phone matches use unique indexes; the rest uses the
-    trigram index on search_text (PostgreSQL)."""
+def member_list(user):
+    """The members the user may see, newest enrolment first, with their tier (the member
+    list's rows before any filter)."""
+    return members_for(user).select_related("tier").order_by("-enrolled_at")
+
+
+def search_members(members, text):
+    """Those of ``members`` matching what was typed: a card number, a phone in any common
+    format, an e-mail or part of a name. Exact card and phone matches use unique indexes; the
+    rest uses the trigram index on search_text (PostgreSQL), newest member first."""
     text = (text or "").strip()
-    members = members_for(user).select_related("tier")
     if len(text) < 2:
         return members.none()
     digits = re.sub(r"\D", "", text)
     only_digits = bool(digits) and re.fullmatch(r"[\d\s()+\-.]+", text) is not None
     if only_digits and is_valid_card_number(digits):
-        return members.filter(card_number=digits)[:limit]
+        return members.filter(card_number=digits)
     if only_digits and len(digits) >= 10:
         from members.services import normalise_phone
 
@@ -78,12 +83,12 @@ def search_members(user, text, limit=20):
         if phone:
             exact = members.filter(phone=phone)
             if exact.exists():
-                return exact[:limit]
+                return exact
     needle = digits if only_digits else text.lower()
     if len(needle) < 3:
         # Trigrams need three characters; shorter text would scan every member.
         return members.none()
-    return members.filter(search_text__contains=needle).order_by("-id")[:limit]
+    return members.filter(search_text__contains=needle).order_by("-id")
 
 
 def next_tier(member):
@@ -136,10 +141,7 @@ def member_overview(member, now, program):
     }
 
 
-LEDGER_KINDS = [choice for choice, _label in LedgerEntry._meta.get_field("kind").choices]
-
-
-def member_ledger(member, user, kind=None):
+def member_ledger(member, user):
     """The member's points history, newest first. Every entry is shown, so that the history
     adds up to the balance; ``receipt`` is the receipt number of the entry's purchase, or None
     when it was made at a store the user does not see (a store manager learns that points
@@ -166,10 +168,7 @@ def member_ledger(member, user, kind=None):
             When(purchase__store__in=user.stores.all(), then=F("purchase__external_id")),
             default=None,
         )
-    entries = entries.annotate(receipt=receipt)
-    if kind in LEDGER_KINDS:
-        entries = entries.filter(kind=kind)
-    return entries.order_by("-id")
+    return entries.annotate(receipt=receipt).order_by("-id")
 
 
 MAX_PAGE = 100_000  # keeps the OFFSET of a hand-typed page number within what SQL accepts

@@ -1,26 +1,25 @@
 """Member pages: search as you type, the member's whole story, enrolment and support actions."""
 
 from django.contrib import messages
-from django.db.models import Exists, OuterRef
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from campaigns.queries import member_campaigns
-from loyalty.access import is_fragment, require
 from loyalty.engine.adjustments import adjust_points, adjustment_limit
 from loyalty.engine.db import prepared_statements
 from loyalty.engine.errors import LoyaltyError
 from loyalty.models import AuditLog, ProgramSettings
+from loyalty.web.access import is_fragment, require
+from loyalty.web.shortcuts import add_service_error, htmx_redirect, scoped_member
 from members import queries
+from members.filters import LedgerEntryFilterSet, MemberFilterSet
 from members.forms import (
     CONSENT_TEXT,
     AdjustForm,
     EnrolForm,
-    LedgerFilterForm,
     MemberForm,
     MergeForm,
     ReasonForm,
@@ -35,49 +34,15 @@ from members.services import (
 )
 
 
-def add_service_error(form, error):
-    """Show a domain error on the form: under its field when it names one, else on top."""
-    placed = False
-    for field, problems in (error.fields or {}).items():
-        if field in form.fields:
-            for problem in problems:
-                form.add_error(field, problem)
-            placed = True
-    if not placed:
-        form.add_error(None, str(error.message))
-
-
-def htmx_redirect(request, url):
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Location"] = url
-        return response
-    return redirect(url)
-
-
-def scoped_member(request, card_number, *, with_merged=False):
-    """The member behind the card if the user may see them (else 404); ``with_merged`` also
-    says whether other cards were merged into it (``has_merged``), in the same query."""
-    members = queries.members_for(request.user).select_related(
-        "tier", "enrolled_store", "merged_into"
-    )
-    if with_merged:
-        members = members.annotate(
-            has_merged=Exists(Member.objects.filter(merged_into=OuterRef("pk")))
-        )
-    return get_object_or_404(members, card_number=card_number)
-
-
 @require("loyalty.view_members")
 def member_list(request):
-    text = request.GET.get("q", "").strip()[:100]
-    if text:
-        results = list(queries.search_members(request.user, text))
-    else:
-        results = list(
-            queries.members_for(request.user).select_related("tier").order_by("-enrolled_at")[:20]
-        )
-    context = {"q": text, "results": results}
+    """Search as you type, or the latest enrolments; narrowed by status. A value the filter
+    refuses shows its error over an empty list."""
+    members = MemberFilterSet(request.GET, queryset=queries.member_list(request.user))
+    valid = members.is_valid()
+    results = list(members.qs[:20]) if valid else []
+    text = members.form.cleaned_data.get("q", "") if valid else request.GET.get("q", "")
+    context = {"filter": members, "q": text, "results": results}
     template = "members/member_list.html"
     if is_fragment(request):
         template += "#results"
@@ -90,17 +55,17 @@ def member_detail(request, card_number):
     member = scoped_member(request, card_number, with_merged=True)
     now = timezone.now()
     program = ProgramSettings.cached()
-    ledger_filter = LedgerFilterForm(request.GET or None)
-    kind = ledger_filter.cleaned_data["kind"] if ledger_filter.is_valid() else None
-    ledger_page = queries.HistoryPage(
-        queries.member_ledger(member, request.user, kind), request.GET.get("ledger_page"), 20
+    ledger = LedgerEntryFilterSet(
+        request.GET or None, queryset=queries.member_ledger(member, request.user)
     )
+    kind = ledger.form.cleaned_data.get("kind", "") if ledger.is_valid() else ""
+    ledger_page = queries.HistoryPage(ledger.qs, request.GET.get("ledger_page"), 20)
     context = {
         "member": member,
         "overview": queries.member_overview(member, now, program),
-        "ledger_filter": ledger_filter,
+        "ledger_filter": ledger.form,
         "ledger_page": ledger_page,
-        "kind": kind or "",
+        "kind": kind,
     }
     if is_fragment(request) and request.GET.get("part") == "ledger":
         return render(request, "members/member_detail.html#ledger", context)

@@ -6,8 +6,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from loyalty.api.base import ERRORS, validated
 from loyalty.api.serializers import CardNumberField, StrictSerializer
-from loyalty.api.views import ERRORS, validated
 from loyalty.engine.errors import LoyaltyError
 from members.models import Member
 from surveys.models import ChurnReason, Complaint, ComplaintCategory

@@ -12,12 +12,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from loyalty.access import is_fragment, require
 from loyalty.engine.adjustments import adjustment_limit
 from loyalty.engine.errors import LoyaltyError
+from loyalty.web.access import is_fragment, require
+from loyalty.web.shortcuts import add_service_error, htmx_redirect
 from members.queries import members_for, stores_for
-from members.views import add_service_error, htmx_redirect
 from surveys import queries
+from surveys.filters import ComplaintFilterSet
 from surveys.models import Complaint, ComplaintCategory
 from surveys.services import (
     add_complaint_note,
@@ -79,20 +80,26 @@ class ResolveForm(forms.Form):
 
 
 def scoped_complaint(request, pk):
-    return get_object_or_404(queries.complaint_queue(request.user, status=""), pk=pk)
+    return get_object_or_404(queries.complaint_queue(request.user), pk=pk)
 
 
 @require("loyalty.handle_complaints")
 def complaint_list(request):
-    status = request.GET.get("status", "open")
-    filters = {
-        "status": status,
-        "store": request.GET.get("store", ""),
-        "category": request.GET.get("category", ""),
-        "assignee": request.GET.get("assignee", ""),
-    }
-    cases = queries.complaint_queue(request.user, **filters)
-    page = Paginator(cases, 50).get_page(request.GET.get("page"))
+    stores = list(stores_for(request.user))
+    categories = list(ComplaintCategory.objects.all())
+    cases = ComplaintFilterSet(
+        request.GET,
+        queryset=queries.complaint_queue(request.user),
+        request=request,
+        stores=stores,
+        categories=categories,
+    )
+    # A value the filter refuses shows its error over an empty queue.
+    valid = cases.is_valid()
+    filters = cases.form.cleaned_data if valid else {"status": cases.form["status"].value()}
+    page = Paginator(cases.qs if valid else cases.queryset.none(), 50).get_page(
+        request.GET.get("page")
+    )
     now = timezone.now()
     for case in page:
         case.overdue = queries.is_overdue(case, now)
@@ -101,10 +108,8 @@ def complaint_list(request):
         "surveys/complaint_list.html",
         {
             "page": page,
+            "filter": cases,
             "filters": filters,
-            "statuses": [("open", _("Open"))] + list(Complaint.Status.choices) + [("", _("All"))],
-            "categories": ComplaintCategory.objects.all(),
-            "stores": stores_for(request.user),
             "resolve_form": ResolveForm(),
             "adjust_limit": adjustment_limit(request.user),
         },

@@ -118,24 +118,14 @@ def nps_by_month(responses):
     ]
 
 
-def complaint_queue(user, status="open", store=None, category=None, assignee=None):
+def complaint_queue(user):
+    """The cases the user may work (their stores' unless they see every store), soonest due
+    first; complaint_list narrows it with ComplaintFilterSet."""
     from members.queries import sees_all_stores
 
     cases = Complaint.objects.select_related("member", "category", "assignee", "store")
-    if status == "open":
-        cases = cases.filter(status__in=Complaint.OPEN_STATUSES)
-    elif status:
-        cases = cases.filter(status=status)
     if not sees_all_stores(user):
         cases = cases.filter(store__in=user.stores.all())
-    if store:
-        cases = cases.filter(store__code=store)
-    if category:
-        cases = cases.filter(category__code=category)
-    if assignee == "me":
-        cases = cases.filter(assignee=user)
-    elif assignee == "nobody":
-        cases = cases.filter(assignee__isnull=True)
     return cases.order_by("due_at", "id")
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from surveys import complaint_views, views
+from surveys import api, complaint_views, views
 
 app_name = "surveys"
 
@@ -25,4 +25,10 @@ complaint_urlpatterns = [
     path("<int:pk>/status/", complaint_views.complaint_status, name="complaint-status"),
     path("<int:pk>/note/", complaint_views.complaint_note, name="complaint-note"),
     path("<int:pk>/resolve/", complaint_views.complaint_resolve, name="complaint-resolve"),
+]
+
+# The survey API, under /api/v1/ beside the till's (the root URLconf puts it there).
+api_urlpatterns = [
+    path("surveys/responses", api.SurveyResponsesView.as_view(), name="api-survey-responses"),
+    path("complaints", api.ComplaintsView.as_view(), name="api-complaints"),
 ]

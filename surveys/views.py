@@ -12,13 +12,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 
-from loyalty.access import require
 from loyalty.engine.administration import save_with_audit
 from loyalty.engine.db import replica_reads
 from loyalty.engine.errors import LoyaltyError
+from loyalty.web.access import require
 from members.queries import sees_all_stores, stores_for
 from surveys import queries
-from surveys.models import ChurnReason, NpsGroup, Survey, SurveyResponse, nps_group
+from surveys.filters import NpsCommentFilterSet
+from surveys.models import ChurnReason, Survey, SurveyResponse, nps_group
 from surveys.services import answer_survey, find_invitation, link_problem
 
 
@@ -134,12 +135,14 @@ def _nps_dashboard(request):
     responses = queries.nps_responses(since=now - timedelta(days=days), stores=stores)
     summary = queries.nps_summary(responses)
     months = queries.nps_by_month(responses)
-    group = request.GET.get("group", "")
-    comments = (
-        responses.exclude(comment="").select_related("member", "store").order_by("-answered_at")
+    comments = NpsCommentFilterSet(
+        request.GET,
+        queryset=responses.exclude(comment="")
+        .select_related("member", "store")
+        .order_by("-answered_at"),
     )
-    if group in NpsGroup.values:
-        comments = comments.filter(group=group)
+    # A group the filter refuses is shown as an error over every comment, as before.
+    group = comments.form.cleaned_data.get("group", "") if comments.is_valid() else ""
     chart = {
         "labels": [row["month"].strftime("%Y-%m") for row in months],
         "nps": [row["nps"] for row in months],
@@ -156,9 +159,9 @@ def _nps_dashboard(request):
             "by_store": queries.nps_by(responses, "store"),
             "by_tier": queries.nps_by(responses, "tier"),
             "by_channel": queries.nps_by(responses, "channel"),
-            "comments": Paginator(comments, 20).get_page(request.GET.get("page")),
+            "comments": Paginator(comments.qs, 20).get_page(request.GET.get("page")),
+            "comment_filter": comments,
             "group": group,
-            "groups": NpsGroup.choices,
             "days": days,
             "chart": chart,
             "churn": SurveyResponse.objects.filter(survey__kind="churn")
@@ -261,7 +264,7 @@ class SendForm(forms.Form):
 @require("loyalty.manage_surveys")
 def survey_send(request):
     """Send a survey to a segment: a live count while choosing, then a Celery send."""
-    from loyalty.taskqueue import delay_on_commit
+    from loyalty.web.taskqueue import delay_on_commit
     from surveys.services import segment_members, start_survey_send
     from surveys.tasks import send_survey
 

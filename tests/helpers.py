@@ -201,7 +201,7 @@ def session_queries():
     from django.conf import settings
 
     cached = settings.SESSION_ENGINE in (
-        "loyalty.sessions",
+        "loyalty.web.sessions",
         "django.contrib.sessions.backends.cached_db",
     )
     return 0 if cached else 1

@@ -13,7 +13,6 @@ from redis.exceptions import RedisError
 from rest_framework import authentication, exceptions, throttling
 
 from loyalty.api import schema  # noqa: F401  (registers the OpenAPI security scheme)
-from loyalty.cache import redis_answered, redis_failed, wake
 from loyalty.engine.apikeys import (
     VERSION_KEY,
     find_active_key,
@@ -21,6 +20,7 @@ from loyalty.engine.apikeys import (
     key_prefix,
     shared_redis,
 )
+from loyalty.engine.cache import redis_answered, redis_failed, wake
 from loyalty.models import ApiKey
 
 

@@ -3,7 +3,6 @@ from drf_spectacular.views import SpectacularAPIView
 
 from loyalty.api import views
 from loyalty.api.docs import ApiDocsView
-from surveys import api as survey_api
 
 urlpatterns = [
     path("members", views.MembersView.as_view(), name="api-members"),
@@ -17,10 +16,6 @@ urlpatterns = [
         views.CouponValidateView.as_view(),
         name="api-coupon-validate",
     ),
-    path(
-        "surveys/responses", survey_api.SurveyResponsesView.as_view(), name="api-survey-responses"
-    ),
-    path("complaints", survey_api.ComplaintsView.as_view(), name="api-complaints"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", ApiDocsView.as_view(url_name="api-schema"), name="api-docs"),
 ]

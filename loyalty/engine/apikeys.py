@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from loyalty.cache import redis_failed, wake, when_redis_comes_back
+from loyalty.engine.cache import redis_failed, wake, when_redis_comes_back
 from loyalty.models import ApiKey, audit
 
 logger = logging.getLogger(__name__)

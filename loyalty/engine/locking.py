@@ -12,7 +12,7 @@ import weakref
 from django.db import OperationalError, connection
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.errors import Busy, LoyaltyError
 from members.models import Member
 
 RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
@@ -39,17 +39,11 @@ def retry_on_conflict(func, attempts=3):
                 if state == LOCK_NOT_AVAILABLE or (
                     "database is locked" in str(exc) and attempt == attempts - 1
                 ):
-                    raise LoyaltyError(
-                        "busy",
-                        _("The member is busy with another operation. Try again."),
-                        status_code=503,
-                    ) from exc
+                    raise Busy(_("The member is busy with another operation. Try again.")) from exc
                 if state not in RETRYABLE_SQLSTATES and "database is locked" not in str(exc):
                     raise
                 if attempt == attempts - 1:
-                    raise LoyaltyError(
-                        "busy", _("The system is busy. Try again."), status_code=503
-                    ) from exc
+                    raise Busy(_("The system is busy. Try again.")) from exc
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 

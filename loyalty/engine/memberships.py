@@ -16,6 +16,7 @@ from loyalty.engine import ledger, outbox, progress
 from loyalty.engine.db import dt, json_object, new_batch, plus_days
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_member, retry_on_conflict
+from loyalty.engine.tiers import plan_tier_change
 from loyalty.models import (
     Membership,
     MembershipPeriod,
@@ -35,13 +36,6 @@ def _grant_bonus(member, plan, now, program):
     ledger.grant_bonus(
         member, points=plan.bonus_points, now=now, program=program, reason="membership"
     )
-
-
-def _raise_tier(member, plan, now):
-    """The plan's tier at once, if above the member's (falling waits for the nightly job)."""
-    if plan.tier_id and plan.tier.threshold > member.tier.threshold:
-        return {"tier": plan.tier, "tier_since": now, "below_tier_since": None}
-    return {}
 
 
 @retry_on_conflict
@@ -90,7 +84,7 @@ def join_membership(*, member_id, plan_id, trial=False, staff=None, now=None):
         member,
         balance_delta=member.points_balance - start_balance,
         debt_delta=member.points_debt - start_debt,
-        **_raise_tier(member, plan, now),
+        **plan_tier_change(member, plan, now),
     )
     outbox.enqueue(
         member_id=member.pk,
@@ -133,7 +127,7 @@ def renew_membership(*, membership_id, staff=None, now=None):
         member,
         balance_delta=member.points_balance - start_balance,
         debt_delta=member.points_debt - start_debt,
-        **_raise_tier(member, plan, now),
+        **plan_tier_change(member, plan, now),
     )
     audit(actor=staff, action="membership.renew", member=member, obj=membership)
     membership.refresh_from_db()

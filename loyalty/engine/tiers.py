@@ -1,17 +1,122 @@
-"""The nightly tier re-evaluation: upgrade at once, downgrade only after the grace period."""
+"""Tier qualification, in one place: the till's form (one member, at each purchase) beside the
+nightly job's set-based form (every member, ``reevaluate_tiers``).
+
+Each rule is written once per form, and the two forms of a rule sit side by side:
+
+- what counts, over which window: ``qualifying_sql`` (the till) and ``_values`` /
+  ``QUALIFYING_SELECT`` (the job): purchases in (as_of − window, as_of], each by its
+  ``qualifying_amount`` (the paid amount net of its refunds), or their number for a count
+  programme;
+- the tier a value earns: ``tier_for`` and ``EARNED_TIER_SQL``;
+- moving up at once: ``upgraded_tier`` (on the purchase that crosses the threshold) and
+  ``REEVALUATE_SQL``'s first case (a lowered threshold, a refund undone);
+- a paid membership's tier: ``plan_tier_change`` (on joining or renewing) and
+  ``MEMBERSHIP_TIER_SQL``;
+- falling, after the grace period: the job only (``REEVALUATE_SQL``, ``REACHED_SQL``). The till
+  never lowers a tier.
+
+tests/jobs/test_tier_forms.py checks that the two forms agree.
+"""
 
 import contextlib
 from datetime import timedelta
+from operator import attrgetter
 
 from django.db import DatabaseError, connection, transaction
 
 from loyalty.engine import progress
 from loyalty.engine.db import dt, member_ranges, minus_days, temp_table
 from loyalty.engine.locking import retry_on_conflict
-from loyalty.engine.money import MONEY_SQL
-from loyalty.models import ProgramSettings
+from loyalty.engine.money import MONEY_SQL, money
+from loyalty.models import ProgramSettings, Purchase, Tier
 
 BATCH_MEMBERS = 10_000
+
+# What counts, over which window. The till's form: one member's value at ``until``, the sum
+# of the current ``qualifying_amount`` (net of every refund so far) of the purchases in the window
+# ending then, or their number (those with something left) for a count programme. The job's form
+# just below is the same rule with each refund dated: a refund made after the moment adds its
+# share back, so at a moment after every refund the two give the same value.
+
+
+def window_start(program, until):
+    """The qualifying window ending at ``until`` is (window_start, until]."""
+    return until - timedelta(days=program.tier_window_days)
+
+
+def qualifying_sql(program, member_id, until):
+    """The till's qualifying value of one member at ``until``: (sql, params), one row, one
+    column, read with the member's lot sums in the purchase's first statement.
+
+    Hand-written: it runs on most purchases, and building it through the ORM cost more than
+    PostgreSQL's index scan (member_id, occurred_at) that answers it.
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    if program.tier_qualification == ProgramSettings.Qualification.COUNT:
+        what = "COUNT(*)"
+        extra = " AND qualifying_amount > 0"
+    else:
+        what, extra = "COALESCE(SUM(qualifying_amount), 0)", ""
+    return (
+        f"SELECT {what} FROM {Purchase._meta.db_table}"  # noqa: S608  (no user input)
+        f" WHERE member_id = %s AND occurred_at > %s AND occurred_at <= %s{extra}",
+        [member_id, adapt(window_start(program, until)), adapt(until)],
+    )
+
+
+def qualifying_value(program, member_id, until):
+    """Rolling spend (or count) net of refunds, over the program's window ending at ``until``."""
+    sql, params = qualifying_sql(program, member_id, until)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (value,) = cursor.fetchone()
+    return money(value)
+
+
+# The job's form of the same rule (``qualifying_sql``): a purchase's qualifying amount as it
+# was at a moment, its refunds made after then (``later`` compares a refund's time with the
+# moment) added back; ``SPEND`` or ``COUNT`` of it over the window.
+AMOUNT_AT = """(p.qualifying_amount + CASE WHEN p.refunded_amount > 0 THEN COALESCE(
+    (SELECT SUM(f.qualifying_amount) FROM loyalty_refund f
+     WHERE f.purchase_id = p.id AND {later}), 0) ELSE 0 END)"""
+SPEND = MONEY_SQL.format("COALESCE(SUM({amount}), 0)")
+COUNT = "COALESCE(SUM(CASE WHEN {amount} > 0 THEN 1 ELSE 0 END), 0)"
+
+
+def _values(program):
+    """The qualifying value SQL at each moment the statements name, for the program's measure."""
+    measure = COUNT if program.tier_qualification == ProgramSettings.Qualification.COUNT else SPEND
+
+    def at(later):
+        return measure.format(amount=AMOUNT_AT.format(later=later))
+
+    return {
+        "value_now": at("f.created_at > %(as_of)s"),
+        "value_at_cutoff": at("f.created_at > %(cutoff)s"),
+        "value_at_cutoff_since": at("f.created_at > %(cutoff_since)s"),
+        "value_after_purchase": at("f.created_at > q.occurred_at"),
+        # Just before the refund: it and any refund of the same moment not made yet.
+        "value_before_refund": at("f.created_at >= r.created_at"),
+        "purchase_window_start": minus_days("q.occurred_at", program.tier_window_days),
+        "refund_window_start": minus_days("r.created_at", program.tier_window_days),
+    }
+
+
+def moments(program, as_of):
+    """The statements' named times: now, the window's start, the grace period's start, the
+    start of the window that ended then, and the start of the window before that."""
+    since = window_start(program, as_of)
+    cutoff = as_of - timedelta(days=program.downgrade_grace_days)
+    cutoff_since = window_start(program, cutoff)
+    before_since = window_start(program, cutoff_since)
+    return {
+        "as_of": dt(as_of),
+        "since": dt(since),
+        "cutoff": dt(cutoff),
+        "cutoff_since": dt(cutoff_since),
+        "before_since": dt(before_since),
+    }
+
 
 # For every member who bought in the window or in the grace period before it, two qualifying
 # values (spend net of refunds, or the number of purchases), computed once per run into a
@@ -90,6 +195,58 @@ LIVE_IN_GRACE = (
     " OR COALESCE(ms.ended_at, ms.period_end) > %(cutoff)s)"
 )
 
+
+def plan_tier_change(member, plan, now):
+    """The till's form of ``MEMBERSHIP_TIER_SQL``: on joining or renewing, the plan's tier at
+    once if above the member's, as the fields to save (falling waits for the nightly job)."""
+    if plan.tier_id and plan.tier.threshold > member.tier.threshold:
+        return {"tier": plan.tier, "tier_since": now, "below_tier_since": None}
+    return {}
+
+
+# The tier a value earns: the highest threshold the value reaches. ``tier_for`` is the Python
+# form (the till, the data generator), ``EARNED_TIER_SQL`` the job's.
+EARNED_TIER_SQL = "(SELECT MAX(t.threshold) FROM loyalty_tier t WHERE t.threshold <= {value})"
+
+
+def tier_for(value, ladder, *, key=attrgetter("threshold"), default=None):
+    """The highest tier of ``ladder`` (lowest threshold first) whose threshold ``value`` reaches,
+    else ``default``. ``key`` reads a tier's threshold in the unit of ``value``."""
+    best = default
+    for tier in ladder:
+        if key(tier) <= value:
+            best = tier
+    return best
+
+
+# Moving up happens at once. The till's form: the purchase that crosses a threshold moves the
+# member up (it earns at the old rate). The job's form is ``REEVALUATE_SQL``'s first case, for
+# what no purchase moved: a lowered threshold, a paid membership's tier.
+
+
+def can_move_up(member):
+    """Whether a tier above the member's exists (if not, the till skips the qualifying sum)."""
+    return any(tier.threshold > member.tier.threshold for tier in Tier.ladder())
+
+
+def upgraded_tier(program, member, value, this_purchase):
+    """The tier the member qualifies for now, if higher than the current one (else None).
+
+    ``value`` is the qualifying value before this purchase (None: at the top already);
+    ``this_purchase`` is the qualifying amount of the purchase not yet written.
+    """
+    if value is None:
+        return None
+    if program.tier_qualification == ProgramSettings.Qualification.COUNT:
+        value += 1 if this_purchase > 0 else 0
+    else:
+        value += this_purchase
+    best = tier_for(value, Tier.ladder())
+    if best is not None and best.threshold > member.tier.threshold:
+        return best
+    return None
+
+
 # One statement per batch. For each member ({members} gives member_id, tier_id, below_since (the
 # member's ``below_tier_since``), value and held: the temporary table above in the job, the
 # receipts themselves in the benchmark's one statement): the tier the value earns now and the
@@ -120,10 +277,8 @@ FROM (
                  THEN c.grace_th ELSE c.held_earned_th END AS held_th
         FROM (
             SELECT q.member_id, q.below_since, ct.threshold AS cur_th,
-                (SELECT MAX(t.threshold) FROM loyalty_tier t
-                 WHERE t.threshold <= q.value) AS earned_th,
-                (SELECT MAX(t.threshold) FROM loyalty_tier t
-                 WHERE t.threshold <= q.held) AS held_earned_th,
+                {earned} AS earned_th,
+                {held_earned} AS held_earned_th,
                 {live_now} AS live_th,
                 {live_in_grace} AS grace_th
             FROM ({members}) q
@@ -147,33 +302,6 @@ LEFT JOIN tier_qualifying v ON v.member_id = m.id
 WHERE m.id >= %(low)s AND m.id < %(high)s AND m.status <> 'merged'
 """
 
-# A purchase's qualifying amount as it was at a moment: its refunds made after then (``later``
-# compares a refund's time with the moment) added back.
-AMOUNT_AT = """(p.qualifying_amount + CASE WHEN p.refunded_amount > 0 THEN COALESCE(
-    (SELECT SUM(f.qualifying_amount) FROM loyalty_refund f
-     WHERE f.purchase_id = p.id AND {later}), 0) ELSE 0 END)"""
-SPEND = MONEY_SQL.format("COALESCE(SUM({amount}), 0)")
-COUNT = "COALESCE(SUM(CASE WHEN {amount} > 0 THEN 1 ELSE 0 END), 0)"
-
-
-def _values(program):
-    """The qualifying value SQL at each moment the statements name, for the program's measure."""
-    measure = COUNT if program.tier_qualification == ProgramSettings.Qualification.COUNT else SPEND
-
-    def at(later):
-        return measure.format(amount=AMOUNT_AT.format(later=later))
-
-    return {
-        "value_now": at("f.created_at > %(as_of)s"),
-        "value_at_cutoff": at("f.created_at > %(cutoff)s"),
-        "value_at_cutoff_since": at("f.created_at > %(cutoff_since)s"),
-        "value_after_purchase": at("f.created_at > q.occurred_at"),
-        # Just before the refund: it and any refund of the same moment not made yet.
-        "value_before_refund": at("f.created_at >= r.created_at"),
-        "purchase_window_start": minus_days("q.occurred_at", program.tier_window_days),
-        "refund_window_start": minus_days("r.created_at", program.tier_window_days),
-    }
-
 
 def reevaluate_sql(members, program):
     """The batch statement over ``members`` (a SELECT of member_id, tier_id, below_since, value
@@ -182,6 +310,8 @@ def reevaluate_sql(members, program):
     return REEVALUATE_SQL.format(
         members=members,
         reached=reached,
+        earned=EARNED_TIER_SQL.format(value="q.value"),
+        held_earned=EARNED_TIER_SQL.format(value="q.held"),
         live_now=MEMBERSHIP_TIER_SQL.format(when=LIVE_NOW),
         live_in_grace=MEMBERSHIP_TIER_SQL.format(when=LIVE_IN_GRACE),
     )
@@ -190,22 +320,6 @@ def reevaluate_sql(members, program):
 def qualifying_select(program):
     """``QUALIFYING_SELECT`` for the program's measure (spend or count) and window."""
     return QUALIFYING_SELECT.format(**_values(program))
-
-
-def moments(program, as_of):
-    """The statements' named times: now, the window's start, the grace period's start, the
-    start of the window that ended then, and the start of the window before that."""
-    since = as_of - timedelta(days=program.tier_window_days)
-    cutoff = as_of - timedelta(days=program.downgrade_grace_days)
-    cutoff_since = cutoff - timedelta(days=program.tier_window_days)
-    before_since = cutoff_since - timedelta(days=program.tier_window_days)
-    return {
-        "as_of": dt(as_of),
-        "since": dt(since),
-        "cutoff": dt(cutoff),
-        "cutoff_since": dt(cutoff_since),
-        "before_since": dt(before_since),
-    }
 
 
 @retry_on_conflict

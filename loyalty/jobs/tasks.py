@@ -3,11 +3,13 @@
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
+from loyalty.engine.errors import LoyaltyError
 from loyalty.jobs.runner import run_job as run
 from loyalty.models import JobRun
 
 
-@shared_task(name="loyalty.jobs.tasks.run_job")
+# No autoretry: the runner records a failed run, and the beat runs the job again.
+@shared_task(name="loyalty.jobs.tasks.run_job", throws=(LoyaltyError,))
 def run_job(name, as_of=None, trigger=JobRun.Trigger.SCHEDULE, user_id=None):
     """Run a job by name (``as_of`` an ISO time, or now). Overlapping runs are skipped."""
     from loyalty.models import User

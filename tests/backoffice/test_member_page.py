@@ -8,7 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from loyalty.engine.adjustments import adjust_points
-from loyalty.engine.purchases import Line, record_purchase, refund_purchase
+from loyalty.engine.pricing import Line
+from loyalty.engine.purchases import record_purchase
+from loyalty.engine.refunds import refund_purchase
 from tests.helpers import prepared_statement_count, session_queries
 
 

@@ -2,7 +2,6 @@
 
 import io
 import itertools
-from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -11,22 +10,17 @@ from campaigns.models import Campaign, Segment
 from campaigns.services import CHUNK_MEMBERS, run_chunk, start_send
 from loyalty.celery import app as celery_app
 from loyalty.engine.ledger import ledger_drift
-from loyalty.engine.purchases import record_purchase
 from loyalty.models import Tier
 from members.models import Member
-from members.services import enrol_member
+from tests.factories import MemberFactory, PurchaseFactory
 from tests.jobs.conftest import at  # noqa: F401 (the campaign tests import it from here)
-
-_phones = itertools.count(1)
-_receipts = itertools.count(1)
 
 
 @pytest.fixture
 def enrol(stores):
     def make(*, consent=True, store="MSK-01", when="2024-01-01 10:00", **fields):
         moment = at(when)
-        return enrol_member(
-            phone=f"+7914{next(_phones):07d}",
+        return MemberFactory(
             marketing_consent=consent,
             store=stores[store],
             now=moment,
@@ -41,11 +35,10 @@ def enrol(stores):
 def buy(stores):
     def purchase(member, amount, when, *, store="MSK-01", redeem=0):
         moment = at(when) if isinstance(when, str) else when
-        return record_purchase(
+        return PurchaseFactory(
+            member=member,
             store=stores[store],
-            external_id=f"K-{next(_receipts)}",
-            card_number=member.card_number,
-            amount=Decimal(amount),
+            amount=amount,
             occurred_at=moment,
             redeem_points=redeem,
             now=moment,

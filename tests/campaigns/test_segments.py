@@ -7,7 +7,7 @@ import pytest
 
 from campaigns.models import Segment
 from campaigns.queries import segment_count
-from loyalty.engine.purchases import refund_purchase
+from loyalty.engine.refunds import refund_purchase
 from loyalty.models import AuditLog, Tier
 from members.services import set_member_blocked
 from tests.campaigns.conftest import at

@@ -147,7 +147,7 @@ def test_bonus_points_go_to_the_test_group_through_the_ledger(
 
 
 def test_bonus_points_first_repay_a_members_debt(enrol, buy, stores, make_campaign, send, no_drift):
-    from loyalty.engine.purchases import refund_purchase
+    from loyalty.engine.refunds import refund_purchase
 
     member = enrol()
     receipt = buy(member, "1000.00", "2025-02-01 10:00")  # earns 30

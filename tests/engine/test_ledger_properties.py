@@ -23,7 +23,8 @@ from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.expiry import expire_points
 from loyalty.engine.ledger import ledger_drift
 from loyalty.engine.locking import member_with_balance
-from loyalty.engine.purchases import record_purchase, refund_purchase
+from loyalty.engine.purchases import record_purchase
+from loyalty.engine.refunds import refund_purchase
 from loyalty.models import LedgerEntry, Purchase, Store
 from members.models import Member
 from members.services import enrol_member

@@ -38,7 +38,7 @@ def redis_down(settings):
         settings.CACHES = real
 
     settings.CACHES = shared_cache(CLOSED_REDIS_URL)
-    settings.SESSION_ENGINE = "loyalty.sessions"
+    settings.SESSION_ENGINE = "loyalty.web.sessions"
     return come_back
 
 
@@ -157,7 +157,7 @@ def test_a_sessions_copy_in_redis_lives_five_minutes_at_most(client, support, se
     # A session signed out while Redis was down keeps its old copy in Redis; bounded, it cannot
     # stay signed in for the two weeks a session cookie lasts.
     needs_redis()
-    settings.SESSION_ENGINE = "loyalty.sessions"
+    settings.SESSION_ENGINE = "loyalty.web.sessions"
     sign_in(client, "support")
     session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
     full_key = cache.make_and_validate_key(f"django.contrib.sessions.cached_db{session_key}")

@@ -1,5 +1,5 @@
 """The project's URLs and two views that send a task without catching a broker error: what the
-safety net (loyalty.middleware.ServiceDownMiddleware) is there for."""
+safety net (loyalty.web.middleware.ServiceDownMiddleware) is there for."""
 
 from django.http import HttpResponse
 from django.urls import path

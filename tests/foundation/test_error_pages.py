@@ -11,7 +11,7 @@ from django.utils import translation
 from rest_framework.exceptions import ParseError
 
 from loyalty.api.parsers import JSONParser
-from loyalty.views import permission_denied, server_error
+from loyalty.web.views import permission_denied, server_error
 
 # (what the page says in Russian, in English)
 NOT_FOUND = ("Страница не найдена", "Page not found")

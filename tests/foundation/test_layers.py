@@ -85,13 +85,13 @@ LAYERS = [
             "*.admin",
             "*.urls",
             # faces not yet moved into loyalty/web/ (issue 17 moves them)
-            "loyalty.access",
-            "loyalty.taskqueue",
-            "loyalty.middleware",
-            "loyalty.sessions",
-            "loyalty.context_processors",
-            "loyalty.health",
-            "loyalty.cache",
+            "loyalty.web.access",
+            "loyalty.web.taskqueue",
+            "loyalty.web.middleware",
+            "loyalty.web.sessions",
+            "loyalty.web.context_processors",
+            "loyalty.web.health",
+            "loyalty.engine.cache",
         ],
     ),
     (
@@ -127,15 +127,7 @@ PROGRAMME_APPS = {"campaigns", "surveys", "messaging", "analytics"}
 
 # Violations that exist today, each "source -> target (rule)". The list may only shrink: the test
 # also fails when a listed violation no longer occurs, so whoever removes one deletes its line.
-KNOWN = {
-    "loyalty.api.urls -> surveys.api (a view imports another app's view)",
-    "loyalty.engine.apikeys -> loyalty.cache (upward engine -> faces)",
-    "loyalty.health -> loyalty.celery (upward faces -> project)",
-    "loyalty.purchase_views -> members.views (a view imports another app's view)",
-    "messaging.views -> members.views (a view imports another app's view)",
-    "surveys.api -> loyalty.api.views (a view imports another app's view)",
-    "surveys.complaint_views -> members.views (a view imports another app's view)",
-}
+KNOWN = {}
 
 
 def layer_of(module):
@@ -256,7 +248,6 @@ FLOORS = {"loyalty/management/commands/bench_jobs.py", "bench/floor_wsgi.py"}
 HOMES = {
     "connection.vendor": {
         "loyalty/engine/db.py",
-        "loyalty/health.py",
         "loyalty/web/health.py",
         "loyalty/management/commands/bench_celery.py",
     },

@@ -1,21 +1,16 @@
 """Fixtures for the job tests: members made by enrolment, purchases by the purchase service,
 jobs run through the runner (as ``runjob`` and the beat do), and the ledger invariant."""
 
-import itertools
 from datetime import datetime
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from loyalty.engine.ledger import ledger_drift
-from loyalty.engine.purchases import record_purchase
 from loyalty.jobs.runner import run_job
-from members.services import enrol_member
+from tests.factories import MemberFactory, PurchaseFactory
 
 MSK = ZoneInfo("Europe/Moscow")
-_phones = itertools.count(1)
-_receipts = itertools.count(1)
 
 
 def at(text):
@@ -26,8 +21,7 @@ def at(text):
 @pytest.fixture
 def enrol(stores):
     def make(*, consent=True, now=None, **fields):
-        return enrol_member(
-            phone=f"+7913{next(_phones):07d}",
+        return MemberFactory(
             marketing_consent=consent,
             store=stores["MSK-01"],
             now=now or at("2024-01-01 10:00"),
@@ -41,11 +35,10 @@ def enrol(stores):
 @pytest.fixture
 def buy(stores):
     def purchase(member, amount, when, *, store="MSK-01", redeem=0):
-        return record_purchase(
+        return PurchaseFactory(
+            member=member,
             store=stores[store],
-            external_id=f"J-{next(_receipts)}",
-            card_number=member.card_number,
-            amount=Decimal(amount),
+            amount=amount,
             occurred_at=when,
             redeem_points=redeem,
             now=when,

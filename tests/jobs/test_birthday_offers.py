@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from loyalty.engine.purchases import refund_purchase
+from loyalty.engine.refunds import refund_purchase
 from loyalty.jobs.runner import run_job
 from loyalty.models import BirthdayGrant, LedgerEntry, PointsLot
 from members.models import Member

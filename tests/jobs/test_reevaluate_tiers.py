@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from loyalty.engine.memberships import join_membership
-from loyalty.engine.purchases import refund_purchase
+from loyalty.engine.refunds import refund_purchase
 from loyalty.jobs.runner import run_job
 from loyalty.models import MembershipPlan, Tier
 from members.models import Member

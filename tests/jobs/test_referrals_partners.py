@@ -12,6 +12,7 @@ from loyalty.engine.referrals import credit_referrer, credit_referrers
 from loyalty.models import LedgerEntry, ProgramSettings, ReferralReward
 from messaging.models import Outbox
 from tests.jobs.conftest import at
+from tests.retries import busy_once
 
 
 @pytest.fixture
@@ -61,6 +62,31 @@ def test_the_referrer_is_credited_after_commit_in_a_transaction_of_its_own(
     assert credit_referrer(reward_id=reward.pk) == 100
     assert credit_referrer(reward_id=reward.pk) == 0  # a retried task changes nothing
     assert pos.member(referrer["card_number"])["balance"]["available"] == 100
+    assert list(ledger_drift()) == []
+
+
+def test_the_referrer_task_retries_a_busy_referrer_and_then_credits_once(
+    pos, referral_points, monkeypatch
+):
+    from loyalty.engine import referrals
+    from loyalty.tasks import credit_referrer_task
+
+    referrer, friend = _referred_pair(pos)
+    pos.buy(friend["card_number"], "1000.00")
+    reward = ReferralReward.objects.get()
+    calls = busy_once(monkeypatch, referrals, "credit_referrer")
+
+    result = credit_referrer_task.apply((reward.pk,))
+
+    assert (result.successful(), result.result) == (True, 100)
+    assert calls == ["busy", "ran"]
+    assert pos.member(referrer["card_number"])["balance"]["available"] == 100
+    assert (
+        Outbox.objects.filter(
+            purpose="referral_reward", member__card_number=referrer["card_number"]
+        ).count()
+        == 1
+    )
     assert list(ledger_drift()) == []
 
 
@@ -157,7 +183,7 @@ def test_purchases_at_a_partner_earn_at_the_partner_rate(enrol, buy, partner):
 
 
 def test_partner_quote_uses_the_partner_rate(partner, enrol):
-    from loyalty.engine.purchases import quote_purchase
+    from loyalty.engine.pricing import quote_purchase
 
     member = enrol()
     quote = quote_purchase(card_number=member.card_number, amount=Decimal("1000.00"), store=partner)
@@ -167,7 +193,7 @@ def test_partner_quote_uses_the_partner_rate(partner, enrol):
 def test_settlement_reports_points_issued_and_spent_per_partner_per_month(
     enrol, buy, partner, stores
 ):
-    from loyalty.engine.purchases import refund_purchase
+    from loyalty.engine.refunds import refund_purchase
 
     member = enrol()
     buy(member, "5000.00", at("2025-02-27 12:00"), store="PARTNER-01")  # February: 100

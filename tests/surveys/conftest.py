@@ -1,10 +1,10 @@
 import pytest
 from django.utils import timezone
 
-from members.services import enrol_member
 from surveys.defaults import install_default_surveys
 from surveys.models import ComplaintCategory, Survey
 from surveys.services import create_invitation
+from tests.factories import MemberFactory
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def surveys(stores):
 
 @pytest.fixture
 def member(stores):
-    return enrol_member(
+    return MemberFactory(
         phone="+79127770011",
         first_name="Анна",
         email="anna@example.com",

@@ -9,9 +9,11 @@ from django.utils import timezone
 from loyalty.celery import app as celery_app
 from loyalty.engine.purchases import record_purchase
 from members.services import enrol_member
+from surveys import tasks
 from surveys.models import SurveyInvitation, SurveySend
 from surveys.services import run_survey_send
 from surveys.tasks import send_waiting_survey_sends
+from tests.retries import busy_once
 
 
 @pytest.fixture
@@ -114,3 +116,23 @@ def test_a_survey_send_saved_while_the_broker_is_down_goes_out_once_it_is_back(
     send.refresh_from_db()
     assert (send.status, send.total, send.done) == ("done", 2, 2)
     assert send_waiting_survey_sends() == 0
+
+
+def test_send_survey_retries_a_busy_send_and_then_invites_each_member_once(
+    crowd, surveys, marketer, eager_celery, monkeypatch
+):
+    from messaging.models import Outbox
+
+    send = SurveySend.objects.create(
+        survey=surveys["churn"], filters={"lapsed_days": 90}, created_by=marketer
+    )
+    calls = busy_once(monkeypatch, tasks, "run_survey_send")
+
+    result = tasks.send_survey.apply((send.pk,))
+
+    assert result.successful()
+    assert calls == ["busy", "ran"]
+    send.refresh_from_db()
+    assert (send.status, send.total, send.done) == ("done", 2, 2)
+    assert SurveyInvitation.objects.count() == 2
+    assert Outbox.objects.filter(purpose="survey").count() == 2

@@ -15,7 +15,9 @@ from loyalty.defaults import install_default_program
 from loyalty.engine.adjustments import adjust_points
 from loyalty.engine.ledger import balance_of
 from loyalty.engine.money import money
-from loyalty.engine.purchases import Line, lines_total, record_purchase, refund_purchase
+from loyalty.engine.pricing import Line, lines_total
+from loyalty.engine.purchases import record_purchase
+from loyalty.engine.refunds import refund_purchase
 from loyalty.jobs.runner import run_job
 from loyalty.models import JobRun, ProgramSettings, Purchase, Store, Tier, User
 from members.models import Member

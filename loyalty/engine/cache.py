@@ -132,7 +132,7 @@ def _constant(value):
 class RedisCache(DjangoRedisCache):
     """Django's Redis cache, answering as an empty cache that stores nothing while Redis is down.
 
-    Sessions (``loyalty.sessions``) bound how long an entry lives, so one that could not be
+    Sessions (``loyalty.web.sessions``) bound how long an entry lives, so one that could not be
     deleted during an outage does not outlive it by much.
     """
 

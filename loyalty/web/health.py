@@ -2,13 +2,13 @@
 
 from datetime import timedelta
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from loyalty.celery import app as celery_app
 from loyalty.models import WorkerHeartbeat
 
 

@@ -1,8 +1,8 @@
 """Back-office sessions: read from the shared cache, written through to the database.
 
 Django's ``cached_db`` store, with the cache's copy of a session kept for a few minutes only.
-While Redis is down the cache stores and deletes nothing (``loyalty.cache``) and sessions come
-from the database; a session signed out or changed during the outage may still have its old
+While Redis is down the cache stores and deletes nothing (``loyalty.engine.cache``) and sessions
+come from the database; a session signed out or changed during the outage may still have its old
 copy in Redis when Redis comes back, and that copy must not outlive the outage by long.
 """
 

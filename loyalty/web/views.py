@@ -13,13 +13,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from loyalty.access import require
-from loyalty.admin_forms import ApiKeyForm, ProgramSettingsForm, StaffForm, StoreForm, TierForm
 from loyalty.engine.administration import save_staff_user, save_with_audit
 from loyalty.engine.apikeys import create_api_key, revoke_api_key
-from loyalty.forms import LoginForm
 from loyalty.models import ApiKey, AuditLog, ProgramSettings, Store, Tier, User
 from loyalty.roles import ROLE_LABELS
+from loyalty.web.access import require
+from loyalty.web.admin_forms import ApiKeyForm, ProgramSettingsForm, StaffForm, StoreForm, TierForm
+from loyalty.web.filters import AuditLogFilterSet
+from loyalty.web.forms import LoginForm
 
 
 class LoginView(auth_views.LoginView):
@@ -201,22 +202,22 @@ def tier_edit(request, pk=None):
 
 @require("loyalty.view_audit")
 def audit_list(request):
-    entries = AuditLog.objects.select_related("actor", "member").order_by("-id")
-    action = request.GET.get("action", "").strip()
-    if action:
-        entries = entries.filter(action__startswith=action)
-    actor = request.GET.get("actor", "").strip()
-    if actor:
-        entries = entries.filter(actor__username=actor)
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    entries = AuditLogFilterSet(
+        request.GET, queryset=AuditLog.objects.select_related("actor", "member").order_by("-id")
+    )
+    valid = entries.is_valid()
+    rows = entries.qs if valid else entries.queryset.none()
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
     actions = AuditLog.objects.order_by("action").values_list("action", flat=True).distinct()
+    chosen = entries.form.cleaned_data if valid else {}
     return render(
         request,
         "loyalty/audit_list.html",
         {
             "page": page,
-            "action": action,
-            "actor": actor,
+            "filter": entries,
+            "action": chosen.get("action", ""),
+            "actor": chosen.get("actor", ""),
             "actions": list(actions),
         },
     )

@@ -5,23 +5,37 @@ broker cannot take the message: the record is committed first, the message is se
 commit, and when the broker refuses it the record stays waiting (``enqueued_at`` empty) for the
 sweep (``send_waiting``, on the beat every minute) to send once the broker is back. The page
 tells the person so. Anything else that reaches the broker from a request and fails is turned
-into a 503 by ``loyalty.middleware.ServiceDownMiddleware``, never a 500.
+into a 503 by ``loyalty.web.middleware.ServiceDownMiddleware``, never a 500.
 """
 
 import logging
 from datetime import timedelta
 
+from django.db import OperationalError as DatabaseError
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from loyalty.engine.errors import Busy, LoyaltyError
+
 logger = logging.getLogger(__name__)
 
 # What an unreachable broker raises: kombu wraps the transport's connection errors in its
 # OperationalError; redis-py's own escape when a call goes round kombu.
 BROKER_ERRORS = (OperationalError, RedisConnectionError, RedisTimeoutError)
+
+# The Celery options of a task that is safe to run again (pretix's habit): a lock wait that ran
+# out (Busy) or a dropped database connection is retried after 1, 2, 4, 8, 16 s (with jitter);
+# any other domain error is expected (logged without a traceback) and never retried. Sweeps and
+# jobs do not take these: their next round on the beat is the retry.
+RETRY_WHEN_BUSY = {
+    "autoretry_for": (DatabaseError, Busy),
+    "retry_backoff": True,
+    "max_retries": 5,
+    "throws": (LoyaltyError,),
+}
 
 # A waiting record is sent again only when older than this: the request that made it has long
 # had its chance to send it (and a message just sent is not doubled).

@@ -11,7 +11,7 @@ from django.utils.translation import gettext
 
 from loyalty.api.errors import error_body
 from loyalty.engine.db import prepared_statements
-from loyalty.taskqueue import BROKER_ERRORS
+from loyalty.web.taskqueue import BROKER_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class PreparedStatementsMiddleware:
 
 
 class ServiceDownMiddleware:
-    """The safety net under ``loyalty.taskqueue``: a view that reaches an unreachable broker or
+    """The safety net under ``loyalty.web.taskqueue``: a view that reaches an unreachable broker or
     Redis without catching it answers 503 with Retry-After, never 500 (the API with its
     ``unavailable`` envelope, pages with the site's 503 page in the reader's language)."""
 
