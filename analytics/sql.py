@@ -8,11 +8,8 @@ is exact for zones without daylight saving time (all of Russia's) and the embedd
 import zoneinfo
 
 from django.conf import settings
-from django.db import connection
 
-
-def is_postgres():
-    return connection.vendor == "postgresql"
+from loyalty.engine.db import by_dialect
 
 
 def _quote(text):
@@ -33,7 +30,7 @@ class Dialect:
     """The expressions, for one run (SQLite offsets are taken at ``moment``)."""
 
     def __init__(self, moment, zones=()):
-        self.postgres = is_postgres()
+        self.postgres = by_dialect(postgres=True, sqlite=False)
         self.moment = moment
         self.zones = sorted({default_zone(), *zones})
 

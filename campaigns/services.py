@@ -25,13 +25,14 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Segment
 from campaigns.queries import clear_multipliers, segment_members
-from loyalty.engine.db import new_batch
+from loyalty.engine import outbox
+from loyalty.engine.db import by_dialect, new_batch
 from loyalty.engine.errors import LoyaltyError
-from loyalty.engine.ledger import credit_batch
+from loyalty.engine.ledger import credit_batch, expires_after
 from loyalty.engine.locking import retry_on_conflict
 from loyalty.models import Coupon, audit
 from members.models import Member
-from messaging.models import Outbox
+from messaging.models import Purpose
 
 # Members per Celery message: one chunk inserts about this many recipients, points, coupons
 # and messages in one transaction of a few statements (tens of milliseconds), large enough
@@ -318,24 +319,8 @@ def run_chunk(chunk_id):
     members = segment_members(campaign.definition, now=now).filter(
         id__gte=chunk.low, id__lt=chunk.high
     )
-    if connection.vendor == "postgresql":
-        _insert_recipients_sql(campaign, members, batch, now)
-    else:
-        CampaignRecipient.objects.bulk_create(
-            [
-                CampaignRecipient(
-                    campaign_id=campaign.pk,
-                    member_id=member_id,
-                    group=CampaignRecipient.Group.CONTROL
-                    if in_control_group(campaign.pk, member_id, campaign.control_percent)
-                    else CampaignRecipient.Group.TEST,
-                    batch=batch,
-                    created_at=now,
-                )
-                for member_id in members.order_by("id").values_list("id", flat=True)
-            ],
-            ignore_conflicts=True,
-        )
+    insert_recipients = by_dialect(postgres=_insert_recipients_sql, sqlite=_insert_recipients)
+    insert_recipients(campaign, members, batch, now)
     # Only rows this run inserted carry its batch: a re-run finds none of the earlier ones.
     new = dict(CampaignRecipient.objects.filter(batch=batch).values_list("member_id", "group"))
     test = sorted(member_id for member_id, group in new.items() if group == "test")
@@ -362,6 +347,25 @@ CONTROL_HASH_SQL = (
 )
 
 
+def _insert_recipients(campaign, members, batch, now):
+    """The chunk's recipients, their group decided in Python (``in_control_group``)."""
+    CampaignRecipient.objects.bulk_create(
+        [
+            CampaignRecipient(
+                campaign_id=campaign.pk,
+                member_id=member_id,
+                group=CampaignRecipient.Group.CONTROL
+                if in_control_group(campaign.pk, member_id, campaign.control_percent)
+                else CampaignRecipient.Group.TEST,
+                batch=batch,
+                created_at=now,
+            )
+            for member_id in members.order_by("id").values_list("id", flat=True)
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def _insert_recipients_sql(campaign, members, batch, now):
     """PostgreSQL: the chunk's recipients in one INSERT … SELECT (no rows through Python), the
     group decided by the same hash as ``in_control_group``."""
@@ -385,24 +389,23 @@ def _insert_messages_sql(campaign, batch, now):
     INSERT … SELECT (the two texts are built once, here)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            INSERT INTO messaging_outbox
-                (member_id, purpose, context, key, status, not_before, attempts, created_at)
-            SELECT r.member_id, 'campaign',
-                   CASE WHEN m.language = 'en' THEN %s::jsonb ELSE %s::jsonb END,
-                   'campaign:' || %s || ':' || r.member_id, 'pending', %s, 0, %s
-            FROM campaigns_campaignrecipient r JOIN members_member m ON m.id = r.member_id
-            WHERE r.batch = %s AND r.grp = 'test'
-            ON CONFLICT DO NOTHING
-            """,
-            [
-                json.dumps(_message(campaign, "en", None)),
-                json.dumps(_message(campaign, "ru", None)),
-                campaign.pk,
-                now,
-                now,
-                batch,
-            ],
+            *outbox.insert_sql(
+                Purpose.CAMPAIGN,
+                """
+                SELECT r.member_id,
+                       CASE WHEN m.language = 'en' THEN %s::jsonb ELSE %s::jsonb END AS context,
+                       %s || ':' || r.member_id AS event
+                FROM campaigns_campaignrecipient r JOIN members_member m ON m.id = r.member_id
+                WHERE r.batch = %s AND r.grp = 'test'
+                """,
+                [
+                    json.dumps(_message(campaign, "en", None)),
+                    json.dumps(_message(campaign, "ru", None)),
+                    campaign.pk,
+                    batch,
+                ],
+                now=now,
+            )
         )
 
 
@@ -419,7 +422,7 @@ def _offer(campaign, test, batch, now):
                 ),
                 params=[campaign.points, batch],
                 now=now,
-                expires_at=now + timedelta(days=campaign.points_expiry_days),
+                expires_at=expires_after(now, campaign.points_expiry_days),
                 reason=f"{campaign.name} (#{campaign.pk})"[:500],
                 job="send_campaigns",
             )
@@ -447,23 +450,21 @@ def _offer(campaign, test, batch, now):
         return
     # A coupon is always announced (its code is in no other place the member sees).
     # Consent, quiet hours and the frequency cap are applied by delivery.
-    if not codes and connection.vendor == "postgresql":
+    if not codes and by_dialect(postgres=True, sqlite=False):
         _insert_messages_sql(campaign, batch, now)
         return
     languages = dict(Member.objects.filter(pk__in=test).values_list("id", "language"))
-    Outbox.objects.bulk_create(
+    outbox.enqueue_many(
         [
-            Outbox(
+            outbox.new_row(
                 member_id=member_id,
-                purpose="campaign",
+                purpose=Purpose.CAMPAIGN,
                 key=f"campaign:{campaign.pk}:{member_id}",
                 context=_message(campaign, languages.get(member_id), codes.get(member_id)),
-                not_before=now,
-                created_at=now,
+                now=now,
             )
             for member_id in test
-        ],
-        ignore_conflicts=True,
+        ]
     )
 
 

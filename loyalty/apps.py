@@ -8,7 +8,11 @@ class LoyaltyConfig(AppConfig):
     verbose_name = _("Loyalty program")
 
     def ready(self):
+        from loyalty.engine import referrals
         from loyalty.models import ApiKey, Store
+        from loyalty.tasks import send_credit_referrer
+
+        referrals.on_reward(send_credit_referrer)
 
         for model in (ApiKey, Store):
             uid = f"api-keys-changed-{model.__name__}"

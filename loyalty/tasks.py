@@ -1,6 +1,6 @@
 """Celery tasks of the project package (the engine's jobs live next to their services)."""
 
-from celery import shared_task
+from celery import current_app, shared_task
 
 from loyalty.models import WorkerHeartbeat
 from loyalty.web.taskqueue import RETRY_WHEN_BUSY
@@ -15,6 +15,12 @@ def record_heartbeat(self):
     broker to worker to database: ``celery -A loyalty call loyalty.tasks.record_heartbeat``.
     """
     WorkerHeartbeat.record(self.request.hostname)
+
+
+def send_credit_referrer(reward_id):
+    """Send one referral's referrer credit to a worker, by name (registered with the engine's
+    referrals.on_reward in loyalty/apps.py; it runs after the friend's purchase commits)."""
+    current_app.send_task("loyalty.tasks.credit_referrer", args=[reward_id])
 
 
 @shared_task(name="loyalty.tasks.credit_referrer", **RETRY_WHEN_BUSY)

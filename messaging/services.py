@@ -1,4 +1,5 @@
-"""Enqueue messages with the work that causes them; deliver them with consent, quiet hours and cap.
+"""Deliver the messages the outbox holds (loyalty/engine/outbox.py writes them with the work that
+causes them), with consent, quiet hours and cap.
 
 Delivery is at least once: a worker that dies after the provider accepted a message but before
 the log says "sent" leaves the outbox row leased; when the lease ends another worker sends it
@@ -32,7 +33,6 @@ from messaging.models import (
     MessageTemplate,
     MessagingSettings,
     Outbox,
-    Purpose,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,36 +43,6 @@ MAX_ATTEMPTS = 5
 # An unreachable provider is retried without end, but at least this often.
 MAX_BACKOFF = timedelta(hours=1)
 _engine = Engine(autoescape=False, builtins=["django.templatetags.i18n"])
-
-
-def _plain(value):
-    if isinstance(value, datetime.datetime | datetime.date):
-        return value.isoformat()
-    return value
-
-
-def enqueue(*, member_id, purpose, key, context=None, now=None, not_before=None):
-    """Queue a message for a member; call it inside the transaction of the work that causes it.
-
-    ``key`` names the event (``referral_reward:friend:17``): enqueueing it again does nothing.
-    ``purpose`` is one of ``Purpose``; any other raises ValueError (it would have no text).
-    """
-    if purpose not in Purpose.values:
-        raise ValueError(f"unknown message purpose {purpose!r}: add it to messaging.models.Purpose")
-    now = now or timezone.now()
-    Outbox.objects.bulk_create(
-        [
-            Outbox(
-                member_id=member_id,
-                purpose=purpose,
-                key=key,
-                context={name: _plain(value) for name, value in (context or {}).items()},
-                not_before=not_before or now,
-                created_at=now,
-            )
-        ],
-        ignore_conflicts=True,
-    )
 
 
 def member_tz(member):

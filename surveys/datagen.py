@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.db import connections, transaction
 
-from loyalty.engine.db import dt
+from loyalty.engine.db import dt, plus_hours
 from surveys.defaults import install_default_surveys
 from surveys.models import ComplaintCategory, Survey
 
@@ -38,12 +38,6 @@ def _hash(expression, seed, salt):
     return f"((((({expression}) * {a} + {int(seed)}) %% 1000003) * {b} + {salt}) %% 1000)"
 
 
-def _plus_hours(vendor, moment, hours):
-    if vendor == "postgresql":
-        return f"({moment} + ({hours}) * interval '1 hour')"
-    return f"datetime({moment}, '+' || ({hours}) || ' hours')"
-
-
 def _comment(group, h):
     options = COMMENTS[group]
     cases = " ".join(f"WHEN {i} THEN '{text}'" for i, text in enumerate(options))
@@ -54,7 +48,6 @@ def generate(*, using, member_ids, purchase_ids, seed, now, progress):
     """Invitations, answers and complaints for members in ``member_ids`` and purchases in
     ``purchase_ids`` (half-open id ranges). Returns the counts made."""
     connection = connections[using]
-    vendor = connection.vendor
     install_default_surveys(Survey, ComplaintCategory)
     survey = Survey.objects.using(using).filter(kind=Survey.Kind.NPS).order_by("id").first()
     categories = list(
@@ -69,7 +62,7 @@ def generate(*, using, member_ids, purchase_ids, seed, now, progress):
     h_invite = _hash("p.id", seed, 1)
     h_score = _hash("i.id", seed, 3)
     h_phone = _hash("m.id", seed, 4)
-    asked = _plus_hours(vendor, "p.occurred_at", 72)
+    asked = plus_hours("p.occurred_at", 72, using=using)
     counts = {}
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.execute(
@@ -78,7 +71,7 @@ def generate(*, using, member_ids, purchase_ids, seed, now, progress):
                 (survey_id, member_id, token_hash, purchase_id, store_id, channel, language,
                  created_at, expires_at, answered_at)
             SELECT %s, p.member_id, 'generated:' || %s || ':' || p.id, p.id, p.store_id,
-                   p.channel, m.language, {asked}, {_plus_hours(vendor, asked, 14 * 24)}, NULL
+                   p.channel, m.language, {asked}, {plus_hours(asked, 14 * 24, using=using)}, NULL
             FROM loyalty_purchase p JOIN members_member m ON m.id = p.member_id
             WHERE p.id >= %s AND p.id < %s AND p.member_id IS NOT NULL
               AND {h_invite} < %s AND p.occurred_at < %s
@@ -87,7 +80,7 @@ def generate(*, using, member_ids, purchase_ids, seed, now, progress):
         )
         counts["invitations"] = cursor.rowcount
         h_answer = _hash("id", seed, 2)
-        answered = _plus_hours(vendor, "created_at", f"{h_answer} %% 48")
+        answered = plus_hours("created_at", f"{h_answer} %% 48", using=using)
         cursor.execute(
             f"""
             UPDATE surveys_surveyinvitation SET answered_at = {answered}
@@ -122,8 +115,8 @@ def generate(*, using, member_ids, purchase_ids, seed, now, progress):
             [f"generated:{seed}:%"],
         )
         counts["answers"] = cursor.rowcount
-        due = _plus_hours(vendor, "r.answered_at", sla_hours)
-        resolved = _plus_hours(vendor, "r.answered_at", sla_hours // 2)
+        due = plus_hours("r.answered_at", sla_hours, using=using)
+        resolved = plus_hours("r.answered_at", sla_hours // 2, using=using)
         recent = now - timedelta(days=7)
         cursor.execute(
             f"""
@@ -143,15 +136,15 @@ def generate(*, using, member_ids, purchase_ids, seed, now, progress):
             [category, dt(recent), dt(recent), dt(recent), f"generated:{seed}:%"],
         )
         counts["survey_complaints"] = cursor.rowcount
-        opened = _plus_hours(vendor, "m.enrolled_at", f"{h_phone} * 5")
+        opened = plus_hours("m.enrolled_at", f"{h_phone} * 5", using=using)
         cursor.execute(
             f"""
             INSERT INTO surveys_complaint
                 (member_id, category_id, store_id, source, status, subject, description, due_at,
                  resolution, compensation_points, created_at, resolved_at)
             SELECT m.id, %s, m.enrolled_store_id, 'phone', 'closed', 'Звонок в поддержку', '',
-                   {_plus_hours(vendor, opened, sla_hours)}, 'Ответили по телефону', 0,
-                   {opened}, {_plus_hours(vendor, opened, 2)}
+                   {plus_hours(opened, sla_hours, using=using)}, 'Ответили по телефону', 0,
+                   {opened}, {plus_hours(opened, 2, using=using)}
             FROM members_member m
             WHERE m.id >= %s AND m.id < %s
               AND ((m.id * 40503 + %s) %% 10000) < %s

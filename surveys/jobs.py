@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 
+from loyalty.engine import outbox
 from loyalty.models import Purchase
 from members.models import Member
 from surveys.messages import survey_message, survey_url
@@ -29,9 +30,7 @@ def in_sample(purchase_id, rate):
 
 
 def _send(member_id, raw_token, key, now, reminder=False, language="ru"):
-    from messaging.services import enqueue
-
-    enqueue(
+    outbox.enqueue(
         member_id=member_id,
         purpose="survey",
         key=key,

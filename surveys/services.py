@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.engine import outbox
 from loyalty.engine.adjustments import apply_adjustment
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import retry_on_conflict
@@ -381,9 +382,8 @@ def resolve_complaint(*, complaint_id, staff, resolution, points=0, coupon_amoun
 def _send_survey_link(member, raw_token, now, key):
     """Queue the satisfaction survey's message, inside the caller's transaction (outbox)."""
     from messaging.models import Purpose
-    from messaging.services import enqueue
 
-    enqueue(
+    outbox.enqueue(
         member_id=member.pk,
         purpose=Purpose.CSAT_SURVEY,
         key=key,
@@ -451,15 +451,13 @@ def run_survey_send(send, *, now=None, batch_size=500):
     SurveySend.objects.filter(pk=send.pk).update(
         status=SurveySend.Status.RUNNING, total=done_before + len(todo), done=done_before
     )
-    from messaging.services import enqueue
-
     for start in range(0, len(todo), batch_size):
         batch = Member.objects.filter(pk__in=todo[start : start + batch_size])
         with transaction.atomic():
             for member in batch:
                 invitation, raw = create_invitation(survey=send.survey, member=member, now=now)
                 SurveyInvitation.objects.filter(pk=invitation.pk).update(send=send)
-                enqueue(
+                outbox.enqueue(
                     member_id=member.pk,
                     purpose="survey",
                     key=f"survey:{invitation.pk}",

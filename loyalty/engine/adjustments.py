@@ -1,7 +1,5 @@
 """Manual corrections of points by staff, within each role's limit, always audited."""
 
-from datetime import timedelta
-
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -67,13 +65,12 @@ def apply_adjustment(*, member_id, points, reason, staff, now=None, action="poin
     start_balance, start_debt = member.points_balance, member.points_debt
     if points > 0:
         program = ProgramSettings.load()
-        ledger.credit(
+        ledger.grant_bonus(
             member,
             points=points,
-            kind=EntryKind.ADJUST,
             now=now,
-            available_from=now,
-            expires_at=now + timedelta(days=program.expiry_days),
+            program=program,
+            kind=EntryKind.ADJUST,
             staff=staff,
             reason=reason,
         )

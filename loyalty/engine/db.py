@@ -17,14 +17,23 @@ import uuid
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Max, Min
 
 from members.models import Member
 
 
-def is_postgres():
-    return connection.vendor == "postgresql"
+def is_postgres(using=DEFAULT_DB_ALIAS):
+    return connections[using].vendor == "postgresql"
+
+
+def by_dialect(*, postgres, sqlite, using=DEFAULT_DB_ALIAS):
+    """The one of two forms (SQL text, a function, a flag) for the database in use.
+
+    The only question any rule module asks about the database: call it once per statement or
+    per run, never per row (it reads one attribute of the connection).
+    """
+    return postgres if is_postgres(using) else sqlite
 
 
 def dt(value):
@@ -46,6 +55,32 @@ def minus_days(column, days):
     if is_postgres():
         return f"({column} - interval '{days} days')"
     return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {column}, '-{days} days')"
+
+
+def plus_days(column, days_column):
+    """SQL for a datetime column plus a number of days given by an SQL expression."""
+    if is_postgres():
+        return f"{column} + {days_column} * interval '1 day'"
+    # As Django writes datetimes to SQLite ("2025-01-31 10:00:00", microseconds only when there
+    # are some), so that the text compares with as_of exactly at the end of a period.
+    dot = f"instr({column}, '.')"
+    fraction = f"CASE WHEN {dot} > 0 THEN substr({column}, {dot}) ELSE '' END"
+    return (
+        f"strftime('%%Y-%%m-%%d %%H:%%M:%%S', {column}, '+' || {days_column} || ' days') "
+        f"|| {fraction}"
+    )
+
+
+def plus_hours(moment, hours, *, using=DEFAULT_DB_ALIAS):
+    """SQL for a datetime expression plus a number of hours given by an SQL expression."""
+    if is_postgres(using):
+        return f"({moment} + ({hours}) * interval '1 hour')"
+    return f"datetime({moment}, '+' || ({hours}) || ' hours')"
+
+
+def temp_table(name):
+    """A temporary table's schema-qualified name: never a permanent table that shares it."""
+    return ("pg_temp." if is_postgres() else "temp.") + name
 
 
 def json_object(**fields):
@@ -111,7 +146,7 @@ def prepared_statements():
     on the values: a prepared member search falls back to a generic plan that reads the whole
     members table for a rare term. Off with DB_PREPARED_STATEMENTS=false and on SQLite.
     """
-    if not settings.PREPARED_STATEMENTS or connection.vendor != "postgresql":
+    if not settings.PREPARED_STATEMENTS or not is_postgres():
         yield
         return
     connection.ensure_connection()

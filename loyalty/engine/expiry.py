@@ -6,11 +6,12 @@ job changes lots past their expiry (purchases, refunds and adjustments never tou
 job needs no member locks; the member balance update is relative and takes the row lock itself.
 """
 
-import uuid
-
 from django.db import connection, transaction
 from django.db.models import Max, Min
 
+from loyalty.engine import progress
+from loyalty.engine.db import by_dialect, new_batch
+from loyalty.engine.ledger import entry_insert_sql
 from loyalty.models import PointsLot
 
 BATCH_LOTS = 50_000  # lots per transaction: about a second of work, short enough to interrupt
@@ -18,7 +19,13 @@ BATCH_LOTS = 50_000  # lots per transaction: about a second of work, short enoug
 
 # PostgreSQL does a batch in one statement (data-modifying CTEs): the lots are read once, not
 # found again through the new entries, which halves the time of a large night (bench_jobs).
-PG_EXPIRE_RANGE = """
+# The expire entry of each lot a select finds with its member_id, id, remaining and expires_at.
+EXPIRE_ENTRIES = entry_insert_sql(
+    """SELECT member_id, 'expire', 'expired', -remaining, id, '', 'expire_points', %s,
+           expires_at, %s"""
+)
+
+PG_EXPIRE_RANGE = f"""
 WITH expired AS (
     UPDATE loyalty_pointslot l SET remaining = 0
     FROM (SELECT id, remaining FROM loyalty_pointslot
@@ -26,10 +33,7 @@ WITH expired AS (
     WHERE l.id = old.id AND l.id >= %s AND l.id < %s  -- the range again: no scan of every lot
     RETURNING l.id, l.member_id, old.remaining, l.expires_at
 ), entries AS (
-    INSERT INTO loyalty_ledgerentry
-        (member_id, kind, account, points, lot_id, reason, job, batch, expires_at, created_at)
-    SELECT member_id, 'expire', 'expired', -remaining, id, '', 'expire_points', %s,
-           expires_at, %s
+    {EXPIRE_ENTRIES}
     FROM expired
 ), members AS (
     UPDATE members_member m SET points_balance = points_balance - s.points
@@ -38,26 +42,29 @@ WITH expired AS (
     RETURNING 1
 )
 SELECT (SELECT COUNT(*) FROM expired), (SELECT COUNT(*) FROM members)
-"""
+"""  # noqa: S608  (the entry INSERT is the ledger's)
 
 
 def _expire_range(as_of, low, high, now):
-    batch = str(uuid.uuid4())
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(PG_EXPIRE_RANGE, [as_of, low, high, low, high, batch, now])
-            return tuple(cursor.fetchone())
+    return by_dialect(postgres=_expire_range_pg, sqlite=_expire_range_steps)(as_of, low, high, now)
+
+
+def _expire_range_pg(as_of, low, high, now):
+    with connection.cursor() as cursor:
+        cursor.execute(PG_EXPIRE_RANGE, [as_of, low, high, low, high, new_batch(), now])
+        return tuple(cursor.fetchone())
+
+
+def _expire_range_steps(as_of, low, high, now):
+    """SQLite: the entries first, then the lots and members they name (no data-modifying CTE)."""
+    batch = new_batch()
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            INSERT INTO loyalty_ledgerentry
-                (member_id, kind, account, points, lot_id, reason, job, batch, expires_at,
-                 created_at)
-            SELECT member_id, 'expire', 'expired', -remaining, id, '', 'expire_points', %s,
-                   expires_at, %s
+            f"""
+            {EXPIRE_ENTRIES}
             FROM loyalty_pointslot
             WHERE remaining > 0 AND expires_at <= %s AND id >= %s AND id < %s
-            """,
+            """,  # noqa: S608
             [batch, now, as_of, low, high],
         )
         expired_lots = cursor.rowcount
@@ -83,12 +90,18 @@ def _expire_range(as_of, low, high, now):
     return expired_lots, members
 
 
-def expire_points(*, as_of, now=None, batch_lots=BATCH_LOTS):
-    """Expire every lot whose expiry is at or before ``as_of``. Returns (lots, member updates).
+def expire_points(*, as_of, now=None, run=None, batch_size=BATCH_LOTS):
+    """Expire every lot whose expiry is at or before ``as_of`` (SPEC section 3): the nightly
+    job. Returns (lots, member updates), which the run records once at the end.
 
     Safe to run twice (a second run finds nothing) and to interrupt (finished batches stay).
     """
-    now = now or as_of
+    total_lots, total_members = _expire_all(as_of, now or as_of, batch_size)
+    progress.checkpoint(run, total_lots, lots=total_lots, members=total_members)
+    return total_lots, total_members
+
+
+def _expire_all(as_of, now, batch_size):
     bounds = PointsLot.objects.filter(remaining__gt=0, expires_at__lte=as_of).aggregate(
         low=Min("id"), high=Max("id")
     )
@@ -97,7 +110,7 @@ def expire_points(*, as_of, now=None, batch_lots=BATCH_LOTS):
     total_lots = total_members = 0
     low = bounds["low"]
     while low <= bounds["high"]:
-        high = low + batch_lots
+        high = low + batch_size
         with transaction.atomic(durable=True):
             lots, members = _expire_range(as_of, low, high, now)
         total_lots += lots

@@ -15,9 +15,9 @@ from django.db.models.expressions import DatabaseDefault
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.engine.db import dt, lock_members
+from loyalty.engine.db import by_dialect, dt, lock_members
 from loyalty.engine.errors import LoyaltyError
-from loyalty.models import ACCOUNT_OF_KIND, LedgerEntry, LotAllocation, PointsLot
+from loyalty.models import ACCOUNT_OF_KIND, EntryKind, LedgerEntry, LotAllocation, PointsLot
 from members.models import Member
 
 logger = logging.getLogger(__name__)
@@ -158,15 +158,31 @@ def credit(member, *, points, kind, now, available_from, expires_at, **entry_fie
         purchase=entry_fields.get("purchase"),
     )
     entry = new_entry(member, kind, points, now, expires_at=expires_at, **entry_fields)
-    if connection.vendor == "postgresql":
-        insert_lot_and_entry(lot, entry)
-    else:
-        lot.save(force_insert=True)
-        entry.lot = lot
-        entry.save(force_insert=True)
+    by_dialect(postgres=insert_lot_and_entry, sqlite=save_lot_and_entry)(lot, entry)
     member.points_debt -= repaid
     member.points_balance += points
     return entry, lot, repaid
+
+
+def save_lot_and_entry(lot, entry):
+    """A lot and the entry that points at it, one save each."""
+    lot.save(force_insert=True)
+    entry.lot = lot
+    entry.save(force_insert=True)
+
+
+def grant_bonus(member, *, points, now, program, kind=EntryKind.BONUS, **entry_fields):
+    """Credit points available at once that expire after the program's expiry days (a
+    referral, a membership's bonus, a staff adjustment): ``credit`` with the bonus lot window."""
+    return credit(
+        member,
+        points=points,
+        kind=kind,
+        now=now,
+        available_from=now,
+        expires_at=lot_expiry(program, now),
+        **entry_fields,
+    )
 
 
 def _insert_values(obj):
@@ -252,11 +268,17 @@ def spend_lots(member, now, points):
 
     Returns [(lot id, taken)] in that order (RETURNING has none of its own: refunds give points
     back to the latest allocations first); the caller has checked that the lots hold enough."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(PG_SPEND, {"member": member.pk, "now": now, "points": points})
-            rows = sorted(cursor.fetchall())
-        return [(lot_id, int(taken)) for _expires, lot_id, taken in rows]
+    return by_dialect(postgres=_spend_lots_sql, sqlite=_spend_lots_rows)(member, now, points)
+
+
+def _spend_lots_sql(member, now, points):
+    with connection.cursor() as cursor:
+        cursor.execute(PG_SPEND, {"member": member.pk, "now": now, "points": points})
+        rows = sorted(cursor.fetchall())
+    return [(lot_id, int(taken)) for _expires, lot_id, taken in rows]
+
+
+def _spend_lots_rows(member, now, points):
     taken, _left = take_from_lots(open_lots(member, now), points)
     return [(lot.pk, take) for lot, take in taken]
 
@@ -309,10 +331,63 @@ def save_member_points(member, *, balance_delta, debt_delta, **other_fields):
     )
 
 
+# A lot's expiry date. Every lot lasts a number of whole days (of 24 hours) from the moment its
+# points become available; which setting gives the days depends on where the points come from.
+EXPIRY_DAYS = {
+    "earn": "expiry_days",  # a purchase's points, from the end of the pending days
+    "bonus": "expiry_days",  # points available at once: referral, membership, adjustment
+    "returned": "returned_points_expiry_days",  # spent points a refund gives back
+    "birthday": "birthday_points_expiry_days",
+}
+
+
+def expires_after(start, days):
+    """The expiry of a lot whose points are available from ``start`` and last ``days`` days (a
+    campaign's bonus has its own days)."""
+    return start + timedelta(days=days)
+
+
+def lot_expiry(program, start, *, source="bonus"):
+    """The expiry of a lot of ``source`` (a key of EXPIRY_DAYS) available from ``start``."""
+    return expires_after(start, getattr(program, EXPIRY_DAYS[source]))
+
+
 def lot_window(program, start):
     """When points earned at ``start`` become available and when they expire."""
     available_from = start + timedelta(days=program.pending_days)
-    return available_from, available_from + timedelta(days=program.expiry_days)
+    return available_from, lot_expiry(program, available_from, source="earn")
+
+
+# The columns of a lot and of an entry, in the order bulk writers give them (the data
+# generator's COPY); the set-based INSERTs below write the subsets named after them.
+LOT_COLUMNS = (
+    "id", "member_id", "points", "remaining", "available_from", "expires_at", "purchase_id",
+    "created_at",
+)  # fmt: skip
+ENTRY_COLUMNS = (
+    "id", "member_id", "kind", "account", "points", "purchase_id", "refund_id", "lot_id",
+    "staff_id", "reason", "job", "batch", "expires_at", "created_at",
+)  # fmt: skip
+# A job's lots carry their batch; its entries name no purchase, refund or staff member.
+BATCH_LOT_COLUMNS = (*LOT_COLUMNS[1:-1], "batch", "created_at")
+BATCH_ENTRY_COLUMNS = tuple(
+    column
+    for column in ENTRY_COLUMNS
+    if column not in {"id", "purchase_id", "refund_id", "staff_id"}
+)
+
+
+def lot_insert_sql(select_sql):
+    """INSERT of the lots ``select_sql`` selects, one column each of BATCH_LOT_COLUMNS in order."""
+    return f"INSERT INTO {PointsLot._meta.db_table} ({', '.join(BATCH_LOT_COLUMNS)}) {select_sql}"  # noqa: S608
+
+
+def entry_insert_sql(select_sql):
+    """INSERT of the ledger entries ``select_sql`` selects, one column each of
+    BATCH_ENTRY_COLUMNS in order (a statement of its own or a step of a data-modifying CTE)."""
+    return (
+        f"INSERT INTO {LedgerEntry._meta.db_table} ({', '.join(BATCH_ENTRY_COLUMNS)}) {select_sql}"  # noqa: S608
+    )
 
 
 def credit_batch(cursor, *, batch, grants_sql, params, now, expires_at, reason, job):
@@ -324,28 +399,23 @@ def credit_batch(cursor, *, batch, grants_sql, params, now, expires_at, reason, 
     """
     lock_members(cursor, grants_sql, params)
     cursor.execute(
-        f"""
-        INSERT INTO loyalty_pointslot
-            (member_id, points, remaining, available_from, expires_at, purchase_id, batch,
-             created_at)
+        lot_insert_sql(f"""
         SELECT m.id, g.points,
                CASE WHEN m.points_debt >= g.points THEN 0 ELSE g.points - m.points_debt END,
                %s, %s, NULL, %s, %s
         FROM ({grants_sql}) g JOIN members_member m ON m.id = g.member_id
         WHERE g.points > 0
-        """,  # noqa: S608
+        """),  # noqa: S608
         [dt(now), dt(expires_at), batch, dt(now), *params],
     )
     credited = cursor.rowcount
     if not credited:
         return 0
     cursor.execute(
-        """
-        INSERT INTO loyalty_ledgerentry
-            (member_id, kind, account, points, lot_id, reason, job, batch, expires_at, created_at)
+        entry_insert_sql("""
         SELECT member_id, 'bonus', 'bonus', points, id, %s, %s, %s, expires_at, %s
         FROM loyalty_pointslot WHERE batch = %s
-        """,
+        """),
         [reason, job, batch, dt(now), batch],
     )
     cursor.execute(

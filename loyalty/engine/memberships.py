@@ -12,13 +12,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.engine import ledger, progress
-from loyalty.engine.db import dt, is_postgres, json_object, new_batch
+from loyalty.engine import ledger, outbox, progress
+from loyalty.engine.db import dt, json_object, new_batch, plus_days
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_member, retry_on_conflict
 from loyalty.engine.tiers import plan_tier_change
 from loyalty.models import (
-    EntryKind,
     Membership,
     MembershipPeriod,
     MembershipPlan,
@@ -27,7 +26,6 @@ from loyalty.models import (
 )
 from loyalty.models.naming import name_sql
 from messaging.models import Purpose
-from messaging.services import enqueue
 
 BATCH_MEMBERSHIPS = 10_000
 
@@ -35,14 +33,8 @@ BATCH_MEMBERSHIPS = 10_000
 def _grant_bonus(member, plan, now, program):
     if not plan.bonus_points:
         return
-    ledger.credit(
-        member,
-        points=plan.bonus_points,
-        kind=EntryKind.BONUS,
-        now=now,
-        available_from=now,
-        expires_at=now + timedelta(days=program.expiry_days),
-        reason="membership",
+    ledger.grant_bonus(
+        member, points=plan.bonus_points, now=now, program=program, reason="membership"
     )
 
 
@@ -94,7 +86,7 @@ def join_membership(*, member_id, plan_id, trial=False, staff=None, now=None):
         debt_delta=member.points_debt - start_debt,
         **plan_tier_change(member, plan, now),
     )
-    enqueue(
+    outbox.enqueue(
         member_id=member.pk,
         purpose=Purpose.MEMBERSHIP_JOINED,
         key=f"membership_joined:{membership.pk}",
@@ -164,7 +156,7 @@ def lapse_membership(*, membership_id, staff=None, now=None):
         status=Membership.Status.LAPSED, ended_at=now, auto_renew=False
     )
     if changed:
-        enqueue(
+        outbox.enqueue(
             member_id=membership.member_id,
             purpose=Purpose.MEMBERSHIP_LAPSED,
             key=f"membership_lapsed:{membership.pk}",
@@ -174,22 +166,6 @@ def lapse_membership(*, membership_id, staff=None, now=None):
         audit(actor=staff, action="membership.lapse", member=membership.member, obj=membership)
     membership.refresh_from_db()
     return membership
-
-
-def _plus_days(column, days_column):
-    if is_postgres():
-        return f"{column} + {days_column} * interval '1 day'"
-    # As Django writes datetimes to SQLite ("2025-01-31 10:00:00", microseconds only when there
-    # are some), so that the text compares with as_of exactly at the end of a period.
-    dot = f"instr({column}, '.')"
-    fraction = f"CASE WHEN {dot} > 0 THEN substr({column}, {dot}) ELSE '' END"
-    return (
-        f"strftime('%%Y-%%m-%%d %%H:%%M:%%S', {column}, '+' || {days_column} || ' days') "
-        f"|| {fraction}"
-    )
-
-
-OUTBOX = "(member_id, purpose, context, key, status, not_before, attempts, created_at)"
 
 
 @retry_on_conflict
@@ -203,7 +179,7 @@ def _renew_batch(low, high, as_of, program):
             f"""
             INSERT INTO loyalty_membershipperiod
                 (membership_id, kind, starts_at, ends_at, fee, batch, created_at)
-            SELECT ms.id, 'renewal', ms.period_end, {_plus_days("ms.period_end", "pl.period_days")},
+            SELECT ms.id, 'renewal', ms.period_end, {plus_days("ms.period_end", "pl.period_days")},
                    pl.fee, %s, %s
             FROM loyalty_membership ms JOIN loyalty_membershipplan pl ON pl.id = ms.plan_id
             WHERE {due} AND ms.auto_renew
@@ -234,37 +210,40 @@ def _renew_batch(low, high, as_of, program):
                 ),
                 params=[batch],
                 now=as_of,
-                expires_at=as_of + timedelta(days=program.expiry_days),
+                expires_at=ledger.lot_expiry(program, as_of),
                 reason="membership",
                 job="renew_memberships",
             )
             context = json_object(plan=name_sql("pl", "m.language"), period_end="p.ends_at")
             cursor.execute(
-                f"""
-                INSERT INTO messaging_outbox {OUTBOX}
-                SELECT ms.member_id, 'membership_renewed', {context},
-                       'membership_renewed:' || p.id, 'pending', %s, 0, %s
-                FROM loyalty_membershipperiod p
-                JOIN loyalty_membership ms ON ms.id = p.membership_id
-                JOIN loyalty_membershipplan pl ON pl.id = ms.plan_id
-                JOIN members_member m ON m.id = ms.member_id
-                WHERE p.batch = %s
-                ON CONFLICT DO NOTHING
-                """,  # noqa: S608
-                [dt(as_of), dt(as_of), batch],
+                *outbox.insert_sql(
+                    Purpose.MEMBERSHIP_RENEWED,
+                    f"""
+                    SELECT ms.member_id, {context} AS context,
+                           p.id AS event
+                    FROM loyalty_membershipperiod p
+                    JOIN loyalty_membership ms ON ms.id = p.membership_id
+                    JOIN loyalty_membershipplan pl ON pl.id = ms.plan_id
+                    JOIN members_member m ON m.id = ms.member_id
+                    WHERE p.batch = %s
+                    """,  # noqa: S608
+                    [batch],
+                    now=as_of,
+                )
             )
         context = json_object(plan=name_sql("pl", "m.language"))
         cursor.execute(
-            f"""
-            INSERT INTO messaging_outbox {OUTBOX}
-            SELECT ms.member_id, 'membership_lapsed', {context},
-                   'membership_lapsed:' || ms.id, 'pending', %s, 0, %s
-            FROM loyalty_membership ms JOIN loyalty_membershipplan pl ON pl.id = ms.plan_id
-            JOIN members_member m ON m.id = ms.member_id
-            WHERE {due} AND NOT ms.auto_renew
-            ON CONFLICT DO NOTHING
-            """,  # noqa: S608
-            [dt(as_of), dt(as_of), low, high, dt(as_of)],
+            *outbox.insert_sql(
+                Purpose.MEMBERSHIP_LAPSED,
+                f"""
+                SELECT ms.member_id, {context} AS context, ms.id AS event
+                FROM loyalty_membership ms JOIN loyalty_membershipplan pl ON pl.id = ms.plan_id
+                JOIN members_member m ON m.id = ms.member_id
+                WHERE {due} AND NOT ms.auto_renew
+                """,  # noqa: S608
+                [low, high, dt(as_of)],
+                now=as_of,
+            )
         )
         cursor.execute(
             f"""

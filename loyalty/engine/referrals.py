@@ -3,30 +3,29 @@
 import logging
 from datetime import timedelta
 
-from celery import current_app
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from loyalty.engine import ledger
+from loyalty.engine import ledger, outbox
 from loyalty.engine.locking import lock_member, retry_on_conflict
-from loyalty.models import EntryKind, ProgramSettings, ReferralReward
+from loyalty.models import ProgramSettings, ReferralReward
 from members.models import Member
 from messaging.models import Purpose
-from messaging.services import enqueue
 
 logger = logging.getLogger(__name__)
 
+# What sends a referrer's credit on once the friend's purchase has committed, registered at
+# start-up by a layer above (loyalty/apps.py: a Celery message to loyalty.tasks.credit_referrer).
+# The engine knows no task queue; with none registered, or when sending fails, the periodic sweep
+# ``credit_referrers`` credits the referrer.
+_dispatchers = []
 
-def _credit(member, points, now, program, reason):
-    ledger.credit(
-        member,
-        points=points,
-        kind=EntryKind.BONUS,
-        now=now,
-        available_from=now,
-        expires_at=now + timedelta(days=program.expiry_days),
-        reason=reason,
-    )
+
+def on_reward(dispatch):
+    """Register ``dispatch(reward_id)``, called after commit for each new reward (once, however
+    often Django's ready() runs)."""
+    if dispatch not in _dispatchers:
+        _dispatchers.append(dispatch)
 
 
 def reward_referral(program, friend, purchase, now):
@@ -60,8 +59,8 @@ def reward_referral(program, friend, purchase, now):
             )
     except IntegrityError:
         return 0
-    _credit(friend, points, now, program, "referral")
-    enqueue(
+    ledger.grant_bonus(friend, points=points, now=now, program=program, reason="referral")
+    outbox.enqueue(
         member_id=friend.pk,
         purpose=Purpose.REFERRAL_REWARD,
         key=f"referral_reward:{friend.pk}:{friend.pk}",
@@ -74,11 +73,11 @@ def reward_referral(program, friend, purchase, now):
 
 
 def _credit_later(reward_id):
-    # By name: services do not import tasks (loyalty/tasks.py holds credit_referrer_task).
-    try:
-        current_app.send_task("loyalty.tasks.credit_referrer", args=[reward_id])
-    except Exception:  # noqa: BLE001  (the broker is down: the sweep of credit_referrers does it)
-        logger.warning("referral %s: referrer credit left to the periodic sweep", reward_id)
+    for dispatch in _dispatchers:
+        try:
+            dispatch(reward_id)
+        except Exception:  # noqa: BLE001  (the broker is down: the sweep of credit_referrers does it)
+            logger.warning("referral %s: referrer credit left to the periodic sweep", reward_id)
 
 
 @retry_on_conflict
@@ -105,13 +104,15 @@ def credit_referrer(*, reward_id, now=None):
         return 0
     program = ProgramSettings.load()
     start_balance, start_debt = referrer.points_balance, referrer.points_debt
-    _credit(referrer, reward["points"], now, program, "referral")
+    ledger.grant_bonus(
+        referrer, points=reward["points"], now=now, program=program, reason="referral"
+    )
     ledger.save_member_points(
         referrer,
         balance_delta=referrer.points_balance - start_balance,
         debt_delta=referrer.points_debt - start_debt,
     )
-    enqueue(
+    outbox.enqueue(
         member_id=referrer.pk,
         purpose=Purpose.REFERRAL_REWARD,
         key=f"referral_reward:{reward['friend_id']}:{referrer.pk}",

@@ -2,7 +2,6 @@
 come back to the lots they came from; idempotent by refund id."""
 
 import json
-from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -183,7 +182,7 @@ def _return_points(member, purchase, refund, points, now, staff):
             points=relot,
             remaining=relot,
             available_from=now,
-            expires_at=now + timedelta(days=program.returned_points_expiry_days),
+            expires_at=ledger.lot_expiry(program, now, source="returned"),
         )
     member.points_balance += points
     ledger.add_entry(

@@ -25,7 +25,7 @@ from operator import attrgetter
 from django.db import DatabaseError, connection, transaction
 
 from loyalty.engine import progress
-from loyalty.engine.db import dt, is_postgres, member_ranges, minus_days
+from loyalty.engine.db import dt, member_ranges, minus_days, temp_table
 from loyalty.engine.locking import retry_on_conflict
 from loyalty.engine.money import MONEY_SQL, money
 from loyalty.models import ProgramSettings, Purchase, Tier
@@ -337,7 +337,7 @@ def _reevaluate_batch(low, high, program, as_of):
 def qualifying_values(program, as_of):
     """The run's table of qualifying values (``QUALIFYING_SELECT``), dropped when the run ends."""
     # Dropped by its schema-qualified name: never a permanent table that happens to share it.
-    temporary = ("pg_temp." if is_postgres() else "temp.") + QUALIFYING_TABLE
+    temporary = temp_table(QUALIFYING_TABLE)
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {temporary}")  # left by a crashed run
         cursor.execute(

@@ -29,7 +29,7 @@ JOBS = {
     for job in [
         Job(
             "expire_points",
-            "loyalty.engine.reminders.expire_points",
+            "loyalty.engine.expiry.expire_points",
             _("Expire points past expiry"),
         ),
         Job(
@@ -49,7 +49,7 @@ JOBS = {
         ),
         Job(
             "birthday_offers",
-            "loyalty.engine.reminders.birthday_offers",
+            "loyalty.engine.birthdays.birthday_offers",
             _("Birthday points for members with consent"),
         ),
         Job(

@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from loyalty.engine.db import by_dialect
 from loyalty.models import JobLock, JobRun
 
 
@@ -24,20 +25,21 @@ def _advisory_key(job):
 
 
 @contextlib.contextmanager
-def job_lock(job, run):
-    """Yield True when this run holds the job's lock, False when another run does."""
-    if connection.vendor == "postgresql":
-        key = _advisory_key(job)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(4242, %s)", [key])
-            acquired = cursor.fetchone()[0]
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(4242, %s)", [key])
-        return
+def _advisory_lock(job, run):
+    key = _advisory_key(job)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(4242, %s)", [key])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(4242, %s)", [key])
+
+
+@contextlib.contextmanager
+def _row_lock(job, run):
     now = timezone.now()
     stale = now - timedelta(seconds=settings.JOB_LOCK_STALE_SECONDS)
     JobLock.objects.get_or_create(job=job)
@@ -49,6 +51,12 @@ def job_lock(job, run):
     finally:
         if claimed:
             JobLock.objects.filter(job=job, run=run).update(run=None, claimed_at=None)
+
+
+def job_lock(job, run):
+    """A context manager yielding True when this run holds the job's lock, False when another
+    run does."""
+    return by_dialect(postgres=_advisory_lock, sqlite=_row_lock)(job, run)
 
 
 PROGRESS = ["rows", "batches", "counts"]

@@ -4,8 +4,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from loyalty.engine.outbox import enqueue
 from messaging.models import Message, MessageTemplate, MessagingSettings, Outbox
-from messaging.services import LEASE, MAX_ATTEMPTS, deliver_due, enqueue
+from messaging.services import LEASE, MAX_ATTEMPTS, deliver_due
 from tests.jobs.conftest import at
 
 DAYTIME = at("2025-06-15 12:00")

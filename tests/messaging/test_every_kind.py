@@ -11,10 +11,11 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from loyalty.engine.outbox import enqueue
 from messaging import services
 from messaging.defaults import DEFAULT_TEXTS
 from messaging.models import Channel, Message, MessageTemplate, MessagingSettings, Outbox, Purpose
-from messaging.services import MAX_ATTEMPTS, deliver_due, enqueue, message_fields, render
+from messaging.services import MAX_ATTEMPTS, deliver_due, message_fields, render
 from surveys.messages import survey_message, survey_url
 from tests.jobs.conftest import MSK, at
 from tests.messaging.conftest import _free_port

@@ -8,8 +8,9 @@ import pytest
 from django.apps import apps
 from django.utils import timezone
 
+from loyalty.engine.outbox import enqueue
 from messaging.models import Message, Outbox
-from messaging.services import deliver_due, enqueue
+from messaging.services import deliver_due
 from surveys.defaults import install_default_surveys
 from surveys.models import ComplaintCategory, Survey
 from surveys.services import create_invitation
