@@ -6,7 +6,7 @@ import sys
 
 
 def main():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.project.settings")
     from django.core.exceptions import ImproperlyConfigured
 
     try:

@@ -35,7 +35,7 @@ SERVERS = {
     # name: (WSGI app, settings module or None, URL prefix)
     "bare": ("bench.floor_wsgi:application", None, ""),
     "drf": ("bench.drf_floor.wsgi:application", "bench.drf_floor.settings", ""),
-    "product": ("loyalty.wsgi:application", "loyalty.settings", "/api/v1"),
+    "product": ("loyalty.project.wsgi:application", "loyalty.project.settings", "/api/v1"),
 }
 PORTS = {"bare": 8101, "drf": 8102, "product": 8103}
 
@@ -225,7 +225,7 @@ class Bench:
         return subprocess.run(  # noqa: S603
             [sys.executable, "manage.py", *argv],
             cwd=self.product_dir,
-            env=self.env("loyalty.settings"),
+            env=self.env("loyalty.project.settings"),
             capture_output=True,
             text=True,
             check=True,
@@ -237,7 +237,7 @@ class Bench:
         subprocess.run(  # noqa: S603
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
             cwd=self.product_dir,
-            env=self.env("loyalty.settings"),
+            env=self.env("loyalty.project.settings"),
             check=True,
         )
         for name, (app, settings, _prefix) in SERVERS.items():

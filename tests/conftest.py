@@ -216,7 +216,7 @@ def celery_worker(transactional_db, tmp_path):
     """
     from django.db import connection
 
-    from loyalty.celery import app
+    from loyalty.project.celery import app
     from tests.helpers import CeleryWorker, database_url, delete_queues
 
     started = []
@@ -244,7 +244,7 @@ def celery_worker(transactional_db, tmp_path):
 def broker_down():
     """Point this process's Celery at a broker where nothing listens (port 1), as when Redis is
     down; returns a function that brings the suite's broker back (also done after the test)."""
-    from loyalty.celery import app
+    from loyalty.project.celery import app
 
     saved = app.conf.broker_url, app._pool, app.amqp._producer_pool
 

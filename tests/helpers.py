@@ -22,7 +22,11 @@ def subprocess_env(**overrides):
     It starts from the suite's environment (TESTING, SECRET_KEY, VAR_DIR, DATABASE_URL,
     REDIS_URL) with the project's real settings module; an override of None removes a variable.
     """
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "loyalty.settings", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "loyalty.project.settings",
+        "PYTHONUNBUFFERED": "1",
+    }
     for name in ("DJANGO_ALLOW_ASYNC_UNSAFE", "PYTEST_XDIST_WORKER", "PYTEST_CURRENT_TEST"):
         env.pop(name, None)
     for name, value in overrides.items():

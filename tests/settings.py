@@ -24,8 +24,8 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
 # Each xdist worker gets its own cache keys when the cache is a shared Redis.
 os.environ["CACHE_KEY_PREFIX"] = f"loyalty-test-{_worker}"
 
-from loyalty.settings import *  # noqa: E402, F403
-from loyalty.settings import DATABASES, VAR_DIR  # noqa: E402
+from loyalty.project.settings import *  # noqa: E402, F403
+from loyalty.project.settings import DATABASES, VAR_DIR  # noqa: E402
 
 # Tasks that tests send with .delay() go to a queue of the test run's own, so that a worker of
 # `make run` on the same Redis never takes them (and each xdist worker has its own).

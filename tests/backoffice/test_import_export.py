@@ -7,8 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from loyalty.celery import app as celery_app
 from loyalty.models import Purchase
+from loyalty.project.celery import app as celery_app
 from members.models import ImportJob, Member
 from members.tasks import send_waiting_imports
 

@@ -9,10 +9,10 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from loyalty.celery import app as celery_app
 from loyalty.engine.pricing import Line
 from loyalty.engine.purchases import record_purchase
 from loyalty.management.commands.seed_demo import DEMO_PASSWORD
+from loyalty.project.celery import app as celery_app
 from members.models import Member
 from members.services import enrol_member
 from tests.helpers import assert_accessible

@@ -8,9 +8,9 @@ from django.core.management import call_command
 
 from campaigns.models import Campaign, Segment
 from campaigns.services import CHUNK_MEMBERS, run_chunk, start_send
-from loyalty.celery import app as celery_app
 from loyalty.engine.ledger import ledger_drift
 from loyalty.models import Tier
+from loyalty.project.celery import app as celery_app
 from members.models import Member
 from tests.factories import MemberFactory, PurchaseFactory
 from tests.jobs.conftest import at  # noqa: F401 (the campaign tests import it from here)

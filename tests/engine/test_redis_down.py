@@ -22,7 +22,7 @@ from django.core.cache import cache
 from loyalty.engine.apikeys import revoke_api_key, shared_redis
 from loyalty.management.commands.seed_demo import DEMO_PASSWORD
 from loyalty.models import ApiKey, LedgerEntry, Purchase
-from loyalty.settings import shared_cache
+from loyalty.project.settings import shared_cache
 from tests.helpers import BASE_DIR, VENV_BIN, database_url, subprocess_env
 
 CLOSED_REDIS_URL = "redis://127.0.0.1:1/0"  # port 1: nothing listens there
@@ -250,7 +250,7 @@ def server_without_redis(transactional_db, tmp_path):
         process = subprocess.Popen(
             [
                 str(VENV_BIN / "gunicorn"),
-                "loyalty.wsgi:application",
+                "loyalty.project.wsgi:application",
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",

@@ -4,9 +4,9 @@ safety net (loyalty.web.middleware.ServiceDownMiddleware) is there for."""
 from django.http import HttpResponse
 from django.urls import path
 
+from loyalty.project.urls import handler404, handler500  # noqa: F401
+from loyalty.project.urls import urlpatterns as project_patterns
 from loyalty.tasks import run_job
-from loyalty.urls import handler404, handler500  # noqa: F401
-from loyalty.urls import urlpatterns as project_patterns
 
 
 def sends_a_task(request):

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from loyalty.celery import app as celery_app
 from loyalty.models import WorkerHeartbeat
+from loyalty.project.celery import app as celery_app
 
 # Port 1 on this machine: nothing listens there.
 CLOSED_BROKER_URL = "redis://127.0.0.1:1/0"

@@ -98,11 +98,6 @@ LAYERS = [
         [
             "loyalty.project",
             "loyalty.project.*",
-            "loyalty.settings",
-            "loyalty.urls",
-            "loyalty.celery",
-            "loyalty.wsgi",
-            "loyalty.asgi",
             "loyalty.datagen",
             "loyalty",
             "bench",

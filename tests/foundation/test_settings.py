@@ -76,7 +76,7 @@ def test_production_settings_pass_the_deployment_checklist_without_warnings(tmp_
 
 
 def test_a_postgresql_url_bounds_lock_waits_and_turns_jit_off(monkeypatch):
-    from loyalty.settings import database_from_url
+    from loyalty.project.settings import database_from_url
 
     monkeypatch.setenv("DB_LOCK_TIMEOUT_MS", "1500")
     monkeypatch.delenv("DB_JIT", raising=False)
@@ -90,7 +90,7 @@ def test_a_postgresql_url_bounds_lock_waits_and_turns_jit_off(monkeypatch):
 
 
 def test_a_postgresql_url_binds_parameters_on_the_server_unless_told_not_to(monkeypatch):
-    from loyalty.settings import database_from_url
+    from loyalty.project.settings import database_from_url
 
     url = "postgres://loyalty@db.example.com:5432/loyalty"
     monkeypatch.delenv("DB_PREPARED_STATEMENTS", raising=False)

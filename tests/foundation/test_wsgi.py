@@ -7,7 +7,7 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
-from loyalty.wsgi import application
+from loyalty.project.wsgi import application
 from members.models import Member
 from tests.helpers import prepared_statement_count
 

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from loyalty.celery import app as celery_app
 from loyalty.engine.purchases import record_purchase
+from loyalty.project.celery import app as celery_app
 from members.services import enrol_member
 from surveys import tasks
 from surveys.models import SurveyInvitation, SurveySend

@@ -117,7 +117,7 @@ class Command(BaseCommand):
             "-c", str(concurrency), "--pool", "prefork", "-l", "warning",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE="loyalty.settings")
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="loyalty.project.settings")
         return subprocess.Popen(command, cwd=settings.BASE_DIR, env=env)  # noqa: S603
 
     def pending(self):

@@ -38,7 +38,7 @@ class Command(BaseCommand):
             processes.append(
                 spawn(
                     os.path.join(bin_dir, "gunicorn"),
-                    "loyalty.wsgi",
+                    "loyalty.project.wsgi",
                     "--bind",
                     f"{host}:{port}",
                     "--workers",

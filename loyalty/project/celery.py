@@ -4,7 +4,7 @@ import os
 
 from celery import Celery, bootsteps
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.project.settings")
 
 app = Celery("loyalty")
 app.config_from_object("django.conf:settings", namespace="CELERY")

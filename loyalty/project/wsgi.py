@@ -15,7 +15,7 @@ from django.core.wsgi import get_wsgi_application
 from django.urls import get_resolver
 from django.utils import translation
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty.project.settings")
 
 API_PREFIX = "/api/v1/"
 FULL_STACK_API_PATHS = ("/api/v1/schema", "/api/v1/docs")

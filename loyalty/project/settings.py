@@ -15,7 +15,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
 
@@ -152,7 +152,7 @@ MIDDLEWARE = [
     "loyalty.web.middleware.ServiceDownMiddleware",
 ]
 
-# What API calls go through (loyalty/wsgi.py): no session, cookie, form or HTML in them.
+# What API calls go through (loyalty/project/wsgi.py): no session, cookie, form or HTML in them.
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "loyalty.web.middleware.ApiBodyLimitMiddleware",
@@ -164,8 +164,8 @@ API_MIDDLEWARE = [
     "loyalty.web.middleware.ServiceDownMiddleware",
 ]
 
-ROOT_URLCONF = "loyalty.urls"
-WSGI_APPLICATION = "loyalty.wsgi.application"
+ROOT_URLCONF = "loyalty.project.urls"
+WSGI_APPLICATION = "loyalty.project.wsgi.application"
 AUTH_USER_MODEL = "loyalty.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

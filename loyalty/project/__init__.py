@@ -1,0 +1,1 @@
+"""Project wiring: settings, the root URLconf, the Celery app, WSGI and ASGI entry points."""
