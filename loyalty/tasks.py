@@ -1,9 +1,34 @@
-"""Celery tasks of the project package (the engine's jobs live next to their services)."""
+"""Celery tasks of the project package: the jobs' one task (run_job), heartbeat and referrals."""
 
 from celery import current_app, shared_task
+from django.utils.dateparse import parse_datetime
 
-from loyalty.models import WorkerHeartbeat
+from loyalty.engine.errors import LoyaltyError
+from loyalty.jobs.runner import run_job as run
+from loyalty.models import JobRun, WorkerHeartbeat
 from loyalty.web.taskqueue import RETRY_WHEN_BUSY
+
+
+# The name is the task's old dotted path (loyalty/jobs/tasks.py): messages in flight and the beat
+# schedule use it. No autoretry: the runner records a failed run, and the beat runs the job again.
+@shared_task(name="loyalty.jobs.tasks.run_job", throws=(LoyaltyError,))
+def run_job(name, as_of=None, trigger=JobRun.Trigger.SCHEDULE, user_id=None):
+    """Run a job by name (``as_of`` an ISO time, or now). Overlapping runs are skipped."""
+    from loyalty.models import User
+
+    user = User.objects.filter(pk=user_id).first() if user_id else None
+    job_run = run(
+        name,
+        as_of=parse_datetime(as_of) if as_of else None,
+        trigger=trigger,
+        user=user,
+    )
+    if job_run.status == JobRun.Status.DONE:
+        # Messages the job queued go out now rather than at the next minute's round.
+        from messaging.tasks import deliver_messages
+
+        deliver_messages.delay()
+    return job_run.pk
 
 
 # Acknowledged on receipt, unlike other tasks: a heartbeat lost with its worker needs no retry.

@@ -49,7 +49,7 @@ def job_list(request):
 def job_run_now(request, name):
     if name not in JOBS:
         raise Http404
-    from loyalty.jobs.tasks import run_job
+    from loyalty.tasks import run_job
 
     # After commit, so the worker never misses the request; the run records itself when it starts.
     handoff = delay_on_commit(run_job, name, trigger=JobRun.Trigger.BUTTON, user_id=request.user.pk)

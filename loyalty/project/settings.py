@@ -263,8 +263,6 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
 CELERY_TIMEZONE = "UTC"
-# Job tasks live beside the jobs (loyalty.jobs), not in an app's tasks module.
-CELERY_IMPORTS = ["loyalty.jobs.tasks"]
 # One beat for the whole deployment; each job also takes a database lock, so two runs of one job
 # never overlap even if a second beat is started by mistake. Times are UTC (Moscow is UTC+3).
 CELERY_BEAT_SCHEDULE = {

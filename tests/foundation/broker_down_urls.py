@@ -4,9 +4,9 @@ safety net (loyalty.web.middleware.ServiceDownMiddleware) is there for."""
 from django.http import HttpResponse
 from django.urls import path
 
-from loyalty.jobs.tasks import run_job
 from loyalty.project.urls import handler404, handler500  # noqa: F401
 from loyalty.project.urls import urlpatterns as project_patterns
+from loyalty.tasks import run_job
 
 
 def sends_a_task(request):

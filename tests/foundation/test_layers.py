@@ -71,7 +71,6 @@ LAYERS = [
             "loyalty.api",
             "loyalty.api.*",
             "loyalty.tasks",
-            "loyalty.jobs.tasks",
             "*.management",
             "*.management.*",
             "*.templatetags",

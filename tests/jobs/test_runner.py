@@ -113,7 +113,7 @@ def test_every_job_is_on_the_beat_schedule():
 
 
 def test_the_celery_task_runs_the_job_and_kicks_delivery(enrol, monkeypatch):
-    from loyalty.jobs import tasks
+    from loyalty import tasks
     from messaging.tasks import deliver_messages
 
     kicked = []
@@ -153,7 +153,7 @@ def test_jobs_page_needs_the_run_jobs_permission(client_as, persona):
 def test_run_now_button_starts_the_job_after_commit(
     client_as, enrol, monkeypatch, django_capture_on_commit_callbacks, admin_user_
 ):
-    from loyalty.jobs import tasks
+    from loyalty import tasks
     from messaging.tasks import deliver_messages
 
     monkeypatch.setattr(tasks.run_job, "delay", lambda *a, **k: tasks.run_job(*a, **k))

@@ -33,8 +33,8 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignRecipient, Segment
 from campaigns.services import CHUNK_MEMBERS, start_send
 from campaigns.tasks import enqueue_chunks, noop
-from loyalty.jobs.tasks import run_job
 from loyalty.models import JobRun, LedgerEntry
+from loyalty.tasks import run_job
 from messaging.models import Outbox
 
 
