@@ -283,7 +283,6 @@ KNOWN_HOMES = {  # the same: may only shrink
     "connection.vendor in loyalty/engine/ledger.py",
     "connection.vendor in loyalty/jobs/runner.py",
     "connection.vendor in surveys/datagen.py",
-    "def luhn in members/models.py",
     "is_postgres( in analytics/sql.py",
     "is_postgres( in loyalty/engine/memberships.py",
     "is_postgres( in loyalty/engine/tiers.py",
