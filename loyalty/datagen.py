@@ -28,9 +28,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from loyalty.engine import cards
 from loyalty.engine.money import from_cents
-from members.models import luhn_check_digit
-from members.services import REFERRAL_ALPHABET
 
 DAY = 86400
 HOUR = 3600
@@ -318,18 +317,13 @@ class Generator:
 
     def _card(self, index, salt=0):
         body = "2" + f"{(index * 7_919_243 + 10_007 + salt * 104_729) % 10**11:011d}"
-        return body + luhn_check_digit(body)
+        return cards.card_from_body(body)
 
     def _phone(self, index, salt=0):
         return "+79" + f"{500_000_000 + (index * 48_271 + 1 + salt * 7) % 500_000_000:09d}"
 
     def _referral(self, index, salt=0):
-        value = (index * 1_234_567_891 + 987_654_321 + salt * 13) % 32**8
-        chars = []
-        for _position in range(8):
-            value, digit = divmod(value, 32)
-            chars.append(REFERRAL_ALPHABET[digit])
-        return "".join(chars)
+        return cards.referral_from_int(index * 1_234_567_891 + 987_654_321 + salt * 13)
 
     def _unique(self, make, index, taken):
         salt = 0

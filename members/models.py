@@ -9,29 +9,6 @@ from django.utils.translation import pgettext_lazy
 from phonenumber_field.modelfields import PhoneNumberField
 
 
-def luhn_check_digit(digits):
-    """The Luhn check digit for a string of digits (cards are checked at the till)."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 0:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return str((10 - total % 10) % 10)
-
-
-def is_valid_card_number(card_number):
-    return (
-        isinstance(card_number, str)
-        and card_number.isascii()
-        and card_number.isdigit()
-        and len(card_number) == 13
-        and luhn_check_digit(card_number[:-1]) == card_number[-1]
-    )
-
-
 class Member(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", pgettext_lazy("member status", "Active")

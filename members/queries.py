@@ -20,11 +20,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from loyalty.engine import cards
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.money import money
 from loyalty.engine.tiers import qualifying_sql
 from loyalty.models import LedgerEntry, Purchase, PurchaseLine, Refund, Store, Tier
-from members.models import Member, is_valid_card_number
+from members.models import Member
 
 
 def stores_for(user):
@@ -71,7 +72,7 @@ def search_members(members, text):
         return members.none()
     digits = re.sub(r"\D", "", text)
     only_digits = bool(digits) and re.fullmatch(r"[\d\s()+\-.]+", text) is not None
-    if only_digits and is_valid_card_number(digits):
+    if only_digits and cards.is_valid(digits):
         return members.filter(card_number=digits)
     if only_digits and len(digits) >= 10:
         from members.services import normalise_phone

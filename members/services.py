@@ -1,18 +1,15 @@
 """Enrolment and changes to members' own data."""
 
-import secrets
-
 import phonenumbers
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.engine import cards
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_member
-from loyalty.models import Tier, audit
-from members.models import Member, luhn_check_digit
-
-REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+from loyalty.models import AuditLog, Tier, audit, audit_entry
+from members.models import Member
 
 
 def normalise_phone(raw, region="RU"):
@@ -32,20 +29,26 @@ def normalise_phone(raw, region="RU"):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def free_codes(count, make, field_name):
+    """``count`` distinct new values of a unique member field (``card_number``,
+    ``referral_code``) drawn with ``make`` that no member has yet: one query per round."""
+    codes = set()
+    while len(codes) < count:
+        fresh = {make() for _ in range(count - len(codes))} - codes
+        taken = set(
+            Member.objects.filter(**{f"{field_name}__in": fresh}).values_list(field_name, flat=True)
+        )
+        codes |= fresh - taken
+    return list(codes)
+
+
 def new_card_number():
-    """13 digits: '2' (in-store numbering), 11 random digits, a Luhn check digit."""
-    while True:
-        body = "2" + "".join(secrets.choice("0123456789") for _ in range(11))
-        card = body + luhn_check_digit(body)
-        if not Member.objects.filter(card_number=card).exists():
-            return card
+    """A random card number (``loyalty.engine.cards``) no member has yet."""
+    return free_codes(1, cards.random_card, "card_number")[0]
 
 
 def new_referral_code():
-    while True:
-        code = "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(8))
-        if not Member.objects.filter(referral_code=code).exists():
-            return code
+    return free_codes(1, cards.random_referral, "referral_code")[0]
 
 
 def member_exists_error(phone):
@@ -143,11 +146,67 @@ def _enrol(
                 fields={"referral_code": [str(_("No member has this referral code."))]},
                 status_code=400,
             )
+    member = _new_member(
+        tier=_first_tier(),
+        card_number=new_card_number(),
+        referral_code=new_referral_code(),
+        phone=phone,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        birth_date=birth_date,
+        language=language,
+        marketing_consent=marketing_consent,
+        consent_text=consent_text,
+        enrolled_at=enrolled_at,
+        store=store,
+        channel=channel,
+        external_ref=external_ref,
+        referrer=referrer,
+        staff=staff,
+        now=now,
+    )
+    member.save(force_insert=True)
+    if (entry := _enrol_audit(member, staff, phone)) is not None:
+        entry.save(force_insert=True)
+    return member
+
+
+def _first_tier():
     tier = Tier.objects.order_by("threshold").first()
     if tier is None:
         raise LoyaltyError("program_not_configured", _("The program has no tiers yet."))
-    member = Member.objects.create(
-        card_number=new_card_number(),
+    return tier
+
+
+def _new_member(
+    *,
+    tier,
+    card_number,
+    referral_code,
+    phone,
+    email="",
+    first_name="",
+    last_name="",
+    birth_date=None,
+    language="ru",
+    marketing_consent=False,
+    consent_text="",
+    enrolled_at=None,
+    store=None,
+    channel,
+    external_ref=None,
+    referrer=None,
+    staff=None,
+    now,
+):
+    """A new member in ``tier``, not yet saved: the one place enrolment's fields are set.
+
+    Consent is recorded with its time (``now``), its source (the channel) and its text; the
+    member is in the tier since ``now`` and enrolled at ``enrolled_at`` (default ``now``).
+    """
+    member = Member(
+        card_number=card_number,
         phone=phone,
         email=email,
         first_name=first_name,
@@ -164,23 +223,74 @@ def _enrol(
         enrolled_store=store,
         enrolment_channel=channel,
         external_ref=external_ref,
-        referral_code=new_referral_code(),
+        referral_code=referral_code,
         referred_by=referrer,
         enrolled_by=staff,
     )
-    if staff is not None:
-        audit(
-            actor=staff,
-            action="member.enrol",
-            member=member,
-            obj=member,
-            after={
-                "phone": phone,
-                "card_number": member.card_number,
-                "marketing_consent": marketing_consent,
-            },
-        )
+    member.search_text = member.build_search_text()
     return member
+
+
+def _enrol_audit(member, staff, phone):
+    """The enrolment's audit row (not yet saved), or None when no staff member enrolled it.
+    ``phone`` is the member's, in E.164 (given: formatting the field's value parses it again)."""
+    if staff is None:
+        return None
+    return audit_entry(
+        actor=staff,
+        action="member.enrol",
+        member=member,
+        obj=member,
+        after={
+            "phone": phone,
+            "card_number": member.card_number,
+            "marketing_consent": member.marketing_consent,
+        },
+    )
+
+
+@transaction.atomic(durable=True)
+def enrol_members(*, rows, staff, channel=Member.Channel.IMPORT, now=None):
+    """The batch form of enrol_member, for rows already checked (``members.imports``): all of
+    them enrolled in one transaction, or none.
+
+    Each row holds ``phone`` (E.164, new), ``email``, ``first_name``, ``last_name``,
+    ``birth_date``, ``marketing_consent``, ``store`` (a Store or None), ``external_ref`` and
+    ``enrolled_at``; an imported member's tier and consent date from when the row says they
+    enrolled (default ``now``). Members and their audit rows are bulk-inserted. Returns the
+    members.
+    """
+    now = now or timezone.now()
+    tier = _first_tier()
+    card_numbers = free_codes(len(rows), cards.random_card, "card_number")
+    referral_codes = free_codes(len(rows), cards.random_referral, "referral_code")
+    members = [
+        _new_member(
+            tier=tier,
+            card_number=card_number,
+            referral_code=referral_code,
+            phone=row["phone"],
+            email=row["email"],
+            first_name=row["first_name"],
+            last_name=row["last_name"],
+            birth_date=row["birth_date"],
+            marketing_consent=row["marketing_consent"],
+            store=row["store"],
+            channel=channel,
+            external_ref=row["external_ref"],
+            staff=staff,
+            now=row["enrolled_at"] or now,
+        )
+        for row, card_number, referral_code in zip(rows, card_numbers, referral_codes, strict=True)
+    ]
+    Member.objects.bulk_create(members)
+    entries = [
+        entry
+        for member, row in zip(members, rows, strict=True)
+        if (entry := _enrol_audit(member, staff, row["phone"])) is not None
+    ]
+    AuditLog.objects.bulk_create(entries)
+    return members
 
 
 EDITABLE_FIELDS = ("phone", "email", "first_name", "last_name", "birth_date", "language")

@@ -9,9 +9,10 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from loyalty.engine import cards
 from loyalty.engine.pricing import Line
 from loyalty.models import Channel, LedgerEntry
-from members.models import Member, is_valid_card_number
+from members.models import Member
 
 MAX_AMOUNT = Decimal("9999999999.99")
 
@@ -68,7 +69,7 @@ PRICE_PATTERN = r"^(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?$"
 QUANTITY_PATTERN = (
     r"^(?:[1-9][0-9]{0,5}(?:\.[0-9]{1,3})?|0\.(?:00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2}))$"
 )
-CARD_NUMBER_PATTERN = r"^[0-9]{13}$"
+CARD_NUMBER_PATTERN = cards.PATTERN
 
 
 class DecimalStringField(serializers.DecimalField):
@@ -175,7 +176,7 @@ class CardNumberField(serializers.CharField):
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if not is_valid_card_number(value):
+        if not cards.is_valid(value):
             raise serializers.ValidationError(_("Not a valid card number (13 digits)."))
         return value
 

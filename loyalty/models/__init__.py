@@ -1,4 +1,4 @@
-from .audit import AuditLog, audit
+from .audit import AuditLog, audit, audit_entry
 from .coupons import Coupon, CouponRedemption
 from .ledger import (
     ACCOUNT_OF_KIND,
@@ -32,6 +32,7 @@ __all__ = [
     "Account",
     "AuditLog",
     "audit",
+    "audit_entry",
     "BirthdayGrant",
     "JobLock",
     "JobRun",

@@ -40,9 +40,9 @@ class AuditLog(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"
 
 
-def audit(*, actor, action, member=None, obj=None, reason="", before=None, after=None):
-    """Write one audit row (inside the caller's transaction)."""
-    return AuditLog.objects.create(
+def audit_entry(*, actor, action, member=None, obj=None, reason="", before=None, after=None):
+    """One audit row, not yet saved: ``audit`` saves it; a batch bulk-creates a list of them."""
+    return AuditLog(
         actor=actor,
         action=action,
         member=member,
@@ -52,3 +52,10 @@ def audit(*, actor, action, member=None, obj=None, reason="", before=None, after
         before=before,
         after=after,
     )
+
+
+def audit(**fields):
+    """Write one audit row (inside the caller's transaction); ``fields`` as ``audit_entry``."""
+    entry = audit_entry(**fields)
+    entry.save(force_insert=True)
+    return entry

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from loyalty.models import Purchase
+from loyalty.models import AuditLog, Purchase
 from loyalty.project.celery import app as celery_app
 from members.models import ImportJob, Member
 from members.tasks import send_waiting_imports
@@ -50,6 +50,27 @@ def test_members_import_runs_in_celery_and_reports_progress(
     assert str(Member.objects.get(external_ref="C-2").birth_date) == "2000-02-29"
     progress = client.get(reverse("members:import-detail", args=[job.pk]), HTTP_HX_REQUEST="true")
     assert "every 1s" not in progress.content.decode()  # finished: polling stops
+
+
+def test_imported_member_has_an_enrolment_audit_row(
+    client_as, admin_user_, stores, eager_celery, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client_as("admin"), "members", MEMBERS_CSV)
+    petr = Member.objects.get(external_ref="C-1")
+    entry = AuditLog.objects.get(member=petr)
+    assert (entry.action, entry.actor, entry.object_id) == (
+        "member.enrol",
+        admin_user_,
+        str(petr.pk),
+    )
+    assert entry.after == {
+        "phone": "+79001112233",
+        "card_number": petr.card_number,
+        "marketing_consent": True,
+    }
+    assert petr.enrolment_channel == "import"
+    assert AuditLog.objects.filter(action="member.enrol").count() == 2
 
 
 def test_an_import_saved_while_the_broker_is_down_is_run_once_the_broker_is_back(
