@@ -10,10 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty import roles
-from loyalty.datagen import FIRST_NAMES_F, FIRST_NAMES_M, LAST_NAMES
 from loyalty.defaults import install_default_program
 from loyalty.jobs.runner import run_job
 from loyalty.models import JobRun, ProgramSettings, Purchase, Store, Tier, User
+from loyalty.project.datagen.names import FIRST_NAMES_F, FIRST_NAMES_M, LAST_NAMES
 from loyalty.services.adjustments import adjust_points
 from loyalty.services.money import money
 from loyalty.services.points import balance_of
