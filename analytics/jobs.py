@@ -24,10 +24,10 @@ from django.utils import timezone
 from analytics import clv
 from analytics.models import PERIODS, DailyFigures, SegmentFigures, Snapshot
 from analytics.sql import Dialect
-from loyalty.jobs import runner
-from loyalty.jobs.sql import dt
+from loyalty.engine import progress
+from loyalty.engine.db import dt
+from loyalty.engine.money import money
 from loyalty.models import LedgerEntry, ProgramSettings, Purchase, Store
-from loyalty.services.money import money
 from members.models import Member
 from surveys.models import SurveyResponse
 
@@ -236,7 +236,7 @@ def _replace_range(sql, first, through, as_of, batch_size, run):
     while day <= through:
         last = min(day + chunk - timedelta(days=1), through)
         rows = _replace_days(sql, day, last, as_of)
-        runner.checkpoint(run, rows, daily_rows=rows)
+        progress.checkpoint(run, rows, daily_rows=rows)
         day = last + timedelta(days=1)
 
 
@@ -420,7 +420,7 @@ def refresh_snapshot(*, as_of, through, first_day, full, marks=None, run=None):
         started = time.monotonic()
         cursor.execute(_member_stats_sql(sql), _member_stats_params(end))
         members = cursor.rowcount
-        runner.checkpoint(run, members, members=members)
+        progress.checkpoint(run, members, members=members)
         _timing(run, members_ms=_ms(started))
         started = time.monotonic()
         cursor.execute(STORE_BUYERS_SQL)

@@ -23,7 +23,7 @@ from analytics.models import (
     SegmentFigures,
     Snapshot,
 )
-from loyalty.services.money import money, round_to
+from loyalty.engine.money import money, round_to
 
 DEFAULT_DAYS = 30
 ZERO = Decimal("0.00")

@@ -1,6 +1,6 @@
 """SQL expressions that differ between PostgreSQL and SQLite, for the analytics job.
 
-Datetimes are compared as the database stores them (``loyalty.jobs.sql.dt``). SQLite has no time
+Datetimes are compared as the database stores them (``loyalty.engine.db.dt``). SQLite has no time
 zones: a local date there is the UTC time shifted by the zone's offset at the run's moment, which
 is exact for zones without daylight saving time (all of Russia's) and the embedded mode's limit.
 """

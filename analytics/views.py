@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from analytics import queries
 from analytics.models import PERIODS
 from loyalty.access import require
-from loyalty.db_router import replica_reads
+from loyalty.engine.db import replica_reads
 from members.queries import sees_all_stores, stores_for
 
 

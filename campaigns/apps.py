@@ -8,6 +8,6 @@ class CampaignsConfig(AppConfig):
 
     def ready(self):
         from campaigns.queries import earn_multiplier
-        from loyalty.services import multipliers
+        from loyalty.engine import multipliers
 
         multipliers.register(earn_multiplier)

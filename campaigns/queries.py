@@ -31,9 +31,9 @@ from django.utils.dateparse import parse_date
 
 from analytics.models import PERIODS, MemberStats, Snapshot, StoreBuyer
 from campaigns.models import Campaign, CampaignRecipient
+from loyalty.engine.money import money
 from loyalty.models import Purchase
 from loyalty.models.program import cached_rule, clear_rules_cache
-from loyalty.services.money import money
 from members.models import Member
 
 # The criteria a definition may hold, as the segment form writes them.

@@ -25,10 +25,11 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Segment
 from campaigns.queries import clear_multipliers, segment_members
-from loyalty.errors import LoyaltyError
-from loyalty.jobs.sql import credit_batch, new_batch
+from loyalty.engine.db import new_batch
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.ledger import credit_batch
+from loyalty.engine.locking import retry_on_conflict
 from loyalty.models import Coupon, audit
-from loyalty.services.locking import retry_on_conflict
 from members.models import Member
 from messaging.models import Outbox
 

@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_datetime
 
 from campaigns.models import CampaignChunk
 from campaigns.services import CHUNK_MEMBERS, chunks_to_resend, due_campaigns, run_chunk, start_send
-from loyalty.jobs import runner
+from loyalty.engine import progress
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +64,9 @@ def send_campaigns(*, as_of, run=None, batch_size=CHUNK_MEMBERS, queue=None):
         chunk_ids = start_send(campaign_id=campaign_id, now=as_of, chunk_members=batch_size)
         enqueue_chunks(chunk_ids, queue=queue)
         started += 1
-        runner.checkpoint(run, len(chunk_ids), campaigns=1, chunks=len(chunk_ids))
+        progress.checkpoint(run, len(chunk_ids), campaigns=1, chunks=len(chunk_ids))
     stale = chunks_to_resend()
     if stale:
         enqueue_chunks(stale, queue=queue)
-        runner.checkpoint(run, len(stale), resent_chunks=len(stale))
+        progress.checkpoint(run, len(stale), resent_chunks=len(stale))
     return started

@@ -24,7 +24,7 @@ from campaigns.services import (
 )
 from campaigns.tasks import start_soon
 from loyalty.access import is_fragment, require
-from loyalty.errors import LoyaltyError
+from loyalty.engine.errors import LoyaltyError
 
 PERMISSION = "loyalty.manage_campaigns"
 

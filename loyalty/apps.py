@@ -18,6 +18,6 @@ class LoyaltyConfig(AppConfig):
 
 def _keys_changed(**kwargs):
     """An API key or a store changed: processes that remember keys must read them again."""
-    from loyalty.services.apikeys import keys_changed
+    from loyalty.engine.apikeys import keys_changed
 
     keys_changed()

@@ -4,7 +4,7 @@ Everything kept in it can be rebuilt from the database (sessions are written thr
 database, API keys are read from it, throttle windows start again), so an outage degrades speed,
 never correctness, and never answers 500. ``RedisCache`` is Django's Redis backend whose every
 call answers "nothing cached" when Redis fails; code that talks to the Redis client directly
-(``loyalty.api.auth``, ``loyalty.services.apikeys``) catches ``RedisError`` itself and reports
+(``loyalty.api.auth``, ``loyalty.engine.apikeys``) catches ``RedisError`` itself and reports
 it through ``redis_failed``.
 """
 

@@ -10,7 +10,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from loyalty.api.errors import error_body
-from loyalty.db import prepared_statements
+from loyalty.engine.db import prepared_statements
 from loyalty.taskqueue import BROKER_ERRORS
 
 logger = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from loyalty.access import require
-from loyalty.errors import LoyaltyError
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.purchases import record_purchase, refund_purchase
 from loyalty.models import Channel, Store
-from loyalty.services.purchases import record_purchase, refund_purchase
 from members import queries
 from members.views import add_service_error
 

@@ -50,7 +50,7 @@ def env_list(name, default=""):
 
 
 # API calls and the member page prepare the statements a connection repeats (PostgreSQL): see
-# loyalty.db.prepared_statements. Off behind a pooler that cannot keep prepared
+# loyalty.engine.db.prepared_statements. Off behind a pooler that cannot keep prepared
 # statements (PgBouncer before 1.22, or without max_prepared_statements in transaction mode).
 PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 
@@ -90,7 +90,7 @@ def database_from_url(name, url):
         config.setdefault("OPTIONS", {})["options"] = options
         if env_bool("DB_PREPARED_STATEMENTS", True):
             # Parameters travel apart from the SQL (server-side binding), so that statements
-            # can be prepared where that is safe (loyalty.db.prepared_statements).
+            # can be prepared where that is safe (loyalty.engine.db.prepared_statements).
             config["OPTIONS"]["server_side_binding"] = True
     return config
 
@@ -206,7 +206,7 @@ DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = database_from_url("DATABASE_REPLICA_URL", DATABASE_REPLICA_URL)
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
-DATABASE_ROUTERS = ["loyalty.db_router.ReplicaRouter"]
+DATABASE_ROUTERS = ["loyalty.engine.db.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ def record_heartbeat(self):
 @shared_task(name="loyalty.tasks.credit_referrer")
 def credit_referrer_task(reward_id):
     """Credit one referral's referrer (safe to run twice: the reward is claimed once)."""
-    from loyalty.services.referrals import credit_referrer
+    from loyalty.engine.referrals import credit_referrer
 
     return credit_referrer(reward_id=reward_id)
 
@@ -27,6 +27,6 @@ def credit_referrer_task(reward_id):
 @shared_task(name="loyalty.tasks.credit_referrers")
 def credit_referrers_task():
     """The sweep: referrers whose own task was lost are credited here (every few minutes)."""
-    from loyalty.services.referrals import credit_referrers
+    from loyalty.engine.referrals import credit_referrers
 
     return credit_referrers()

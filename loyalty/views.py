@@ -15,11 +15,11 @@ from django.views.decorators.http import require_POST
 
 from loyalty.access import require
 from loyalty.admin_forms import ApiKeyForm, ProgramSettingsForm, StaffForm, StoreForm, TierForm
+from loyalty.engine.administration import save_staff_user, save_with_audit
+from loyalty.engine.apikeys import create_api_key, revoke_api_key
 from loyalty.forms import LoginForm
 from loyalty.models import ApiKey, AuditLog, ProgramSettings, Store, Tier, User
 from loyalty.roles import ROLE_LABELS
-from loyalty.services.administration import save_staff_user, save_with_audit
-from loyalty.services.apikeys import create_api_key, revoke_api_key
 
 
 class LoginView(auth_views.LoginView):

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.access import is_fragment, require
-from loyalty.db_router import replica_reads
+from loyalty.engine.db import replica_reads
 from loyalty.taskqueue import delay_on_commit
 from members import queries
 from members.imports import member_export_rows, purchase_export_rows

@@ -21,10 +21,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.money import money
+from loyalty.engine.purchases import record_purchase
 from loyalty.models import Channel, Purchase, Store, Tier
-from loyalty.services.money import money
-from loyalty.services.purchases import record_purchase
 from members.models import Member, luhn_check_digit
 from members.services import REFERRAL_ALPHABET, normalise_phone
 

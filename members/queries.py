@@ -20,10 +20,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.money import money
+from loyalty.engine.purchases import qualifying_sql
 from loyalty.models import LedgerEntry, Purchase, PurchaseLine, Refund, Store, Tier
-from loyalty.services.money import money
-from loyalty.services.purchases import qualifying_sql
 from members.models import Member, is_valid_card_number
 
 

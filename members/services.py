@@ -7,9 +7,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.locking import lock_member
 from loyalty.models import Tier, audit
-from loyalty.services.locking import lock_member
 from members.models import Member, luhn_check_digit
 
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
@@ -271,9 +271,9 @@ def merge_members(*, source_id, target_id, reason, staff, now=None):
     transfer on both sides (entries are never rewritten), so both balances still equal their
     ledgers. The source is marked merged and its card leads to the target from then on.
     """
+    from loyalty.engine import ledger
+    from loyalty.engine.locking import lock_members
     from loyalty.models import Coupon, EntryKind, PointsLot, Purchase
-    from loyalty.services import points as ledger
-    from loyalty.services.locking import lock_members
 
     now = now or timezone.now()
     reason = (reason or "").strip()

@@ -11,10 +11,10 @@ from django.views.decorators.http import require_POST
 
 from campaigns.queries import member_campaigns
 from loyalty.access import is_fragment, require
-from loyalty.db import prepared_statements
-from loyalty.errors import LoyaltyError
+from loyalty.engine.adjustments import adjust_points, adjustment_limit
+from loyalty.engine.db import prepared_statements
+from loyalty.engine.errors import LoyaltyError
 from loyalty.models import AuditLog, ProgramSettings
-from loyalty.services.adjustments import adjust_points, adjustment_limit
 from members import queries
 from members.forms import (
     CONSENT_TEXT,

@@ -20,8 +20,8 @@ from django.template import Context, Engine
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 
-from loyalty.services.locking import lock_member
-from loyalty.services.points import balance_of
+from loyalty.engine.ledger import balance_of
+from loyalty.engine.locking import lock_member
 from members.models import Member
 from messaging import sms
 from messaging.defaults import DEFAULT_TEXTS

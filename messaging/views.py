@@ -12,9 +12,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from loyalty.access import is_fragment, require
+from loyalty.engine.partners import settlement
 from loyalty.jobs import JOBS
 from loyalty.models import JobRun
-from loyalty.services.partners import settlement
 from loyalty.taskqueue import delay_on_commit
 from members.views import scoped_member
 from messaging.models import Message

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from loyalty.api.serializers import CardNumberField, StrictSerializer
 from loyalty.api.views import ERRORS, validated
-from loyalty.errors import LoyaltyError
+from loyalty.engine.errors import LoyaltyError
 from members.models import Member
 from surveys.models import ChurnReason, Complaint, ComplaintCategory
 from surveys.services import answer_survey, open_complaint

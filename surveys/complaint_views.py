@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from loyalty.access import is_fragment, require
-from loyalty.errors import LoyaltyError
-from loyalty.services.adjustments import adjustment_limit
+from loyalty.engine.adjustments import adjustment_limit
+from loyalty.engine.errors import LoyaltyError
 from members.queries import members_for, stores_for
 from members.views import add_service_error, htmx_redirect
 from surveys import queries

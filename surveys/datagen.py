@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.db import connections, transaction
 
-from loyalty.jobs.sql import dt
+from loyalty.engine.db import dt
 from surveys.defaults import install_default_surveys
 from surveys.models import ComplaintCategory, Survey
 

@@ -42,7 +42,7 @@ def _send(member_id, raw_token, key, now, reminder=False, language="ru"):
 
 def dispatch_nps(*, as_of, run=None, batch_size=BATCH):
     """Invite members whose purchase is ``delay_days`` old; remind unanswered invitations."""
-    from loyalty.jobs.runner import checkpoint
+    from loyalty.engine.progress import checkpoint
 
     survey = Survey.objects.filter(code="nps", is_active=True).first()
     if survey is None:
@@ -95,7 +95,7 @@ def dispatch_nps(*, as_of, run=None, batch_size=BATCH):
 
 def remind_unanswered(*, survey, as_of, run=None, batch_size=BATCH):
     """One reminder for an invitation still unanswered after ``reminder_after_days``."""
-    from loyalty.jobs.runner import checkpoint
+    from loyalty.engine.progress import checkpoint
 
     reminded = 0
     while True:

@@ -16,10 +16,10 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine.adjustments import apply_adjustment
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.locking import retry_on_conflict
 from loyalty.models import Coupon, audit
-from loyalty.services.adjustments import apply_adjustment
-from loyalty.services.locking import retry_on_conflict
 from members.models import Member
 from surveys.messages import survey_message, survey_url
 from surveys.models import (

@@ -13,9 +13,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 
 from loyalty.access import require
-from loyalty.db_router import replica_reads
-from loyalty.errors import LoyaltyError
-from loyalty.services.administration import save_with_audit
+from loyalty.engine.administration import save_with_audit
+from loyalty.engine.db import replica_reads
+from loyalty.engine.errors import LoyaltyError
 from members.queries import sees_all_stores, stores_for
 from surveys import queries
 from surveys.models import ChurnReason, NpsGroup, Survey, SurveyResponse, nps_group

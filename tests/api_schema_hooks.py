@@ -24,7 +24,7 @@ if not apps.ready:  # the schemathesis CLI loads these hooks outside pytest-djan
     django.setup()
 
 # The rules themselves, not copies: the hooks obey what the API enforces.
-from loyalty.services.purchases import Line, lines_total  # noqa: E402
+from loyalty.engine.purchases import Line, lines_total  # noqa: E402
 from members.models import luhn_check_digit  # noqa: E402
 
 MAX_AMOUNT = Decimal("9999999999.99")

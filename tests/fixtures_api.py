@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
+from loyalty.engine.apikeys import create_api_key
 from loyalty.models import Tier
-from loyalty.services.apikeys import create_api_key
 
 _receipts = itertools.count(1)
 _phones = itertools.count(1000)

@@ -14,14 +14,14 @@ from rest_framework import authentication, exceptions, throttling
 
 from loyalty.api import schema  # noqa: F401  (registers the OpenAPI security scheme)
 from loyalty.cache import redis_answered, redis_failed, wake
-from loyalty.models import ApiKey
-from loyalty.services.apikeys import (
+from loyalty.engine.apikeys import (
     VERSION_KEY,
     find_active_key,
     forget_remembered_keys,
     key_prefix,
     shared_redis,
 )
+from loyalty.models import ApiKey
 
 
 class ApiClient:

@@ -41,7 +41,7 @@ def _flatten(detail):
 
 
 def exception_handler(exc, context):
-    from loyalty.errors import LoyaltyError
+    from loyalty.engine.errors import LoyaltyError
 
     if isinstance(exc, LoyaltyError):
         response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)

@@ -9,8 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from loyalty.engine.purchases import Line
 from loyalty.models import Channel, LedgerEntry
-from loyalty.services.purchases import Line
 from members.models import Member, is_valid_card_number
 
 MAX_AMOUNT = Decimal("9999999999.99")

@@ -10,17 +10,17 @@ from rest_framework.views import APIView
 
 from loyalty.api import serializers as s
 from loyalty.api.schema import ANY_TEXT
-from loyalty.errors import LoyaltyError
-from loyalty.models import LedgerEntry
-from loyalty.services import points as ledger
-from loyalty.services.locking import member_with_balance
-from loyalty.services.money import money_str
-from loyalty.services.purchases import (
+from loyalty.engine import ledger
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.locking import member_with_balance
+from loyalty.engine.money import money_str
+from loyalty.engine.purchases import (
     check_coupon,
     quote_purchase,
     record_purchase,
     refund_purchase,
 )
+from loyalty.models import LedgerEntry
 from members.models import Member
 from members.services import enrol_member, normalise_phone
 

@@ -27,30 +27,34 @@ class Job:
 JOBS = {
     job.name: job
     for job in [
-        Job("expire_points", "loyalty.jobs.points.expire_points", _("Expire points past expiry")),
+        Job(
+            "expire_points",
+            "loyalty.engine.reminders.expire_points",
+            _("Expire points past expiry"),
+        ),
         Job(
             "expiry_reminders",
-            "loyalty.jobs.points.expiry_reminders",
+            "loyalty.engine.reminders.expiry_reminders",
             _("Remind members of points expiring soon"),
         ),
         Job(
             "activate_points",
-            "loyalty.jobs.points.activate_points",
+            "loyalty.engine.reminders.activate_points",
             _("Tell members their pending points are available"),
         ),
         Job(
             "reevaluate_tiers",
-            "loyalty.jobs.tiers.reevaluate_tiers",
+            "loyalty.engine.tiers.reevaluate_tiers",
             _("Re-qualify tiers (downgrade after the grace period)"),
         ),
         Job(
             "birthday_offers",
-            "loyalty.jobs.points.birthday_offers",
+            "loyalty.engine.reminders.birthday_offers",
             _("Birthday points for members with consent"),
         ),
         Job(
             "renew_memberships",
-            "loyalty.services.memberships.renew_memberships",
+            "loyalty.engine.memberships.renew_memberships",
             _("Renew or lapse paid memberships"),
         ),
         Job(

@@ -6,7 +6,6 @@ JOB_LOCK_STALE_SECONDS). A run that finds the lock taken is recorded as skipped 
 """
 
 import contextlib
-import time
 import traceback
 import zlib
 from datetime import timedelta
@@ -17,26 +16,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from loyalty.models import JobLock, JobRun
-
-# Progress is written at most this often: a commit per batch would cost more than a small batch.
-CHECKPOINT_SECONDS = 1.0
-
-
-def checkpoint(run, rows, **counts):
-    """Record one finished batch of a run; the row is updated at most once a second (its own
-    autocommitted write, visible to the Jobs page at once) and always when the run ends."""
-    if run is None:
-        return
-    run.rows += rows
-    run.batches += 1
-    for name, value in counts.items():
-        run.counts[name] = run.counts.get(name, 0) + value
-    now = time.monotonic()
-    if now - getattr(run, "_saved_at", 0) >= CHECKPOINT_SECONDS:
-        run._saved_at = now
-        JobRun.objects.filter(pk=run.pk).update(
-            rows=run.rows, batches=run.batches, counts=run.counts
-        )
 
 
 def _advisory_key(job):

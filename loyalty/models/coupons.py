@@ -1,7 +1,7 @@
 """Coupons and their uses: what the till applies, so they belong to the engine's models.
 
 Marketers and support create them (campaigns, complaint compensation), but the rules that judge
-and redeem them (``loyalty.services.coupons``) are the engine's, and the engine imports only its
+and redeem them (``loyalty.engine.coupons``) are the engine's, and the engine imports only its
 own models. The tables, migrations and admin stay the campaigns app's (``app_label``): moving the
 code here changed no schema.
 """

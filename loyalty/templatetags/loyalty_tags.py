@@ -4,9 +4,9 @@ from django import template
 from django.conf import settings
 from django.utils import formats, translation
 
+from loyalty.engine.money import money as money_value
 from loyalty.models import channel_label, perk_label
 from loyalty.roles import ROLE_LABELS
-from loyalty.services.money import money as money_value
 
 register = template.Library()
 

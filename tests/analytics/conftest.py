@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from loyalty.engine.purchases import record_purchase
 from loyalty.jobs.runner import run_job
 from loyalty.models import ProgramSettings
-from loyalty.services.purchases import record_purchase
 from members.services import enrol_member
 
 MSK = ZoneInfo("Europe/Moscow")

@@ -286,7 +286,7 @@ def test_the_job_is_registered_and_on_the_nightly_schedule(settings):
 def test_refunds_count_on_the_day_they_are_recorded(program, stores, monkeypatch):
     from django.utils import timezone
 
-    from loyalty.services.purchases import refund_purchase
+    from loyalty.engine.purchases import refund_purchase
 
     monkeypatch.setattr(timezone, "now", lambda: msk(3, 7, 10))
     refund_purchase(

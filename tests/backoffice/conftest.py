@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from loyalty.services.purchases import record_purchase
+from loyalty.engine.purchases import record_purchase
 from members.services import enrol_member
 
 _phones = itertools.count(2_000_000)

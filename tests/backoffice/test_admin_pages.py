@@ -102,7 +102,7 @@ def test_tier_edit_keeps_perks_as_a_list(client_as, admin_user_):
 
 
 def test_audit_page_filters_by_action(client_as, admin_user_, support, make_member):
-    from loyalty.services.adjustments import adjust_points
+    from loyalty.engine.adjustments import adjust_points
 
     member = make_member("MSK-01")
     adjust_points(member_id=member.pk, points=10, reason="one", staff=support)

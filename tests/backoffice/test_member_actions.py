@@ -2,8 +2,8 @@
 
 from django.urls import reverse
 
+from loyalty.engine.ledger import ledger_drift
 from loyalty.models import AuditLog, LedgerEntry, Purchase
-from loyalty.queries import ledger_drift
 from members.models import Member
 
 

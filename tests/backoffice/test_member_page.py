@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from loyalty.services.adjustments import adjust_points
-from loyalty.services.purchases import Line, record_purchase, refund_purchase
+from loyalty.engine.adjustments import adjust_points
+from loyalty.engine.purchases import Line, record_purchase, refund_purchase
 from tests.helpers import prepared_statement_count, session_queries
 
 

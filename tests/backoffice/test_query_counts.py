@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 
 from loyalty import roles
+from loyalty.engine.adjustments import adjust_points
+from loyalty.engine.apikeys import create_api_key
 from loyalty.models import ApiKey, AuditLog, Purchase, Store, Tier, User
-from loyalty.services.adjustments import adjust_points
-from loyalty.services.apikeys import create_api_key
 from members.models import ImportJob, Member
 
 _rows = itertools.count(1)
@@ -132,7 +132,7 @@ def test_member_page_queries_do_not_grow_with_history(
         assert client.get(url).status_code == 200
     for index in range(8):
         adjust_points(member_id=member.pk, points=5, reason=f"r{index}", staff=support)
-    from loyalty.services.purchases import record_purchase
+    from loyalty.engine.purchases import record_purchase
 
     for index in range(6):
         record_purchase(

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from loyalty.engine.adjustments import adjust_points
 from loyalty.models import Tier
-from loyalty.services.adjustments import adjust_points
 from members.services import enrol_member, set_member_blocked
 from surveys.defaults import install_default_surveys
 from surveys.models import ComplaintCategory, Survey, SurveyResponse
@@ -209,9 +209,9 @@ def test_audit_log_of_administration_has_no_codes_or_english(
 ):
     from campaigns.services import save_segment
     from loyalty import roles
+    from loyalty.engine.administration import save_staff_user
+    from loyalty.engine.apikeys import create_api_key
     from loyalty.models import Store, User
-    from loyalty.services.administration import save_staff_user
-    from loyalty.services.apikeys import create_api_key
     from surveys.services import start_survey_send
 
     client = client_as("admin")

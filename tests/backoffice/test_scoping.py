@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from loyalty.engine.purchases import record_purchase
 from loyalty.models import Purchase
-from loyalty.services.purchases import record_purchase
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_other_stores_member_pages_are_404_for_a_manager(
 
 
 def test_a_member_who_bought_in_our_store_is_ours_too(client_as, manager, two_members, stores):
-    from loyalty.services.purchases import record_purchase
+    from loyalty.engine.purchases import record_purchase
 
     _ours, theirs = two_members
     record_purchase(

@@ -158,6 +158,7 @@ class Visit:
 def seed(make_staff, stores):
     """A year of the demo's purchases, surveys and complaints, and a few rows of every kind."""
     from loyalty import roles
+    from loyalty.engine.apikeys import create_api_key
     from loyalty.jobs.runner import run_job
     from loyalty.management.commands.seed_demo import (
         DEMO_STAFF_NAMES,
@@ -165,7 +166,6 @@ def seed(make_staff, stores):
         seed_members,
     )
     from loyalty.models import JobRun
-    from loyalty.services.apikeys import create_api_key
     from members.models import ImportJob, Member
     from members.services import update_member
 

@@ -10,8 +10,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from loyalty.celery import app as celery_app
+from loyalty.engine.purchases import Line, record_purchase
 from loyalty.management.commands.seed_demo import DEMO_PASSWORD
-from loyalty.services.purchases import Line, record_purchase
 from members.models import Member
 from members.services import enrol_member
 from tests.helpers import assert_accessible

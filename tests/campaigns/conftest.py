@@ -10,9 +10,9 @@ from django.core.management import call_command
 from campaigns.models import Campaign, Segment
 from campaigns.services import CHUNK_MEMBERS, run_chunk, start_send
 from loyalty.celery import app as celery_app
+from loyalty.engine.ledger import ledger_drift
+from loyalty.engine.purchases import record_purchase
 from loyalty.models import Tier
-from loyalty.queries import ledger_drift
-from loyalty.services.purchases import record_purchase
 from members.models import Member
 from members.services import enrol_member
 from tests.jobs.conftest import at  # noqa: F401 (the campaign tests import it from here)

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Campaign
 from campaigns.services import cancel_campaign, in_control_group
-from loyalty.services.purchases import quote_purchase
+from loyalty.engine.purchases import quote_purchase
 from tests.campaigns.conftest import at
 
 

@@ -16,8 +16,8 @@ from analytics.models import StoreBuyer
 from campaigns.forms import SegmentForm
 from campaigns.models import Segment
 from campaigns.queries import activity_window, purchase_snapshot, segment_count, segment_members
+from loyalty.engine.purchases import record_purchase, refund_purchase
 from loyalty.jobs.runner import run_job
-from loyalty.services.purchases import record_purchase, refund_purchase
 from members.services import merge_members
 from tests.campaigns.conftest import at
 

@@ -7,8 +7,8 @@ import pytest
 
 from campaigns.models import Segment
 from campaigns.queries import segment_count
+from loyalty.engine.purchases import refund_purchase
 from loyalty.models import AuditLog, Tier
-from loyalty.services.purchases import refund_purchase
 from members.services import set_member_blocked
 from tests.campaigns.conftest import at
 from tests.helpers import session_queries

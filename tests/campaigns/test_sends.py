@@ -147,7 +147,7 @@ def test_bonus_points_go_to_the_test_group_through_the_ledger(
 
 
 def test_bonus_points_first_repay_a_members_debt(enrol, buy, stores, make_campaign, send, no_drift):
-    from loyalty.services.purchases import refund_purchase
+    from loyalty.engine.purchases import refund_purchase
 
     member = enrol()
     receipt = buy(member, "1000.00", "2025-02-01 10:00")  # earns 30
@@ -353,7 +353,7 @@ def test_cancelling_mid_send_stops_the_chunks_not_yet_done(many_members, make_ca
 
 
 def test_a_sent_campaign_cannot_be_cancelled(many_members, make_campaign, send, marketer):
-    from loyalty.errors import LoyaltyError
+    from loyalty.engine.errors import LoyaltyError
 
     many_members(3)
     campaign = make_campaign()

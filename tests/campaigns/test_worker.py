@@ -2,8 +2,8 @@
 
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from campaigns.tasks import send_campaigns
+from loyalty.engine.ledger import ledger_drift
 from loyalty.models import LedgerEntry
-from loyalty.queries import ledger_drift
 from tests.campaigns.conftest import at
 
 

@@ -4,8 +4,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from loyalty.engine.apikeys import revoke_api_key
 from loyalty.models import ApiKey
-from loyalty.services.apikeys import revoke_api_key
 
 
 def test_no_key_is_401_with_the_envelope():
@@ -32,7 +32,7 @@ def test_a_revoked_key_is_refused_at_once(api, pos):
 
 
 def test_keys_are_stored_hashed(store):
-    from loyalty.services.apikeys import create_api_key
+    from loyalty.engine.apikeys import create_api_key
 
     _key, raw = create_api_key(store=store, name="till 1")
     stored = ApiKey.objects.get()
@@ -107,7 +107,7 @@ def test_schema_and_docs_are_served(api):
 
 
 def shared_cache():
-    from loyalty.services.apikeys import shared_redis
+    from loyalty.engine.apikeys import shared_redis
 
     if shared_redis() is None:
         pytest.skip("keys are remembered only with a shared cache (Redis)")
@@ -136,7 +136,7 @@ def test_with_redis_a_store_change_reaches_a_remembered_key(api, pos, store):
 
 
 def test_another_process_revoking_a_key_is_seen_on_the_next_request(api, pos):
-    from loyalty.services.apikeys import keys_changed
+    from loyalty.engine.apikeys import keys_changed
 
     shared_cache()
     card = pos.enrol()["card_number"]

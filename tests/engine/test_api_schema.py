@@ -15,9 +15,9 @@ from schemathesis.engine import Status, events, from_schema
 
 import tests.api_schema_hooks  # noqa: F401  (registers the hooks for the rules no schema spells)
 from loyalty.api.schema import ANY_TEXT
+from loyalty.engine.adjustments import adjust_points
+from loyalty.engine.apikeys import create_api_key
 from loyalty.models import Purchase
-from loyalty.services.adjustments import adjust_points
-from loyalty.services.apikeys import create_api_key
 from members.models import Member
 from surveys.defaults import install_default_surveys
 from surveys.models import ComplaintCategory, Survey

@@ -8,10 +8,10 @@ from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from loyalty.defaults import install_default_program
+from loyalty.engine.adjustments import adjust_points
+from loyalty.engine.apikeys import create_api_key
+from loyalty.engine.ledger import ledger_drift
 from loyalty.models import LedgerEntry, ProgramSettings, Purchase, Tier
-from loyalty.queries import ledger_drift
-from loyalty.services.adjustments import adjust_points
-from loyalty.services.apikeys import create_api_key
 from members.models import Member
 from members.services import enrol_member
 

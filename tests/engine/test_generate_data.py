@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count, Sum
 
+from loyalty.engine.ledger import ledger_drift
 from loyalty.models import LedgerEntry, PointsLot, Purchase
-from loyalty.queries import ledger_drift
 from members.models import Member
 from surveys.models import Complaint, SurveyResponse
 

@@ -3,8 +3,8 @@
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from loyalty.engine.apikeys import shared_redis
 from loyalty.models import EntryKind, LedgerEntry, PointsLot, Purchase
-from loyalty.services.apikeys import shared_redis
 from members.models import Member
 
 

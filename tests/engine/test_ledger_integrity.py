@@ -5,9 +5,9 @@ from django.core.management import call_command
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine import ledger
+from loyalty.engine.errors import LoyaltyError
 from loyalty.models import EntryKind, LedgerEntry, PointsLot
-from loyalty.services import points as ledger
 from members.models import Member
 
 

@@ -17,14 +17,14 @@ from hypothesis.stateful import (
     rule,
 )
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine import ledger
+from loyalty.engine.adjustments import adjust_points
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.expiry import expire_points
+from loyalty.engine.ledger import ledger_drift
+from loyalty.engine.locking import member_with_balance
+from loyalty.engine.purchases import record_purchase, refund_purchase
 from loyalty.models import LedgerEntry, Purchase, Store
-from loyalty.queries import ledger_drift
-from loyalty.services import points as ledger
-from loyalty.services.adjustments import adjust_points
-from loyalty.services.expiry import expire_points
-from loyalty.services.locking import member_with_balance
-from loyalty.services.purchases import record_purchase, refund_purchase
 from members.models import Member
 from members.services import enrol_member
 

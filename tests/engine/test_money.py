@@ -4,8 +4,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 
-from loyalty.jobs.tiers import SPEND
-from loyalty.services.money import CENT, MONEY_SQL, from_cents, money, money_str, round_to
+from loyalty.engine.money import CENT, MONEY_SQL, from_cents, money, money_str, round_to
+from loyalty.engine.tiers import SPEND
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from loyalty.engine import ledger
+from loyalty.engine.adjustments import adjust_points
 from loyalty.models import LedgerEntry, PointsLot, ProductRule, ProgramSettings, Purchase, Tier
-from loyalty.services import points as ledger
-from loyalty.services.adjustments import adjust_points
 
 
 def test_new_member_earns_3_then_5_percent_after_reaching_silver(pos):

@@ -1,6 +1,6 @@
 """A receipt's lines add up to its amount, to the kopeck, however the purchase is recorded.
 
-The rule lives in the purchase service (loyalty.services.purchases.check_lines_add_up), so a
+The rule lives in the purchase service (loyalty.engine.purchases.check_lines_add_up), so a
 till, a management command or the back-office calling the service directly meets it as the API
 does.
 """
@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone, translation
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.purchases import Line, check_coupon, quote_purchase, record_purchase
 from loyalty.models import Coupon, Purchase, PurchaseLine
-from loyalty.services.purchases import Line, check_coupon, quote_purchase, record_purchase
 
 # 0.333 × 100.00 = 33.30 and 3 × 33.33 = 99.99: the lines come to 133.29.
 LINES = (

@@ -19,9 +19,9 @@ import urllib.request
 import pytest
 from django.core.cache import cache
 
+from loyalty.engine.apikeys import revoke_api_key, shared_redis
 from loyalty.management.commands.seed_demo import DEMO_PASSWORD
 from loyalty.models import ApiKey, LedgerEntry, Purchase
-from loyalty.services.apikeys import revoke_api_key, shared_redis
 from loyalty.settings import shared_cache
 from tests.helpers import BASE_DIR, VENV_BIN, database_url, subprocess_env
 

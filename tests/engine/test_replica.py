@@ -3,15 +3,15 @@
 import subprocess
 import sys
 
-from loyalty.db_router import ReplicaRouter, replica_reads
+from loyalty.engine.db import ReplicaRouter, replica_reads
 from members.models import Member
 from tests.helpers import BASE_DIR, subprocess_env
 
 
 def test_router_sends_opted_in_reads_to_the_replica(monkeypatch):
-    import loyalty.db_router
+    import loyalty.engine.db
 
-    monkeypatch.setattr(loyalty.db_router, "replica_alias", lambda: "replica")
+    monkeypatch.setattr(loyalty.engine.db, "replica_alias", lambda: "replica")
     router = ReplicaRouter()
     assert router.db_for_read(Member) is None
     with replica_reads():
@@ -27,7 +27,7 @@ def test_without_a_replica_everything_reads_the_primary():
 
 def test_replica_url_is_used_by_a_real_process():
     code = (
-        "from loyalty.db_router import replica_reads\n"
+        "from loyalty.engine.db import replica_reads\n"
         "from members.models import Member\n"
         "print(Member.objects.all().db)\n"
         "with replica_reads():\n"

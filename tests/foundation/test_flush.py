@@ -13,9 +13,9 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from loyalty.defaults import install_default_program
+from loyalty.engine.purchases import record_purchase
 from loyalty.management.commands.seed_demo import seed_stores
 from loyalty.models import LedgerEntry, ProgramSettings, Store, Tier
-from loyalty.services.purchases import record_purchase
 from members.services import enrol_member
 
 

@@ -66,8 +66,8 @@ def purchase_at(code, *, with_card=False):
     def build(stores):
         from django.utils import timezone
 
+        from loyalty.engine.purchases import record_purchase
         from loyalty.models import Purchase
-        from loyalty.services.purchases import record_purchase
 
         card = member_at(code)(stores)["card_number"]
         receipt = f"M-{next(_phones)}"
@@ -96,7 +96,7 @@ def a_store(stores):
 
 
 def an_api_key(stores):
-    from loyalty.services.apikeys import create_api_key
+    from loyalty.engine.apikeys import create_api_key
 
     key, _raw = create_api_key(store=stores["MSK-01"], name="till 1")
     return {"pk": key.pk}

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from loyalty.engine.ledger import ledger_drift
+from loyalty.engine.purchases import record_purchase
 from loyalty.jobs.runner import run_job
-from loyalty.queries import ledger_drift
-from loyalty.services.purchases import record_purchase
 from members.services import enrol_member
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -69,10 +69,10 @@ def run(db):
 @pytest.fixture
 def interrupt_after(monkeypatch):
     """Make a run die right after its Nth finished batch, as a killed worker would."""
-    from loyalty.jobs import runner
+    from loyalty.engine import progress
 
     def arm(batches=1):
-        real = runner.checkpoint
+        real = progress.checkpoint
         done = []
 
         def dying(run, rows, **counts):
@@ -81,7 +81,7 @@ def interrupt_after(monkeypatch):
             if len(done) == batches:
                 raise RuntimeError("worker killed")
 
-        monkeypatch.setattr(runner, "checkpoint", dying)
+        monkeypatch.setattr(progress, "checkpoint", dying)
         return monkeypatch.undo
 
     return arm

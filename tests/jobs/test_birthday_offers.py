@@ -4,9 +4,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from loyalty.engine.purchases import refund_purchase
 from loyalty.jobs.runner import run_job
 from loyalty.models import BirthdayGrant, LedgerEntry, PointsLot
-from loyalty.services.purchases import refund_purchase
 from members.models import Member
 from messaging.models import Outbox
 from tests.jobs.conftest import at

@@ -5,15 +5,15 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.errors import LoyaltyError
-from loyalty.jobs.runner import run_job
-from loyalty.models import Membership, MembershipPeriod, MembershipPlan, Tier
-from loyalty.services.memberships import (
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.memberships import (
     cancel_membership,
     join_membership,
     lapse_membership,
     renew_membership,
 )
+from loyalty.jobs.runner import run_job
+from loyalty.models import Membership, MembershipPeriod, MembershipPlan, Tier
 from members.models import Member
 from messaging.models import Outbox
 from tests.jobs.conftest import at

@@ -49,7 +49,7 @@ def test_expire_points_run_twice_changes_nothing_the_second_time(run, enrol, buy
 def test_expire_points_interrupted_half_way_then_rerun_expires_each_lot_once(
     run, enrol, buy, monkeypatch
 ):
-    from loyalty.services import expiry
+    from loyalty.engine import expiry
 
     members = [enrol() for _ in range(3)]
     for member in members:

@@ -6,10 +6,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from loyalty.engine.memberships import join_membership
+from loyalty.engine.purchases import refund_purchase
 from loyalty.jobs.runner import run_job
 from loyalty.models import MembershipPlan, Tier
-from loyalty.services.memberships import join_membership
-from loyalty.services.purchases import refund_purchase
 from members.models import Member
 from tests.jobs.conftest import at
 

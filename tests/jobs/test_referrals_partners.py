@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from loyalty.engine.ledger import ledger_drift
+from loyalty.engine.partners import settlement
+from loyalty.engine.referrals import credit_referrer, credit_referrers
 from loyalty.models import LedgerEntry, ProgramSettings, ReferralReward
-from loyalty.queries import ledger_drift
-from loyalty.services.partners import settlement
-from loyalty.services.referrals import credit_referrer, credit_referrers
 from messaging.models import Outbox
 from tests.jobs.conftest import at
 
@@ -157,7 +157,7 @@ def test_purchases_at_a_partner_earn_at_the_partner_rate(enrol, buy, partner):
 
 
 def test_partner_quote_uses_the_partner_rate(partner, enrol):
-    from loyalty.services.purchases import quote_purchase
+    from loyalty.engine.purchases import quote_purchase
 
     member = enrol()
     quote = quote_purchase(card_number=member.card_number, amount=Decimal("1000.00"), store=partner)
@@ -167,7 +167,7 @@ def test_partner_quote_uses_the_partner_rate(partner, enrol):
 def test_settlement_reports_points_issued_and_spent_per_partner_per_month(
     enrol, buy, partner, stores
 ):
-    from loyalty.services.purchases import refund_purchase
+    from loyalty.engine.purchases import refund_purchase
 
     member = enrol()
     buy(member, "5000.00", at("2025-02-27 12:00"), store="PARTNER-01")  # February: 100

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from loyalty.engine.ledger import ledger_drift
 from loyalty.models import AuditLog, Coupon, LedgerEntry
-from loyalty.queries import ledger_drift
 from surveys.models import Complaint, ComplaintCategory, SurveyInvitation
 from surveys.services import open_complaint
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loyalty.services.purchases import record_purchase
+from loyalty.engine.purchases import record_purchase
 from members.services import enrol_member
 from surveys.jobs import dispatch_nps, in_sample
 from surveys.models import SurveyInvitation

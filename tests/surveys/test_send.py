@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from loyalty.celery import app as celery_app
-from loyalty.services.purchases import record_purchase
+from loyalty.engine.purchases import record_purchase
 from members.services import enrol_member
 from surveys.models import SurveyInvitation, SurveySend
 from surveys.services import run_survey_send

@@ -15,9 +15,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from loyalty.jobs.points import birthday_days
+from loyalty.engine.reminders import birthday_days
+from loyalty.engine.tiers import moments, qualifying_select, reevaluate_sql
 from loyalty.jobs.runner import run_job
-from loyalty.jobs.tiers import moments, qualifying_select, reevaluate_sql
 from loyalty.models import ProgramSettings, Tier
 
 MEMBERS_SQL = """

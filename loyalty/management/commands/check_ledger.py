@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from loyalty.queries import ledger_drift
+from loyalty.engine.ledger import ledger_drift
 
 
 class Command(BaseCommand):

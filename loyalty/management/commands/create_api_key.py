@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from loyalty.engine.apikeys import create_api_key
 from loyalty.models import Store
-from loyalty.services.apikeys import create_api_key
 
 
 class Command(BaseCommand):

@@ -11,13 +11,13 @@ from django.utils import timezone
 
 from loyalty import roles
 from loyalty.defaults import install_default_program
+from loyalty.engine.adjustments import adjust_points
+from loyalty.engine.ledger import balance_of
+from loyalty.engine.money import money
+from loyalty.engine.purchases import Line, lines_total, record_purchase, refund_purchase
 from loyalty.jobs.runner import run_job
 from loyalty.models import JobRun, ProgramSettings, Purchase, Store, Tier, User
 from loyalty.project.datagen.names import FIRST_NAMES_F, FIRST_NAMES_M, LAST_NAMES
-from loyalty.services.adjustments import adjust_points
-from loyalty.services.money import money
-from loyalty.services.points import balance_of
-from loyalty.services.purchases import Line, lines_total, record_purchase, refund_purchase
 from members.models import Member
 from members.services import enrol_member, set_member_blocked
 

@@ -28,6 +28,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from loyalty.engine.money import from_cents
 from loyalty.project.datagen.names import (
     EMAIL_DOMAINS,
     FIRST_NAMES_F,
@@ -44,7 +45,6 @@ from loyalty.project.datagen.plan import (
     Lot,
     TimeSampler,
 )
-from loyalty.services.money import from_cents
 from members.models import luhn_check_digit
 from members.services import REFERRAL_ALPHABET
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.money import money
 from loyalty.models import Coupon, CouponRedemption
-from loyalty.services.money import money
 
 
 @dataclass(frozen=True)

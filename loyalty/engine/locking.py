@@ -12,7 +12,7 @@ import weakref
 from django.db import OperationalError, connection
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine.errors import LoyaltyError
 from members.models import Member
 
 RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
@@ -91,8 +91,8 @@ def member_by_card(card_number, *, lock=False):
 def member_with_balance(column, value, now):
     """The member whose ``column`` (card_number or phone) equals ``value``, with its balance as
     of ``now`` in ``member.balance``, or None: a look-up at the counter in one statement."""
+    from loyalty.engine import ledger as points
     from loyalty.models import PointsLot
-    from loyalty.services import points
 
     if column not in ("card_number", "phone"):  # a name in SQL, never user input
         raise ValueError(f"no look-up by {column}")

@@ -10,11 +10,13 @@ from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.expressions import DatabaseDefault
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine.db import dt, lock_members
+from loyalty.engine.errors import LoyaltyError
 from loyalty.models import ACCOUNT_OF_KIND, LedgerEntry, LotAllocation, PointsLot
 from members.models import Member
 
@@ -311,3 +313,81 @@ def lot_window(program, start):
     """When points earned at ``start`` become available and when they expire."""
     available_from = start + timedelta(days=program.pending_days)
     return available_from, available_from + timedelta(days=program.expiry_days)
+
+
+def credit_batch(cursor, *, batch, grants_sql, params, now, expires_at, reason, job):
+    """Credit bonus points to many members at once, as ``points.credit`` does for one.
+
+    ``grants_sql`` selects (member_id, points), one row per member. Each member gets a lot, a
+    bonus entry and a relative balance update; any debt is repaid from the new lot first.
+    Returns the number of members credited. The caller holds the transaction.
+    """
+    lock_members(cursor, grants_sql, params)
+    cursor.execute(
+        f"""
+        INSERT INTO loyalty_pointslot
+            (member_id, points, remaining, available_from, expires_at, purchase_id, batch,
+             created_at)
+        SELECT m.id, g.points,
+               CASE WHEN m.points_debt >= g.points THEN 0 ELSE g.points - m.points_debt END,
+               %s, %s, NULL, %s, %s
+        FROM ({grants_sql}) g JOIN members_member m ON m.id = g.member_id
+        WHERE g.points > 0
+        """,  # noqa: S608
+        [dt(now), dt(expires_at), batch, dt(now), *params],
+    )
+    credited = cursor.rowcount
+    if not credited:
+        return 0
+    cursor.execute(
+        """
+        INSERT INTO loyalty_ledgerentry
+            (member_id, kind, account, points, lot_id, reason, job, batch, expires_at, created_at)
+        SELECT member_id, 'bonus', 'bonus', points, id, %s, %s, %s, expires_at, %s
+        FROM loyalty_pointslot WHERE batch = %s
+        """,
+        [reason, job, batch, dt(now), batch],
+    )
+    cursor.execute(
+        """
+        UPDATE members_member
+        SET points_balance = points_balance + l.points,
+            points_debt = points_debt - (l.points - l.remaining)
+        FROM loyalty_pointslot l
+        WHERE l.batch = %s AND members_member.id = l.member_id
+        """,
+        [batch],
+    )
+    return credited
+
+
+def ledger_drift():
+    """Members whose cached balance disagrees with their ledger or their lots (section 3).
+
+    The invariant: balance = sum of the member's ledger entries = sum of remaining lot points
+    minus debt. Returns rows of (card_number, cached balance, ledger sum, lots sum, debt).
+    """
+    entries = (
+        LedgerEntry.objects.filter(member=OuterRef("pk"))
+        .order_by()
+        .values("member")
+        .annotate(total=Sum("points"))
+        .values("total")
+    )
+    lots = (
+        PointsLot.objects.filter(member=OuterRef("pk"))
+        .order_by()
+        .values("member")
+        .annotate(total=Sum("remaining"))
+        .values("total")
+    )
+    members = Member.objects.annotate(
+        ledger_sum=Coalesce(Subquery(entries), Value(0)),
+        lots_sum=Coalesce(Subquery(lots), Value(0)),
+    )
+    drifting = members.exclude(points_balance=F("ledger_sum")) | members.exclude(
+        points_balance=F("lots_sum") - F("points_debt")
+    )
+    return drifting.order_by("pk").values_list(
+        "card_number", "points_balance", "ledger_sum", "lots_sum", "points_debt"
+    )

@@ -1,12 +1,22 @@
-"""The few SQL pieces the jobs share, written once for PostgreSQL and SQLite.
+"""The one database module: the dialect differences (PostgreSQL and SQLite), the SQL pieces
+the set-based jobs share, prepared statements and the replica router. Nothing outside this module
+asks which database it runs on.
 
 Jobs work in batches by member id range: each batch is one short transaction of a few set-based
 statements, so a run can be interrupted anywhere and a re-run finishes the rest (every grant has
 a unique mark that makes doing it twice impossible).
+
+Reads that may lag a little (analytics, exports) go to a replica when one is configured: code opts
+in with ``with replica_reads():``; everything else, and every write, uses the primary. Without
+DATABASE_REPLICA_URL the router changes nothing.
 """
 
+import contextlib
+import contextvars
 import uuid
+from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Max, Min
 
@@ -86,47 +96,62 @@ def lock_members(cursor, members_sql, params):
     )
 
 
-def credit_batch(cursor, *, batch, grants_sql, params, now, expires_at, reason, job):
-    """Credit bonus points to many members at once, as ``points.credit`` does for one.
+# Prepared statements
 
-    ``grants_sql`` selects (member_id, points), one row per member. Each member gets a lot, a
-    bonus entry and a relative balance update; any debt is repaid from the new lot first.
-    Returns the number of members credited. The caller holds the transaction.
+THRESHOLD = 5  # a statement is prepared at its fifth run on a connection
+
+
+@contextmanager
+def prepared_statements():
+    """Within this block (or a view decorated with it), psycopg prepares the statements the
+    connection runs a fifth time, and PostgreSQL stops parsing and planning them.
+
+    For code whose every statement finds rows by a key (card, phone, member, receipt): the API,
+    the member page. Not for searches, lists with filters, analytics or jobs, whose plans depend
+    on the values: a prepared member search falls back to a generic plan that reads the whole
+    members table for a rare term. Off with DB_PREPARED_STATEMENTS=false and on SQLite.
     """
-    lock_members(cursor, grants_sql, params)
-    cursor.execute(
-        f"""
-        INSERT INTO loyalty_pointslot
-            (member_id, points, remaining, available_from, expires_at, purchase_id, batch,
-             created_at)
-        SELECT m.id, g.points,
-               CASE WHEN m.points_debt >= g.points THEN 0 ELSE g.points - m.points_debt END,
-               %s, %s, NULL, %s, %s
-        FROM ({grants_sql}) g JOIN members_member m ON m.id = g.member_id
-        WHERE g.points > 0
-        """,  # noqa: S608
-        [dt(now), dt(expires_at), batch, dt(now), *params],
-    )
-    credited = cursor.rowcount
-    if not credited:
-        return 0
-    cursor.execute(
-        """
-        INSERT INTO loyalty_ledgerentry
-            (member_id, kind, account, points, lot_id, reason, job, batch, expires_at, created_at)
-        SELECT member_id, 'bonus', 'bonus', points, id, %s, %s, %s, expires_at, %s
-        FROM loyalty_pointslot WHERE batch = %s
-        """,
-        [reason, job, batch, dt(now), batch],
-    )
-    cursor.execute(
-        """
-        UPDATE members_member
-        SET points_balance = points_balance + l.points,
-            points_debt = points_debt - (l.points - l.remaining)
-        FROM loyalty_pointslot l
-        WHERE l.batch = %s AND members_member.id = l.member_id
-        """,
-        [batch],
-    )
-    return credited
+    if not settings.PREPARED_STATEMENTS or connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    raw.prepare_threshold = THRESHOLD
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = None  # Django's default: other code plans afresh
+
+
+# The replica router
+
+_use_replica = contextvars.ContextVar("use_replica", default=False)
+
+
+@contextlib.contextmanager
+def replica_reads():
+    token = _use_replica.set(True)
+    try:
+        yield
+    finally:
+        _use_replica.reset(token)
+
+
+def replica_alias():
+    return "replica" if "replica" in settings.DATABASES else None
+
+
+class ReplicaRouter:
+    def db_for_read(self, model, **hints):
+        if _use_replica.get():
+            return replica_alias()
+        return None
+
+    def db_for_write(self, model, **hints):
+        return "default"
+
+    def allow_relation(self, obj1, obj2, **hints):
+        return True
+
+    def allow_migrate(self, db, app_label, **hints):
+        return db == "default"

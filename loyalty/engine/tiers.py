@@ -5,11 +5,11 @@ from datetime import timedelta
 
 from django.db import DatabaseError, connection, transaction
 
-from loyalty.jobs import runner
-from loyalty.jobs.sql import dt, is_postgres, member_ranges, minus_days
+from loyalty.engine import progress
+from loyalty.engine.db import dt, is_postgres, member_ranges, minus_days
+from loyalty.engine.locking import retry_on_conflict
+from loyalty.engine.money import MONEY_SQL
 from loyalty.models import ProgramSettings
-from loyalty.services.locking import retry_on_conflict
-from loyalty.services.money import MONEY_SQL
 
 BATCH_MEMBERS = 10_000
 
@@ -258,4 +258,4 @@ def reevaluate_tiers(*, as_of, run=None, batch_size=BATCH_MEMBERS):
     with qualifying_values(program, as_of):
         for low, high in member_ranges(batch_size):
             changed = _reevaluate_batch(low, high, program, as_of)
-            runner.checkpoint(run, changed, members=changed)
+            progress.checkpoint(run, changed, members=changed)

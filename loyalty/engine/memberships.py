@@ -12,9 +12,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import LoyaltyError
-from loyalty.jobs import runner
-from loyalty.jobs.sql import credit_batch, dt, is_postgres, json_object, new_batch
+from loyalty.engine import ledger, progress
+from loyalty.engine.db import dt, is_postgres, json_object, new_batch
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.locking import lock_member, retry_on_conflict
 from loyalty.models import (
     EntryKind,
     Membership,
@@ -24,8 +25,6 @@ from loyalty.models import (
     audit,
 )
 from loyalty.models.naming import name_sql
-from loyalty.services import points as ledger
-from loyalty.services.locking import lock_member, retry_on_conflict
 from messaging.models import Purpose
 from messaging.services import enqueue
 
@@ -229,7 +228,7 @@ def _renew_batch(low, high, as_of, program):
                 """,
                 [batch],
             )
-            credit_batch(
+            ledger.credit_batch(
                 cursor,
                 batch=batch,
                 grants_sql=(
@@ -302,7 +301,7 @@ def renew_memberships(*, as_of, run=None, batch_size=BATCH_MEMBERSHIPS):
         changed = 0
         while low < high_end:
             renewed, lapsed = _renew_batch(low, low + batch_size, as_of, program)
-            runner.checkpoint(run, renewed + lapsed, renewed=renewed, lapsed=lapsed)
+            progress.checkpoint(run, renewed + lapsed, renewed=renewed, lapsed=lapsed)
             changed += renewed + lapsed
             low += batch_size
         if not changed:

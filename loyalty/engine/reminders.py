@@ -1,4 +1,5 @@
-"""Jobs over points: expiry, expiry reminders, newly available points, birthday offers."""
+"""The nightly jobs on lots and members: expiry, expiry reminders, activation of pending points,
+birthday points (SPEC section 6)."""
 
 import calendar
 from datetime import timedelta
@@ -7,11 +8,11 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from loyalty.jobs import runner
-from loyalty.jobs.sql import credit_batch, dt, id_ranges, json_object, member_ranges, new_batch
+from loyalty.engine import expiry, progress
+from loyalty.engine.db import dt, id_ranges, json_object, member_ranges, new_batch
+from loyalty.engine.ledger import credit_batch
+from loyalty.engine.locking import retry_on_conflict
 from loyalty.models import ProgramSettings
-from loyalty.services import expiry
-from loyalty.services.locking import retry_on_conflict
 from members.models import Member
 
 # Members per batch transaction: each batch touches their lots through the (member, expiry)
@@ -26,7 +27,7 @@ OUTBOX_COLUMNS = "(member_id, purpose, context, key, status, not_before, attempt
 def expire_points(*, as_of, run=None, batch_size=expiry.BATCH_LOTS):
     """Expire every lot whose expiry has passed (SPEC section 3), by the existing service."""
     lots, members = expiry.expire_points(as_of=as_of, batch_lots=batch_size)
-    runner.checkpoint(run, lots, lots=lots, members=members)
+    progress.checkpoint(run, lots, lots=lots, members=members)
 
 
 @retry_on_conflict
@@ -74,7 +75,7 @@ def expiry_reminders(*, as_of, run=None, batch_size=BATCH_MEMBERS):
     until = as_of + timedelta(days=program.expiry_reminder_days)
     for low, high in member_ranges(batch_size):
         lots, messages = _remind_batch(low, high, as_of, until)
-        runner.checkpoint(run, lots + messages, lots=lots, messages=messages)
+        progress.checkpoint(run, lots + messages, lots=lots, messages=messages)
 
 
 @retry_on_conflict
@@ -134,7 +135,7 @@ def activate_points(*, as_of, run=None, batch_size=BATCH_MEMBERS):
     """
     for low, high in member_ranges(batch_size):
         lots, messages = _activate_batch(low, high, as_of)
-        runner.checkpoint(run, lots + messages, lots=lots, messages=messages)
+        progress.checkpoint(run, lots + messages, lots=lots, messages=messages)
 
 
 def birthday_days(today):
@@ -219,4 +220,4 @@ def birthday_offers(*, as_of, run=None, batch_size=BIRTHDAY_BATCH_MEMBERS):
     ids = list(birthday_members(today).order_by("id").values_list("id", flat=True))
     for low, high in id_ranges(ids, batch_size):
         credited = _birthday_grants(low, high, today, as_of, program.birthday_points, expires_at)
-        runner.checkpoint(run, credited, members=credited)
+        progress.checkpoint(run, credited, members=credited)

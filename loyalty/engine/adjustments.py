@@ -6,11 +6,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine import ledger
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.locking import lock_member, retry_on_conflict
 from loyalty.models import EntryKind, ProgramSettings, audit
 from loyalty.roles import ADJUSTMENT_LIMITS, role_of
-from loyalty.services import points as ledger
-from loyalty.services.locking import lock_member, retry_on_conflict
 
 
 def adjustment_limit(staff):

@@ -18,7 +18,17 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import LoyaltyError
+from loyalty.engine import ledger, multipliers
+from loyalty.engine.coupons import coupon_effect, use_coupon
+from loyalty.engine.errors import LoyaltyError
+from loyalty.engine.locking import (
+    lock_buyer,
+    lock_member,
+    retry_on_conflict,
+    unknown_card,
+)
+from loyalty.engine.money import money, money_str
+from loyalty.engine.referrals import reward_referral
 from loyalty.models import (
     EntryKind,
     LotAllocation,
@@ -30,17 +40,6 @@ from loyalty.models import (
     Refund,
     Tier,
 )
-from loyalty.services import multipliers
-from loyalty.services import points as ledger
-from loyalty.services.coupons import coupon_effect, use_coupon
-from loyalty.services.locking import (
-    lock_buyer,
-    lock_member,
-    retry_on_conflict,
-    unknown_card,
-)
-from loyalty.services.money import money, money_str
-from loyalty.services.referrals import reward_referral
 from members.models import Member
 
 
@@ -205,7 +204,7 @@ def price(
 
 def campaign_multiplier(member_id, store, when):
     """The earn multiplier of this member's purchase at this store at ``when`` (1 without offers;
-    the sources are registered by the apps that run them: ``loyalty.services.multipliers``)."""
+    the sources are registered by the apps that run them: ``loyalty.engine.multipliers``)."""
     return multipliers.factor(member_id, store.pk if store is not None else None, when)
 
 

@@ -7,9 +7,9 @@ from celery import current_app
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from loyalty.engine import ledger
+from loyalty.engine.locking import lock_member, retry_on_conflict
 from loyalty.models import EntryKind, ProgramSettings, ReferralReward
-from loyalty.services import points as ledger
-from loyalty.services.locking import lock_member, retry_on_conflict
 from members.models import Member
 from messaging.models import Purpose
 from messaging.services import enqueue

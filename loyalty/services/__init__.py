@@ -1,1 +1,0 @@
-"""The engine's business actions. Each public function is one durable transaction."""
