@@ -32,12 +32,28 @@ REPO = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 SERVERS = {
-    # name: (WSGI app, settings module or None, URL prefix)
+    # name: (WSGI app, settings module or None, URL prefix); the product's app and settings
+    # come from the product tree (product_modules), so one run.py drives an old or a new tree.
     "bare": ("bench.floor_wsgi:application", None, ""),
     "drf": ("bench.drf_floor.wsgi:application", "bench.drf_floor.settings", ""),
-    "product": ("loyalty.project.wsgi:application", "loyalty.project.settings", "/api/v1"),
+    "product": (None, None, "/api/v1"),
 }
 PORTS = {"bare": 8101, "drf": 8102, "product": 8103}
+# Where the product keeps its WSGI module and settings, newest layout first.
+PRODUCT_LAYOUTS = [
+    ("loyalty/project/wsgi.py", "loyalty.project.wsgi", "loyalty.project.settings"),
+    ("loyalty/wsgi.py", "loyalty.wsgi", "loyalty.settings"),
+]
+
+
+def product_modules(product_dir, module=None, settings=None):
+    """(WSGI module, settings module) of the product tree: as given, or found in its layout."""
+    found = next(
+        ((wsgi, conf) for path, wsgi, conf in PRODUCT_LAYOUTS if (product_dir / path).exists()),
+        PRODUCT_LAYOUTS[-1][1:],
+    )
+    return module or found[0], settings or found[1]
+
 
 LUA_COMMON = """
 local counter = 0
@@ -198,6 +214,10 @@ class Bench:
         self.product_dir = Path(args.product_dir).resolve()
         self.out_dir = Path(args.out).resolve().parent
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        module, self.settings = product_modules(
+            self.product_dir, args.product_module, args.product_settings
+        )
+        self.apps = dict(SERVERS, product=(f"{module}:application", self.settings, "/api/v1"))
         self.servers = {}
         self.run_id = uuid.uuid4().hex[:6]
         # One key for every process of the run, so the staff session made here stays valid.
@@ -225,7 +245,7 @@ class Bench:
         return subprocess.run(  # noqa: S603
             [sys.executable, "manage.py", *argv],
             cwd=self.product_dir,
-            env=self.env("loyalty.project.settings"),
+            env=self.env(self.settings),
             capture_output=True,
             text=True,
             check=True,
@@ -237,10 +257,10 @@ class Bench:
         subprocess.run(  # noqa: S603
             [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
             cwd=self.product_dir,
-            env=self.env("loyalty.project.settings"),
+            env=self.env(self.settings),
             check=True,
         )
-        for name, (app, settings, _prefix) in SERVERS.items():
+        for name, (app, settings, _prefix) in self.apps.items():
             command = [
                 gunicorn, app, "--workers", str(self.args.workers), "--worker-class", "sync",
                 "--bind", f"127.0.0.1:{PORTS[name]}", "--backlog", "2048",
@@ -362,22 +382,12 @@ class Bench:
         wrk_seconds = (
             usage.ru_utime + usage.ru_stime - (before.ticks["wrk"][wrk.pid] or 0) / CLK_TCK
         )
-        line = next((x for x in output.splitlines() if x.startswith("WRKJSON ")), None)
-        if line is None:
-            raise RuntimeError(f"wrk printed no result: {output}")
-        result = json.loads(line[len("WRKJSON ") :])
+        result = wrk_result(output)
         cpu = after.since(before)
         cpu["wrk"] = round(wrk_seconds / (after.time - before.time), 2)
         cpu["other"] = round(max(0.0, cpu["other"] - cpu["wrk"]), 2)
-        seconds = result["duration_us"] / 1e6
-        ok = sum(n for code, n in result["statuses"].items() if code.startswith("2"))
         return {
-            "rps": round(ok / seconds, 1),
-            "p50_ms": result["p50"] / 1000,
-            "p95_ms": result["p95"] / 1000,
-            "p99_ms": result["p99"] / 1000,
-            "errors": result["requests"] - ok + result["socket_errors"],
-            "statuses": result["statuses"],
+            **throughput(result),
             "deadlocks": self.deadlocks() - deadlocks,
             "checkpoints": self.checkpoints() - checkpoints,
             "cpu": cpu,
@@ -445,6 +455,16 @@ class Bench:
         """Each case's script takes (server, tag); receipt numbers carry run, case and tag."""
         auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         headers = lua_headers(auth)
+        # The segment count first, before the purchase cases: see _segment_case.
+        return [
+            self._segment_case(samples, session),
+            *self._purchase_cases(samples, headers),
+            self._busiest_case(samples, headers),
+            *self._lookup_cases(samples, headers),
+            *self._page_cases(samples, session),
+        ]
+
+    def _purchase_cases(self, samples, headers):
         cases = []
         for kind, cards, redeem in (
             ("earn", samples["cards"], 0),
@@ -461,104 +481,75 @@ class Bench:
                         "script": self._purchases(cards, headers, f"{kind[0]}{conns}", redeem),
                     }
                 )
+        return cases
+
+    def _busiest_case(self, samples, headers):
         busy = samples["rich"][0]
-        cases.append(
-            {
-                "name": "busiest customer c8",
-                "servers": ["bare", "product", "drf"],
-                "connections": 8,
-                "busiest": busy,
-                "script": lambda server, n: purchase_script(
-                    SERVERS[server][2] + "/purchases",
-                    [busy],
-                    headers,
-                    f"H{self.run_id}{server[0]}{n}-",
-                    0,
-                ),
-            }
-        )
+        return {
+            "name": "busiest customer c8",
+            "servers": ["bare", "product", "drf"],
+            "connections": 8,
+            "busiest": busy,
+            "script": lambda server, n: purchase_script(
+                SERVERS[server][2] + "/purchases",
+                [busy],
+                headers,
+                f"H{self.run_id}{server[0]}{n}-",
+                0,
+            ),
+        }
+
+    def _lookup_cases(self, samples, headers):
         cards = samples["cards"]
         phones = [urllib.parse.quote(phone, safe="") for phone in samples["phones"]]
-        for name, paths in (
-            ("lookup by card c8", lambda prefix: [f"{prefix}/members/{c}" for c in cards]),
-            ("lookup by phone c8", lambda prefix: [f"{prefix}/members?phone={p}" for p in phones]),
-        ):
-            cases.append(
-                {
-                    "name": name,
-                    "servers": ["bare", "product", "drf"],
-                    "connections": 8,
-                    "targets": [("product_vs_drf", ">=", 0.9), ("p99_ms", "<", 25)],
-                    "script": lambda server, n, paths=paths: get_script(
-                        paths(SERVERS[server][2]), headers
-                    ),
-                }
-            )
-        search_headers = lua_headers(
-            {"Cookie": f"sessionid={session}", "HX-Request": "true", "Accept-Language": "ru"}
-        )
-        names = [urllib.parse.quote(name) for name in samples["names"]]
-        cases.append(
+        return [
             {
-                "name": "back-office search by name c8",
-                "servers": ["product"],
+                "name": name,
+                "servers": ["bare", "product", "drf"],
                 "connections": 8,
-                "targets": [("p95_ms", "<", 100)],
-                "script": lambda server, n: get_script(
-                    [f"/members/?q={name}" for name in names], search_headers
+                "targets": [("product_vs_drf", ">=", 0.9), ("p99_ms", "<", 25)],
+                "script": lambda server, n, paths=paths: get_script(
+                    paths(SERVERS[server][2]), headers
                 ),
             }
-        )
-        # Back-office pages, as a signed-in administrator (full pages, not fragments).
-        page_headers = lua_headers({"Cookie": f"sessionid={session}", "Accept-Language": "ru"})
+            for name, paths in (
+                ("lookup by card c8", lambda prefix: [f"{prefix}/members/{c}" for c in cards]),
+                (
+                    "lookup by phone c8",
+                    lambda prefix: [f"{prefix}/members?phone={p}" for p in phones],
+                ),
+            )
+        ]
+
+    def _page_cases(self, samples, session):
+        """The back-office search (an htmx fragment), then full pages as a signed-in admin."""
+        names = [urllib.parse.quote(name) for name in samples["names"]]
+        cases = [
+            _page_case(
+                "back-office search by name c8", 8, 100,
+                [f"/members/?q={name}" for name in names], session, fragment=True,
+            )
+        ]  # fmt: skip
+        member_pages = [f"/members/{card}/" for card in samples["cards"][:500]]
+        dashboards = [f"/analytics/?days={days}" for days in (30, 90, 365)] + [
+            f"/analytics/?days=90&store={code}" for code in samples["store_codes"]
+        ]
         # A busy back-office (8 people clicking at once) and a normal one (2).
         for conns in (8, 2):
-            cases.append(
-                {
-                    "name": f"member page c{conns}",
-                    "servers": ["product"],
-                    "connections": conns,
-                    "targets": [("p95_ms", "<", 150)],
-                    "script": lambda server, n: get_script(
-                        [f"/members/{card}/" for card in samples["cards"][:500]], page_headers
-                    ),
-                }
-            )
-            cases.append(
-                {
-                    "name": f"program dashboard c{conns}",
-                    "servers": ["product"],
-                    "connections": conns,
-                    "targets": [("p95_ms", "<", 300)],
-                    "script": lambda server, n: get_script(
-                        [f"/analytics/?days={days}" for days in (30, 90, 365)]
-                        + [f"/analytics/?days=90&store={code}" for code in samples["store_codes"]],
-                        page_headers,
-                    ),
-                }
-            )
-        # The live count of the segment form (an htmx fragment), over segments a marketer builds.
-        # First, before the purchase cases: purchase criteria read the nightly snapshot plus the
-        # receipts since it, and the purchase cases add about 150,000 receipts to one store
-        # within minutes: five days of the generated data's busiest month, all in one day
-        # (docs/benchmarks.md gives the count both ways).
-        count_headers = lua_headers(
-            {"Cookie": f"sessionid={session}", "HX-Request": "true", "Accept-Language": "ru"}
-        )
-        cases.insert(
-            0,
-            {
-                "name": "segment count c1",
-                "servers": ["product"],
-                "connections": 1,
-                "targets": [("p95_ms", "<", 1000)],
-                "script": lambda server, n: get_script(
-                    [f"/campaigns/segments/new/?{query}" for query in segment_queries(samples)],
-                    count_headers,
-                ),
-            },
-        )
+            cases.append(_page_case(f"member page c{conns}", conns, 150, member_pages, session))
+            cases.append(_page_case(f"program dashboard c{conns}", conns, 300, dashboards, session))
         return cases
+
+    def _segment_case(self, samples, session):
+        """The live count of the segment form (an htmx fragment), over segments a marketer builds.
+
+        It runs before the purchase cases: purchase criteria read the nightly snapshot plus the
+        receipts since it, and the purchase cases add about 150,000 receipts to one store
+        within minutes: five days of the generated data's busiest month, all in one day
+        (docs/benchmarks.md gives the count both ways).
+        """
+        paths = [f"/campaigns/segments/new/?{query}" for query in segment_queries(samples)]
+        return _page_case("segment count c1", 1, 1000, paths, session, fragment=True)
 
     def run(self):
         args = self.args
@@ -570,38 +561,44 @@ class Bench:
             for case in self.cases(samples, key, session):
                 if args.only and not any(word in case["name"] for word in args.only):
                     continue
-                runs = {server: [] for server in case["servers"]}
-                balance_checks = []
-                for round_no in range(args.runs):
-                    order = case["servers"] if round_no % 2 == 0 else case["servers"][::-1]
-                    for server in order:
-                        if round_no == 0 and args.warmup:
-                            self.wrk(
-                                server,
-                                case["script"](server, f"w{round_no}"),
-                                case["connections"],
-                                args.warmup,
-                            )
-                        tag = f"r{round_no}"
-                        before = self.member_state(case["busiest"]) if "busiest" in case else None
-                        outcome = self.wrk(
-                            server, case["script"](server, tag), case["connections"], args.duration
-                        )
-                        if before is not None:
-                            after = self.member_state(case["busiest"])
-                            prefix = f"H{self.run_id}{server[0]}{tag}-"
-                            gain, count = self.run_gain(case["busiest"], prefix)
-                            exact = after[0] == after[1] == after[2] == before[0] + gain
-                            outcome["balance_exact"] = exact
-                            balance_checks.append(exact)
-                        runs[server].append(outcome)
-                        print(f"  {case['name']:<32} {server:<8} {summary(outcome)}", flush=True)
-                results["cases"].append(aggregate(case, runs))
+                results["cases"].append(self.run_case(case))
             results["peak_worker_rss_mb"] = self.peak_worker_rss()
             print(f"  peak RSS of a gunicorn worker (MB): {results['peak_worker_rss_mb']}")
         finally:
             self.stop_servers()
         return results
+
+    def run_case(self, case):
+        """Every round over the case's servers (the order flips each round), then the medians."""
+        args = self.args
+        runs = {server: [] for server in case["servers"]}
+        for round_no in range(args.runs):
+            order = case["servers"] if round_no % 2 == 0 else case["servers"][::-1]
+            for server in order:
+                if round_no == 0 and args.warmup:
+                    self.wrk(
+                        server,
+                        case["script"](server, f"w{round_no}"),
+                        case["connections"],
+                        args.warmup,
+                    )
+                outcome = self.measure(case, server, f"r{round_no}")
+                runs[server].append(outcome)
+                print(f"  {case['name']:<32} {server:<8} {summary(outcome)}", flush=True)
+        return aggregate(case, runs)
+
+    def measure(self, case, server, tag):
+        """One measured wrk run; for the busiest-customer case, whether the balance is exact."""
+        before = self.member_state(case["busiest"]) if "busiest" in case else None
+        outcome = self.wrk(
+            server, case["script"](server, tag), case["connections"], self.args.duration
+        )
+        if before is not None:
+            after = self.member_state(case["busiest"])
+            prefix = f"H{self.run_id}{server[0]}{tag}-"
+            gain, _count = self.run_gain(case["busiest"], prefix)
+            outcome["balance_exact"] = after[0] == after[1] == after[2] == before[0] + gain
+        return outcome
 
     def peak_worker_rss(self):
         """The largest high-water mark (VmHWM) among each server's workers, in MB."""
@@ -616,6 +613,43 @@ class Bench:
                     continue
             peaks[name] = round(max(marks) / 1024, 1) if marks else None
         return peaks
+
+
+def wrk_result(output):
+    """The JSON line the Lua ``done`` hook prints."""
+    line = next((x for x in output.splitlines() if x.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result: {output}")
+    return json.loads(line[len("WRKJSON ") :])
+
+
+def throughput(result):
+    """Requests answered 2xx per second, latency percentiles (ms), errors and statuses."""
+    seconds = result["duration_us"] / 1e6
+    ok = sum(n for code, n in result["statuses"].items() if code.startswith("2"))
+    return {
+        "rps": round(ok / seconds, 1),
+        "p50_ms": result["p50"] / 1000,
+        "p95_ms": result["p95"] / 1000,
+        "p99_ms": result["p99"] / 1000,
+        "errors": result["requests"] - ok + result["socket_errors"],
+        "statuses": result["statuses"],
+    }
+
+
+def _page_case(name, connections, p95_ms, paths, session, *, fragment=False):
+    """A case that GETs back-office pages on the product alone, signed in, with a p95 target."""
+    headers = {"Cookie": f"sessionid={session}", "Accept-Language": "ru"}
+    if fragment:
+        headers = {"Cookie": f"sessionid={session}", "HX-Request": "true", "Accept-Language": "ru"}
+    headers = lua_headers(headers)
+    return {
+        "name": name,
+        "servers": ["product"],
+        "connections": connections,
+        "targets": [("p95_ms", "<", p95_ms)],
+        "script": lambda server, n: get_script(paths, headers),
+    }
 
 
 def summary(outcome):
@@ -729,6 +763,15 @@ def main():
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
     )
     parser.add_argument("--product-dir", default=str(REPO))
+    parser.add_argument(
+        "--product-module",
+        help="the product's WSGI module (default: loyalty.project.wsgi if the product dir has "
+        "it, else loyalty.wsgi)",
+    )
+    parser.add_argument(
+        "--product-settings",
+        help="the product's settings module (default: found like --product-module)",
+    )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers per server")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")

@@ -1,4 +1,4 @@
-"""Survey answers and complaints for ``generate_data`` (called by loyalty.datagen's hook).
+"""Survey answers and complaints for ``generate_data`` (called by loyalty.project.datagen's hook).
 
 Set-based SQL over the purchases and members just generated, the same on PostgreSQL and SQLite:
 about 2% of member purchases get an NPS invitation three days later, about 35% of those are

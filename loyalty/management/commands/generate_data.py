@@ -1,11 +1,11 @@
-"""Make realistic members, purchases and ledger at scale (see loyalty/datagen.py)."""
+"""Make realistic members, purchases and ledger at scale (see loyalty/project/datagen/)."""
 
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from loyalty.datagen import Plan, generate
+from loyalty.project.datagen import Plan, generate
 
 
 class Command(BaseCommand):

@@ -10,7 +10,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty import roles
-from loyalty.datagen import FIRST_NAMES_F, FIRST_NAMES_M, LAST_NAMES
 from loyalty.defaults import install_default_program
 from loyalty.engine.adjustments import adjust_points
 from loyalty.engine.ledger import balance_of
@@ -20,6 +19,7 @@ from loyalty.engine.purchases import record_purchase
 from loyalty.engine.refunds import refund_purchase
 from loyalty.jobs.runner import run_job
 from loyalty.models import JobRun, ProgramSettings, Purchase, Store, Tier, User
+from loyalty.project.datagen.names import FIRST_NAMES_F, FIRST_NAMES_M, LAST_NAMES
 from members.models import Member
 from members.services import enrol_member, set_member_blocked
 
