@@ -11,8 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from campaigns.models import Campaign, Segment
-from campaigns.queries import ACTIVITY_WINDOWS, DEFAULT_ACTIVITY_DAYS, activity_window
 from loyalty.models import Coupon, Store, Tier
+from members.segments import ACTIVITY_WINDOWS, DEFAULT_ACTIVITY_DAYS, activity_window
 
 YES_NO = [("", _("Any")), ("yes", _("Yes")), ("no", _("No"))]
 

@@ -12,7 +12,7 @@ from loyalty.models import Coupon
 
 class Segment(models.Model):
     """A saved, named member filter; ``definition`` holds the criteria of the segment form
-    (see ``campaigns.queries.segment_members`` for what each one means)."""
+    (see ``members.segments.segment_members`` for what each one means)."""
 
     name = models.CharField(_("name"), max_length=200)
     definition = models.JSONField(_("criteria"), default=dict, blank=True)

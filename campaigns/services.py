@@ -24,7 +24,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Segment
-from campaigns.queries import clear_multipliers, segment_members
+from campaigns.queries import clear_multipliers
 from loyalty.engine import outbox
 from loyalty.engine.db import by_dialect, new_batch
 from loyalty.engine.errors import LoyaltyError
@@ -32,6 +32,7 @@ from loyalty.engine.ledger import credit_batch, expires_after
 from loyalty.engine.locking import retry_on_conflict
 from loyalty.models import Coupon, audit
 from members.models import Member
+from members.segments import segment_members
 from messaging.models import Purpose
 
 # Members per Celery message: one chunk inserts about this many recipients, points, coupons

@@ -25,6 +25,7 @@ from campaigns.services import (
 from campaigns.tasks import start_soon
 from loyalty.engine.errors import LoyaltyError
 from loyalty.web.access import is_fragment, require
+from members import segments
 
 PERMISSION = "loyalty.manage_campaigns"
 
@@ -42,7 +43,7 @@ def segment_edit(request, pk=None):
     segment = get_object_or_404(Segment, pk=pk) if pk else None
     if is_fragment(request) and request.method == "GET":
         form = SegmentForm(request.GET, count_only=True)
-        count = queries.segment_count(form.definition()) if form.is_valid() else None
+        count = segments.segment_count(form.definition()) if form.is_valid() else None
         return render(request, "campaigns/segment_form.html#count", {"count": count})
     if request.method == "POST":
         form = SegmentForm(request.POST)
@@ -57,12 +58,12 @@ def segment_edit(request, pk=None):
             return redirect("campaigns:segment-list")
         count = None
         status = 422
-        snapshot = queries.purchase_snapshot()
+        snapshot = segments.purchase_snapshot()
     else:
         form = SegmentForm(initial=SegmentForm.initial_from(segment) if segment else None)
         # Read once: the page states the date of the purchase figures the count is made of.
-        snapshot = queries.purchase_snapshot()
-        count = queries.segment_count(segment.definition if segment else {}, snapshot=snapshot)
+        snapshot = segments.purchase_snapshot()
+        count = segments.segment_count(segment.definition if segment else {}, snapshot=snapshot)
         status = 200
     return render(
         request,

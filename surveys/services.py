@@ -21,6 +21,7 @@ from loyalty.engine.adjustments import apply_adjustment
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import retry_on_conflict
 from loyalty.models import Coupon, audit
+from members import segments
 from members.models import Member
 from surveys.messages import survey_message, survey_url
 from surveys.models import (
@@ -398,21 +399,20 @@ def member_for_card(card_number):
 
 def segment_members(*, now, store=None, tier=None, lapsed_days=None):
     """Members a survey may be sent to: active, with marketing consent, optionally enrolled in
-    a store, in a tier, or lapsed (bought before, but not in the last ``lapsed_days``)."""
-    from django.db.models import Exists, OuterRef
+    a store, in a tier (by code), or lapsed (bought before, but not in the last ``lapsed_days``).
+    The send's criteria as a segment definition, read from the live receipts: members/segments.py
+    is the one home of what each criterion means. An unknown store or tier code matches no one."""
+    from loyalty.models import Store, Tier
 
-    from loyalty.models import Purchase
-
-    members = Member.objects.filter(status=Member.Status.ACTIVE, marketing_consent=True)
-    if store:
-        members = members.filter(enrolled_store__code=store)
-    if tier:
-        members = members.filter(tier__code=tier)
-    if lapsed_days:
-        bought = Purchase.objects.filter(member=OuterRef("pk"))
-        recent = bought.filter(occurred_at__gt=now - timedelta(days=lapsed_days))
-        members = members.filter(Exists(bought), ~Exists(recent))
-    return members
+    definition = {"consent": "yes", "lapsed_days": lapsed_days}
+    for criterion, model, code in (("enrolled_stores", Store, store), ("tiers", Tier, tier)):
+        if code:
+            definition[criterion] = list(
+                model.objects.filter(code=code).values_list("pk", flat=True)
+            )
+            if not definition[criterion]:
+                return Member.objects.none()
+    return segments.segment_members(definition, now=now, snapshot=None)
 
 
 @transaction.atomic(durable=True)

@@ -15,10 +15,10 @@ from analytics import jobs as analytics_jobs
 from analytics.models import StoreBuyer
 from campaigns.forms import SegmentForm
 from campaigns.models import Segment
-from campaigns.queries import activity_window, purchase_snapshot, segment_count, segment_members
 from loyalty.engine.purchases import record_purchase
 from loyalty.engine.refunds import refund_purchase
 from loyalty.jobs.runner import run_job
+from members.segments import activity_window, purchase_snapshot, segment_count, segment_members
 from members.services import merge_members
 from tests.campaigns.conftest import at
 

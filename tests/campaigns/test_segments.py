@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from campaigns.models import Segment
-from campaigns.queries import segment_count
 from loyalty.engine.refunds import refund_purchase
 from loyalty.models import AuditLog, Tier
+from members.segments import segment_count
 from members.services import set_member_blocked
 from tests.campaigns.conftest import at
 from tests.helpers import session_queries
