@@ -18,6 +18,7 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "loyalty",
     "members",
+    "messaging",  # the engine's outbox rows are its models (loyalty's ready() imports them)
 ]
 MIDDLEWARE = []
 ROOT_URLCONF = "bench.drf_floor.urls"
