@@ -209,7 +209,13 @@ ACCOUNT_OF_KIND = {
 class PointsLot(models.Model):
     """The points of one earning, consumed soonest-expiry first; remaining never negative."""
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="lots")
+    # Indexed by lot_member_expiry_idx below (member first), not by a member-only index: with a
+    # member-only index and statistics taken before a member's lots piled up, PostgreSQL read
+    # all 50,000 lots of the busiest member through it to find the few expired ones (6 ms of a
+    # purchase instead of 0.05 ms).
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="lots", db_index=False
+    )
     points = models.IntegerField()
     remaining = models.IntegerField()
     available_from = models.DateTimeField()
@@ -234,8 +240,11 @@ class PointsLot(models.Model):
             ),
         ]
         indexes = [
+            models.Index(fields=["member", "expires_at"], name="lot_member_expiry_idx"),
+            # Open lots in spending order (soonest expiry, then id): a spend reads the first
+            # few in index order and stops, however many the member has (ledger.PG_SPEND).
             models.Index(
-                fields=["member", "expires_at"],
+                fields=["member", "expires_at", "id"],
                 condition=Q(remaining__gt=0),
                 name="lot_member_open_idx",
             ),
