@@ -1,6 +1,6 @@
 """Benchmark the nightly jobs against one hand-written SQL statement each: expire_points (a
-30-day backlog, then a single day of expiries), birthday_offers, expiry_reminders and
-reevaluate_tiers.
+night with a day of expiries, then a 30-day backlog, then a year's), birthday_offers,
+expiry_reminders and reevaluate_tiers.
 
 PostgreSQL only, on a throwaway database (its name must contain "bench"): the ledger is
 append-only, so generated rows stay. Each job runs for real; its single-statement counterpart
@@ -34,13 +34,14 @@ FROM generate_series(1, %(members)s) AS i
 """
 
 # Lots spread over the members (each member's lots far apart in id); expiry grows with the id, as
-# it does when lots are earned day after day, and the oldest ``share`` of them have expired.
+# it does when lots are earned day after day, evenly over ``span`` days from the benchmark moment
+# (the backlogs' days together), and the oldest ``share`` of them have expired already.
 LOTS_SQL = """
 INSERT INTO loyalty_pointslot
     (member_id, points, remaining, available_from, expires_at, purchase_id, batch, created_at)
 SELECT m.first_id + (i %% %(members)s), 10 + i %% 90, 10 + i %% 90,
        %(as_of)s - interval '400 days',
-       %(as_of)s + interval '1 day' * 365 * ((i - 0.5) / %(lots)s - %(share)s),
+       %(as_of)s + interval '1 day' * %(span)s * ((i - 0.5) / %(lots)s - %(share)s),
        NULL, '', %(as_of)s - interval '400 days'
 FROM generate_series(1, %(lots)s) AS i,
      (SELECT min(id) AS first_id FROM members_member WHERE consent_source = 'bench') AS m
@@ -60,11 +61,14 @@ FROM (SELECT member_id, sum(remaining) AS points FROM loyalty_pointslot
 WHERE members_member.id = s.member_id
 """
 
+# The least a skilled SQL writer would write: zero the lots past expiry, one expire entry each
+# with the points the lot had, each member's balance down by their sum. Only the expiry job
+# changes a lot past its expiry, so the lots' old remaining needs no lock.
 EXPIRE_ONE_STATEMENT = """
 WITH expired AS (
     UPDATE loyalty_pointslot l SET remaining = 0
     FROM (SELECT id, remaining FROM loyalty_pointslot
-          WHERE remaining > 0 AND expires_at <= %(as_of)s FOR UPDATE) old
+          WHERE remaining > 0 AND expires_at <= %(as_of)s) old
     WHERE l.id = old.id
     RETURNING l.id, l.member_id, old.remaining, l.expires_at
 ), entries AS (
@@ -201,10 +205,17 @@ class Command(BaseCommand):
             "--purchases", type=int, default=None, help="default: two per generated member"
         )
         parser.add_argument(
+            "--backlogs",
+            default="1,30,365",
+            help="days of lot expiries each expire_points night finds, in order "
+            "(comma-separated; the lots' expiries span their sum)",
+        )
+        parser.add_argument(
             "--expired-share",
             type=float,
-            default=0.2,
-            help="share of the generated lots already expired at the benchmark moment",
+            default=0.0,
+            help="share of the generated lots already expired before the first night "
+            "(added to the first backlog)",
         )
         parser.add_argument("--check", action="store_true", help="run check_ledger at the end")
         parser.add_argument(
@@ -216,6 +227,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, members, lots, purchases, expired_share, check, batch_size, **options):
         reuse = options["reuse"]
+        backlogs = [int(days) for days in options["backlogs"].split(",")]
         self.options = {"batch_size": batch_size} if batch_size else {}
         if connection.vendor != "postgresql":
             raise CommandError("bench_jobs needs PostgreSQL (DATABASE_URL=postgres://...)")
@@ -238,13 +250,17 @@ class Command(BaseCommand):
             # The benchmark moment: a year ahead of any other data, a day of birthdays.
             as_of = timezone.now().replace(microsecond=0) + timedelta(days=800)
             purchases = 2 * members if purchases is None else purchases
-            self.generate(members, lots, purchases, expired_share, as_of)
+            self.generate(members, lots, purchases, expired_share, as_of, sum(backlogs))
         day_after = as_of + timedelta(days=1)
         program = ProgramSettings.load()
+        nights = []
+        night = as_of
+        for days in backlogs:
+            night += timedelta(days=days)
+            nights.append((f"expire {days}d", night))
         rows = [
-            self.compare("expire_points", as_of, EXPIRE_ONE_STATEMENT, {"as_of": as_of}),
-            # The next night: only the lots whose expiry fell in the last day.
-            self.compare("expire_points", day_after, EXPIRE_ONE_STATEMENT, {"as_of": day_after}),
+            # The first night: the lots whose expiry fell in its backlog's days.
+            self.compare(nights[0][0], nights[0][1], EXPIRE_ONE_STATEMENT, {"as_of": nights[0][1]}),
             self.compare("birthday_offers", as_of, *self.birthday_statement(as_of)),
             self.compare(
                 "expiry_reminders",
@@ -257,6 +273,10 @@ class Command(BaseCommand):
             ),
             self.compare("reevaluate_tiers", day_after, *self.tiers_statement(day_after)),
         ]
+        # The later nights, after the other jobs (which want lots still open): each finds the
+        # lots whose expiry fell since the night before.
+        for label, moment in nights[1:]:
+            rows.append(self.compare(label, moment, EXPIRE_ONE_STATEMENT, {"as_of": moment}))
         self.stdout.write("")
         self.stdout.write(
             f"{'job':<18}{'rows':>10}{'job s':>10}{'1 stmt s':>10}{'ratio':>8}  verdict"
@@ -281,7 +301,7 @@ class Command(BaseCommand):
         members = TIERS_MEMBERS_SQL.format(qualifying=qualifying_select(program))
         return reevaluate_sql(members, program), moments(program, as_of)
 
-    def generate(self, members, lots, purchases, share, as_of):
+    def generate(self, members, lots, purchases, share, as_of, span):
         tier = Tier.objects.order_by("threshold").values_list("id", flat=True).first()
         if tier is None:
             raise CommandError("no tiers: run migrate first")
@@ -296,6 +316,7 @@ class Command(BaseCommand):
                 "members": members,
                 "lots": lots,
                 "share": share,
+                "span": span,
                 "now": timezone.now(),
                 "as_of": as_of,
                 "tier": tier,
@@ -353,9 +374,10 @@ class Command(BaseCommand):
             pass
         return seconds, changed
 
-    def compare(self, job, as_of, sql, params):
+    def compare(self, label, as_of, sql, params):
+        job = "expire_points" if label.startswith("expire") else label
         self.one_statement(sql, params)  # warm the cache the job will also find warm
-        one_seconds, _changed = self.one_statement(sql, params)
+        one_seconds, one_rows = self.one_statement(sql, params)
         # The rolled-back work left dead rows the job would have to step over: clear them.
         with connection.cursor() as cursor:
             for table in VACUUMED:
@@ -364,7 +386,7 @@ class Command(BaseCommand):
         run = run_job(job, as_of=as_of, **self.options)
         job_seconds = time.perf_counter() - started
         self.stdout.write(
-            f"{job}: job {job_seconds:.2f} s ({run.rows} rows, {run.batches} batches), "
-            f"one statement {one_seconds:.2f} s"
+            f"{label}: job {job_seconds:.2f} s ({run.rows} rows, {run.batches} batches), "
+            f"one statement {one_seconds:.2f} s ({one_rows} members)"
         )
-        return job, run.rows, job_seconds, one_seconds
+        return label, run.rows, job_seconds, one_seconds
