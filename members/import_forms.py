@@ -238,7 +238,8 @@ def parse_amount(value):
         amount = Decimal(value)
     except InvalidOperation:
         raise ValueError from None
-    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:
+    # 0.00 is a receipt too (free goods in imported history); it earns nothing.
+    if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -2:
         raise ValueError
     if amount >= Decimal("10000000000"):
         raise ValueError
@@ -252,7 +253,7 @@ class PurchaseRowForm(RowForm):
     external_id = TextField()
     store = TextField()
     occurred_at = CellField(parse_moment, _("Use an ISO 8601 time, not in the future."))
-    amount = CellField(parse_amount, _("A positive amount with a dot and two decimals."))
+    amount = CellField(parse_amount, _("An amount of 0 or more with a dot and two decimals."))
     channel = TextField()
     card_number = TextField()
     phone = TextField()

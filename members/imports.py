@@ -109,6 +109,11 @@ def write_purchases(rows, earn_points=False, on_progress=None):
     with it each goes through record_purchase (points as of the time of purchase)."""
     written = 0
     if earn_points:
+        # A receipt of 0.00 has nothing to earn: it is written as plain history.
+        free = [row for row in rows if not row[1]["amount"]]
+        if free:
+            written = write_purchases(free)
+            rows = [row for row in rows if row[1]["amount"]]
         cards = dict(
             Member.objects.filter(
                 pk__in={clean["member_id"] for _l, clean in rows if clean["member_id"]}

@@ -71,7 +71,12 @@ class Purchase(models.Model):
         verbose_name_plural = _("purchases")
         constraints = [
             models.UniqueConstraint(fields=["store", "external_id"], name="purchase_store_receipt"),
-            models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_gt_0"),
+            # A receipt of 0.00 happens in imported history (free goods, CDNOW's sample has 8),
+            # never at the till.
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) | Q(amount=0, is_historical=True),
+                name="purchase_amount_gt_0_or_free_history",
+            ),
             models.CheckConstraint(
                 condition=Q(discount_amount__gte=0) & Q(discount_amount__lte=F("amount")),
                 name="purchase_discount_in_range",

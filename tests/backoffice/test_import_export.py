@@ -162,6 +162,35 @@ def test_historical_purchases_earn_nothing_unless_asked(
     assert member.points_balance == 30
 
 
+def test_a_receipt_of_zero_is_history_that_earns_nothing(
+    client_as, admin_user_, stores, make_member, eager_celery, django_capture_on_commit_callbacks
+):
+    """Imported history can hold free receipts (CDNOW's sample has eight); they are written, earn
+    nothing even when the import earns points, and a negative amount is still refused."""
+    member = make_member("MSK-01")
+    text = (
+        "external_id,store,occurred_at,amount,card_number\n"
+        f"Z-1,MSK-01,2026-01-10,0.00,{member.card_number}\n"
+        f"Z-2,MSK-01,2026-01-11,1000.00,{member.card_number}\n"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client_as("admin"), "purchases", text, earn_points="on")
+    free = Purchase.objects.get(external_id="Z-1")
+    assert (free.amount, free.earned_points, free.is_historical) == (0, 0, True)
+    member.refresh_from_db()
+    assert member.points_balance == 30
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(
+            client_as("admin"), "purchases", text.replace(",0.00,", ",-1.00,").replace("Z-", "N-")
+        )
+    job = ImportJob.objects.latest("pk")
+    assert job.status == "failed"
+    assert job.error_report.splitlines()[1:] == [
+        '2,amount,"Сумма от 0 и больше, с точкой и двумя знаками после неё."'
+    ]
+    assert not Purchase.objects.filter(external_id__startswith="N-").exists()
+
+
 def test_an_export_imports_again(client_as, admin_user_, stores, make_member, tmp_path):
     from django.core.management import call_command
 

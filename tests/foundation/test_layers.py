@@ -59,6 +59,7 @@ LAYERS = [
             "analytics.jobs",
             "analytics.queries",
             "analytics.clv",
+            "analytics.calibration",
             "analytics.sql",
         ],
     ),
