@@ -7,4 +7,6 @@ app_name = "analytics"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("export/<slug:kind>.csv", views.export, name="export"),
+    path("liability/", views.liability_page, name="liability"),
+    path("liability/<slug:kind>.csv", views.liability_export, name="liability-export"),
 ]

@@ -6,15 +6,19 @@ store's figures answers 404, as if it did not exist.
 """
 
 import csv
+from datetime import timedelta
 
-from django.http import Http404, HttpResponse
+from django import forms
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from analytics import queries
+from analytics import liability, queries
 from analytics.models import PERIODS
 from loyalty.engine.db import replica_reads
+from loyalty.models import ProgramSettings
 from loyalty.web.access import require
 from members.queries import sees_all_stores, stores_for
 
@@ -161,3 +165,136 @@ def _write_segments(writer, snapshot, data):
                 "" if row["alive"] is None else row["alive"],
             ]
         )
+
+
+# --- Points liability (roll-forward and IFRS 15) ----------------------------------------------
+
+
+class LiabilityForm(forms.Form):
+    """The months of the report, as an ``<input type="month">`` sends them (YYYY-MM)."""
+
+    first = forms.DateField(
+        label=gettext_lazy("From month"),
+        input_formats=["%Y-%m"],
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )
+    last = forms.DateField(
+        label=gettext_lazy("To month"),
+        input_formats=["%Y-%m"],
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )
+
+    def clean(self):
+        data = super().clean()
+        first, last = data.get("first"), data.get("last")
+        if first and last:
+            if first > last:
+                self.add_error("last", _("The last month cannot be before the first."))
+            elif len(liability.months_between(first, last)) > liability.MAX_MONTHS:
+                self.add_error(
+                    "last",
+                    _("At most %(months)s months at once.") % {"months": liability.MAX_MONTHS},
+                )
+        return data
+
+
+def _liability_report(request):
+    """(form, report or None): the months asked for, by default the last twelve."""
+    today = timezone.localdate()
+    last = liability.month_start(today)
+    first = liability.month_start((last - timedelta(days=335)).replace(day=1))
+    data = request.GET if {"first", "last"} & set(request.GET) else {
+        "first": first.strftime("%Y-%m"), "last": last.strftime("%Y-%m")
+    }  # fmt: skip
+    form = LiabilityForm(data)
+    if not form.is_valid():
+        return form, None
+    program = ProgramSettings.load()
+    with replica_reads():
+        months = liability.roll_forward(
+            form.cleaned_data["first"], form.cleaned_data["last"], program.point_value
+        )
+        breakage = liability.expected_breakage(timezone.now())
+    return form, {
+        "months": months,
+        "breakage": breakage,
+        "ifrs": liability.ifrs15(months, program.point_value, breakage),
+        "point_value": program.point_value,
+        "currency": program.currency,
+    }
+
+
+@require("loyalty.view_analytics", "loyalty.all_stores")
+def liability_page(request):
+    form, report = _liability_report(request)
+    issued = [item for item in liability.LINES if item[0] in liability.ISSUED]
+    other = [item for item in liability.LINES if item[0] not in liability.ISSUED]
+    for row in report["months"] if report else []:
+        row.issued_cells = [row.lines[line] for line, _label in issued]
+        row.other_cells = [row.lines[line] for line, _label in other]
+        row.money_cells = [row.money[line] for line, _label in liability.LINES]
+    context = {
+        "form": form,
+        "report": report,
+        "lines": liability.LINES,
+        "issued_lines": issued,
+        "other_lines": other,
+    }
+    return render(request, "analytics/liability.html", context)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _stream_csv(filename, header, rows):
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require("loyalty.view_analytics", "loyalty.all_stores")
+def liability_export(request, kind):
+    """The roll-forward (points and money per line) or the IFRS 15 table as CSV, for the same
+    months: ISO months, dot decimals, column names in English."""
+    if kind not in ("rollforward", "ifrs15"):
+        raise Http404
+    form, report = _liability_report(request)
+    if report is None:
+        return HttpResponse(
+            "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    span = f"{report['months'][0].month:%Y-%m}_{report['months'][-1].month:%Y-%m}"
+    if kind == "ifrs15":
+        columns = ["opening", "earned", "deferred", "redeemed", "recognised", "breakage", "closing"]
+        rows = (
+            [f"{row['month']:%Y-%m}", *(row[name] for name in columns)] for row in report["ifrs"]
+        )
+        header = ["month", *columns, f"breakage_rate={report['breakage'].rate}"]
+        return _stream_csv(f"ifrs15-{span}.csv", header, rows)
+    names = [line for line, _label in liability.LINES]
+    header = ["month", "opening", *names, "closing"]
+    header += [f"{name}_money" for name in header[1:]]
+    rows = (
+        [
+            f"{row.month:%Y-%m}",
+            row.opening,
+            *(row.lines[name] for name in names),
+            row.closing,
+            row.money["opening"],
+            *(row.money[name] for name in names),
+            row.money["closing"],
+        ]
+        for row in report["months"]
+    )
+    return _stream_csv(f"points-rollforward-{span}.csv", header, rows)

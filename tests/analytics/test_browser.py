@@ -55,3 +55,26 @@ def test_analytics_page_in_a_browser(page, marketer, refreshed, language):
 
     assert_accessible(page)
     assert errors == []
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_liability_page_in_a_browser(page, marketer, refreshed, language):
+    """From the dashboard to the liability: the months change with the keyboard-friendly month
+    inputs, the closing of March is the members' balances then (A 59 + B 15 + C 90 = 164 as of
+    the end of March), and axe finds nothing serious."""
+    page.goto("/login/")
+    page.locator("input[name=username]").fill("marketer")
+    page.locator("input[name=password]").fill(DEMO_PASSWORD)
+    page.locator("main").locator("button[type=submit]").click()
+    page.goto("/analytics/")
+    page.get_by_test_id("liability-link").click()
+    expect(page).to_have_url(re.compile(r"/analytics/liability/$"))
+    page.locator("#id_first").fill("2026-01")
+    page.locator("#id_last").fill("2026-03")
+    page.get_by_test_id("liability-filter").locator("button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"first=2026-01&last=2026-03"))
+    closing = page.locator(
+        '[data-testid=rollforward] tr[data-month="2026-03"] [data-testid=closing]'
+    )
+    expect(closing).to_have_text("164")
+    assert_accessible(page)

@@ -60,6 +60,7 @@ LAYERS = [
             "analytics.queries",
             "analytics.clv",
             "analytics.calibration",
+            "analytics.liability",
             "analytics.sql",
         ],
     ),

@@ -19,13 +19,15 @@ from tests.conftest import PERSONAS
 
 PUBLIC = "public"  # no sign-in needed
 SIGNED_IN = None  # any signed-in member of staff
+LIABILITY = ("loyalty.view_analytics", "loyalty.all_stores")  # administrator and marketer
 
 
 @dataclass(frozen=True)
 class Route:
     """Who may open a URL, and what a permitted GET answers.
 
-    permission: PUBLIC, SIGNED_IN, or a permission such as "loyalty.view_members".
+    permission: PUBLIC, SIGNED_IN, a permission such as "loyalty.view_members", or a tuple of
+        permissions that are all needed.
     kwargs: builds the URL's arguments, given the `stores` fixture (for URLs with arguments).
     status: what a GET answers to someone allowed (405 for POST-only views).
     signed_in_status: for PUBLIC pages that answer staff differently (the login page sends a
@@ -224,6 +226,9 @@ ROUTES = {
     "surveys:nps-dashboard": Route("loyalty.view_analytics"),
     "analytics:dashboard": Route("loyalty.view_analytics"),
     "analytics:export": Route("loyalty.view_analytics", lambda stores: {"kind": "figures"}),
+    # The liability is the whole program's (ledger entries have no store): not a manager's.
+    "analytics:liability": Route(LIABILITY),
+    "analytics:liability-export": Route(LIABILITY, lambda stores: {"kind": "ifrs15"}),
     "surveys:survey-list": Route("loyalty.manage_surveys"),
     "surveys:survey-edit": Route("loyalty.manage_surveys", a_survey),
     "surveys:survey-send": Route("loyalty.manage_surveys"),
@@ -317,7 +322,8 @@ def expected_status(route, persona, user):
         return route.status
     if user is None:
         return "login"
-    if route.permission is SIGNED_IN or user.has_perm(route.permission):
+    needed = route.permission if isinstance(route.permission, tuple) else (route.permission,)
+    if route.permission is SIGNED_IN or user.has_perms(needed):
         return route.status
     return route.denied_status
 
