@@ -8,5 +8,6 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("export/<slug:kind>.csv", views.export, name="export"),
     path("liability/", views.liability_page, name="liability"),
+    path("effect/", views.effect_page, name="effect"),
     path("liability/<slug:kind>.csv", views.liability_export, name="liability-export"),
 ]

@@ -15,7 +15,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from analytics import liability, queries
+from analytics import effect, liability, queries
 from analytics.models import PERIODS
 from loyalty.engine.db import replica_reads
 from loyalty.models import ProgramSettings
@@ -298,3 +298,15 @@ def liability_export(request, kind):
         for row in report["months"]
     )
     return _stream_csv(f"points-rollforward-{span}.csv", header, rows)
+
+
+@require("loyalty.view_analytics", "loyalty.all_stores")
+def effect_page(request):
+    """Does joining change what customers spend? A difference in differences (analytics.effect)."""
+    with replica_reads():
+        did = effect.difference_in_differences()
+    return render(
+        request,
+        "analytics/effect.html",
+        {"did": did, "currency": ProgramSettings.load().currency, "days": did.weeks * 7},
+    )

@@ -78,3 +78,18 @@ def test_liability_page_in_a_browser(page, marketer, refreshed, language):
     )
     expect(closing).to_have_text("164")
     assert_accessible(page)
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_effect_page_in_a_browser(page, marketer, refreshed, language):
+    """The before/after page from the dashboard; the small program has nobody who bought before
+    joining in the 13 weeks before, so the page says why there is no number."""
+    page.goto("/login/")
+    page.locator("input[name=username]").fill("marketer")
+    page.locator("input[name=password]").fill(DEMO_PASSWORD)
+    page.locator("main").locator("button[type=submit]").click()
+    page.goto("/analytics/")
+    page.get_by_test_id("effect-link").click()
+    expect(page).to_have_url(re.compile(r"/analytics/effect/$"))
+    expect(page.get_by_test_id("did-none")).to_be_visible()
+    assert_accessible(page)

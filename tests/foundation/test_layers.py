@@ -61,6 +61,7 @@ LAYERS = [
             "analytics.clv",
             "analytics.calibration",
             "analytics.liability",
+            "analytics.effect",
             "analytics.sql",
         ],
     ),

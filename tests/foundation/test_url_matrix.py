@@ -228,6 +228,7 @@ ROUTES = {
     "analytics:export": Route("loyalty.view_analytics", lambda stores: {"kind": "figures"}),
     # The liability is the whole program's (ledger entries have no store): not a manager's.
     "analytics:liability": Route(LIABILITY),
+    "analytics:effect": Route(LIABILITY),
     "analytics:liability-export": Route(LIABILITY, lambda stores: {"kind": "ifrs15"}),
     "surveys:survey-list": Route("loyalty.manage_surveys"),
     "surveys:survey-edit": Route("loyalty.manage_surveys", a_survey),
