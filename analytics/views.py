@@ -15,7 +15,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from analytics import effect, liability, queries
+from analytics import effect, liability, matching, queries
 from analytics.models import PERIODS
 from loyalty.engine.db import replica_reads
 from loyalty.models import ProgramSettings
@@ -305,8 +305,9 @@ def effect_page(request):
     """Does joining change what customers spend? A difference in differences (analytics.effect)."""
     with replica_reads():
         did = effect.difference_in_differences()
+        cem = matching.coarsened_exact_matching()
     return render(
         request,
         "analytics/effect.html",
-        {"did": did, "currency": ProgramSettings.load().currency, "days": did.weeks * 7},
+        {"did": did, "cem": cem, "currency": ProgramSettings.load().currency},
     )

@@ -62,6 +62,7 @@ LAYERS = [
             "analytics.calibration",
             "analytics.liability",
             "analytics.effect",
+            "analytics.matching",
             "analytics.sql",
         ],
     ),
