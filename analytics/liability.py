@@ -83,7 +83,8 @@ def months_between(first, last):
     return months
 
 
-def _moment(day):
+def month_moment(day):
+    """The start of ``day`` in the project's time zone."""
     return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
 
 
@@ -117,7 +118,7 @@ def roll_forward(first, last, point_value):
     """One ``Month`` per calendar month from ``first``'s to ``last``'s: opening, each line,
     closing, in points and (``money``) in the currency at ``point_value``."""
     months = months_between(first, last)
-    start, end = _moment(months[0]), _moment(next_month(months[-1]))
+    start, end = month_moment(months[0]), month_moment(next_month(months[-1]))
     before = _by_line(LedgerEntry.objects.filter(created_at__lt=start))
     zone = timezone.get_current_timezone()
     flows = {}

@@ -1,16 +1,20 @@
 """What the analytics dashboard reads: figures rebuilt by the ``refresh_analytics`` job.
 
-Nothing here is edited by people. ``DailyFigures`` holds the day-by-day flows (receipts, refunds,
-enrolments, points, NPS answers) per store; the other tables are snapshots as of the last run
-(member activity per period, cohorts, RFM segments with predicted lifetime value), each small
-enough for the dashboard to read in milliseconds. ``MemberStats`` is the job's working table, one
-row per member, from which the snapshots are grouped.
+Nothing here is edited by people but ``ProgramEconomics`` and ``KpiTarget`` (the ROI's inputs
+and the marketer's targets, at the end). ``DailyFigures`` holds the day-by-day flows (receipts,
+refunds, enrolments, points, NPS answers) per store; the other tables are snapshots as of the
+last run (member activity per period, cohorts, RFM segments with predicted lifetime value), each
+small enough for the dashboard to read in milliseconds. ``MemberStats`` is the job's working
+table, one row per member, from which the snapshots are grouped.
 
 Stores: a receipt, refund or points entry counts at the store where it happened (points not tied
 to a receipt count at the member's home store); member figures (active, repeat, churn, cohorts,
 segments) count each member once, at the store where they enrolled. A null store is "no store".
 """
 
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -205,3 +209,64 @@ class SegmentFigures(models.Model):
 
     def __str__(self):
         return f"{self.store_id} {self.segment}"
+
+
+class ProgramEconomics(models.Model):
+    """What the merchant tells the ROI: the gross margin and what the program costs beyond the
+    points and discounts the ledger and receipts know (a single row, id 1)."""
+
+    gross_margin_pct = models.DecimalField(
+        _("gross margin, %"), max_digits=5, decimal_places=2, default=Decimal("30.00"),
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )  # fmt: skip
+    email_price = models.DecimalField(
+        _("price of an e-mail"), max_digits=8, decimal_places=2, default=Decimal("0.00"),
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
+    sms_price = models.DecimalField(
+        _("price of an SMS"), max_digits=8, decimal_places=2, default=Decimal("3.50"),
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
+    fixed_monthly_cost = models.DecimalField(
+        _("fixed cost per month"), max_digits=12, decimal_places=2, default=Decimal("0.00"),
+        validators=[MinValueValidator(0)],
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("program economics")
+        verbose_name_plural = _("program economics")
+
+    def __str__(self):
+        return str(self._meta.verbose_name)
+
+    @classmethod
+    def load(cls):
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+class KpiTarget(models.Model):
+    """A marketer's targets for one month; an empty target is not shown against its actual."""
+
+    month = models.DateField(_("month"), unique=True)  # the first day of the month
+    active_members = models.PositiveIntegerField(_("active members"), null=True, blank=True)
+    repeat_rate_pct = models.DecimalField(
+        _("repeat rate, %"), max_digits=5, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )  # fmt: skip
+    nps = models.SmallIntegerField(
+        _("NPS"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-100), MaxValueValidator(100)],
+    )
+    roi_pct = models.DecimalField(
+        _("ROI, %"), max_digits=8, decimal_places=2, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["month"]
+        verbose_name = _("KPI target")
+        verbose_name_plural = _("KPI targets")
+
+    def __str__(self):
+        return f"{self.month:%Y-%m}"

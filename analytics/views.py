@@ -9,14 +9,15 @@ import csv
 from datetime import timedelta
 
 from django import forms
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from analytics import effect, liability, matching, queries
-from analytics.models import PERIODS
+from analytics import effect, liability, matching, queries, roi
+from analytics.models import PERIODS, KpiTarget, ProgramEconomics
 from loyalty.engine.db import replica_reads
 from loyalty.models import ProgramSettings
 from loyalty.web.access import require
@@ -198,15 +199,18 @@ class LiabilityForm(forms.Form):
         return data
 
 
+def _months_or_default(query):
+    """The months asked for, or the last twelve (this one included)."""
+    if {"first", "last"} & set(query):
+        return query
+    last = liability.month_start(timezone.localdate())
+    first = liability.month_start(last - timedelta(days=335))
+    return {"first": first.strftime("%Y-%m"), "last": last.strftime("%Y-%m")}
+
+
 def _liability_report(request):
     """(form, report or None): the months asked for, by default the last twelve."""
-    today = timezone.localdate()
-    last = liability.month_start(today)
-    first = liability.month_start((last - timedelta(days=335)).replace(day=1))
-    data = request.GET if {"first", "last"} & set(request.GET) else {
-        "first": first.strftime("%Y-%m"), "last": last.strftime("%Y-%m")
-    }  # fmt: skip
-    form = LiabilityForm(data)
+    form = LiabilityForm(_months_or_default(request.GET))
     if not form.is_valid():
         return form, None
     program = ProgramSettings.load()
@@ -311,3 +315,123 @@ def effect_page(request):
         "analytics/effect.html",
         {"did": did, "cem": cem, "currency": ProgramSettings.load().currency},
     )
+
+
+# --- Program ROI and KPI targets --------------------------------------------------------------
+
+
+class EconomicsForm(forms.ModelForm):
+    class Meta:
+        model = ProgramEconomics
+        fields = ["gross_margin_pct", "email_price", "sms_price", "fixed_monthly_cost"]
+
+
+class TargetForm(forms.ModelForm):
+    month = forms.DateField(
+        label=gettext_lazy("Month"),
+        input_formats=["%Y-%m"],
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )
+
+    class Meta:
+        model = KpiTarget
+        fields = ["month", "active_members", "repeat_rate_pct", "nps", "roi_pct"]
+
+    def validate_unique(self):
+        """A month's targets are replaced, not refused as a duplicate (see ``roi_page``)."""
+
+
+def _roi_report(request):
+    form = LiabilityForm(_months_or_default(request.GET))
+    allowed = list(stores_for(request.user).order_by("code"))
+    code = request.GET.get("store", "")
+    store = next((option for option in allowed if option.code == code), None)
+    if code and store is None:
+        raise Http404
+    if not form.is_valid():
+        return form, allowed, store, None
+    first, last = form.cleaned_data["first"], form.cleaned_data["last"]
+    with replica_reads():
+        lift = roi.uplift()
+        months = roi.roi_by_month(first, last, store_id=store.pk if store else None, lift=lift)
+        actuals = roi.kpis(first, last, months) if store is None else None
+    return form, allowed, store, {"lift": lift, "months": months, "actuals": actuals}
+
+
+@require("loyalty.view_analytics", "loyalty.all_stores")
+def roi_page(request):
+    economics = ProgramEconomics.load()
+    economics_form = EconomicsForm(instance=economics, prefix="economics")
+    target_form = TargetForm(prefix="target")
+    if request.method == "POST":
+        if not request.user.has_perm("loyalty.manage_campaigns"):
+            raise PermissionDenied
+        if "economics-gross_margin_pct" in request.POST:
+            economics_form = EconomicsForm(request.POST, instance=economics, prefix="economics")
+            if economics_form.is_valid():
+                economics_form.save()
+                return redirect(request.get_full_path())
+        else:
+            target_form = TargetForm(request.POST, prefix="target")
+            if target_form.is_valid():
+                data = target_form.cleaned_data
+                KpiTarget.objects.update_or_create(
+                    month=data["month"].replace(day=1),
+                    defaults={name: data[name] for name in target_form.Meta.fields[1:]},
+                )
+                return redirect(request.get_full_path())
+    form, allowed, store, report = _roi_report(request)
+    return render(
+        request,
+        "analytics/roi.html",
+        {
+            "form": form,
+            "stores": allowed,
+            "store": store,
+            "report": report,
+            "economics": economics,
+            "economics_form": economics_form,
+            "target_form": target_form,
+            "currency": ProgramSettings.load().currency,
+        },
+    )
+
+
+@require("loyalty.view_analytics", "loyalty.all_stores")
+def roi_export(request):
+    """The ROI table as CSV, every input beside the result."""
+    form, _allowed, store, report = _roi_report(request)
+    if report is None:
+        return HttpResponse(
+            "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    header = [
+        "month", "members", "incremental_revenue", "incremental_margin", "points_redeemed",
+        "tier_discounts", "coupon_discounts", "messages_email", "messages_sms", "messages_cost",
+        "fixed_cost", "cost", "roi_pct",
+    ]  # fmt: skip
+    rows = (
+        [
+            f"{row.month:%Y-%m}",
+            row.members,
+            _blank(row.incremental_revenue),
+            _blank(row.incremental_margin),
+            row.points,
+            row.tier_discounts,
+            row.coupon_discounts,
+            row.messages.get("email", 0),
+            row.messages.get("sms", 0),
+            row.messages_cost,
+            row.fixed,
+            row.cost,
+            _blank(row.roi_pct),
+        ]  # fmt: skip
+        for row in report["months"]
+    )
+    return _stream_csv(f"roi-{store.code if store else 'all'}.csv", header, rows)
+
+
+def _blank(value):
+    return "" if value is None else value

@@ -93,3 +93,24 @@ def test_effect_page_in_a_browser(page, marketer, refreshed, language):
     expect(page).to_have_url(re.compile(r"/analytics/effect/$"))
     expect(page.get_by_test_id("did-none")).to_be_visible()
     assert_accessible(page)
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_roi_page_in_a_browser(page, marketer, refreshed, language):
+    """The marketer opens the ROI, sets a target for March with the keyboard and sees it beside
+    the actual; axe finds nothing serious."""
+    page.goto("/login/")
+    page.locator("input[name=username]").fill("marketer")
+    page.locator("input[name=password]").fill(DEMO_PASSWORD)
+    page.locator("main").locator("button[type=submit]").click()
+    page.goto("/analytics/")
+    page.get_by_test_id("roi-link").click()
+    expect(page).to_have_url(re.compile(r"/analytics/roi/$"))
+    page.goto("/analytics/roi/?first=2026-03&last=2026-03")
+    form = page.get_by_test_id("target-form")
+    form.locator("#id_target-month").fill("2026-03")
+    form.locator("#id_target-active_members").fill("9")
+    form.locator("button[type=submit]").click()
+    row = page.locator('[data-testid=kpis] tr[data-month="2026-03"]')
+    expect(row).to_contain_text("/ 9")
+    assert_accessible(page)

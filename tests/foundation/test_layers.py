@@ -63,6 +63,7 @@ LAYERS = [
             "analytics.liability",
             "analytics.effect",
             "analytics.matching",
+            "analytics.roi",
             "analytics.sql",
         ],
     ),

@@ -229,6 +229,8 @@ ROUTES = {
     # The liability is the whole program's (ledger entries have no store): not a manager's.
     "analytics:liability": Route(LIABILITY),
     "analytics:effect": Route(LIABILITY),
+    "analytics:roi": Route(LIABILITY),
+    "analytics:roi-export": Route(LIABILITY),
     "analytics:liability-export": Route(LIABILITY, lambda stores: {"kind": "ifrs15"}),
     "surveys:survey-list": Route("loyalty.manage_surveys"),
     "surveys:survey-edit": Route("loyalty.manage_surveys", a_survey),

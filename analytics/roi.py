@@ -1,0 +1,208 @@
+"""Program ROI per month and store, and the marketer's KPI targets against actuals (SPEC 8.1).
+
+ROI = (incremental margin − program cost) ÷ program cost. The incremental spend per member and
+day comes from the matched comparison (``analytics.matching``: the matched gap over its period)
+or, without one, from the difference in differences (``analytics.effect``); times the members
+enrolled by the month's end (at the store) and the month's days, times the gross margin, it is
+the incremental margin. The cost: points redeemed at their value (receipts' ``redeemed_value``),
+tier discounts (receipts' discounts without a coupon), coupon discounts, messages sent at the
+price of their channel (counted at the member's home store), and the fixed monthly cost (in the
+program's total only: it belongs to no store). Every input is returned beside the result.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from analytics import effect, matching
+from analytics.liability import month_moment, months_between, next_month
+from analytics.models import KpiTarget, ProgramEconomics
+from loyalty.engine.money import money, round_to
+from loyalty.models import Purchase
+from members.models import Member
+from messaging.models import Message
+from surveys.models import SurveyResponse
+
+ZERO = Decimal("0.00")
+
+
+@dataclass
+class Uplift:
+    """Incremental spend per member and day, and where it comes from."""
+
+    per_day: Decimal | None
+    source: str  # "matching", "did" or "" (none)
+    gap: float | None = None
+    days: int = 0
+
+
+def uplift(as_of=None):
+    cem = matching.coarsened_exact_matching(as_of)
+    if cem.matched_gap is not None:
+        return Uplift(
+            Decimal(str(cem.matched_gap)) / cem.days, "matching", cem.matched_gap, cem.days
+        )
+    did = effect.difference_in_differences(as_of)
+    if did.spend is not None:
+        days = did.weeks * 7
+        return Uplift(Decimal(str(did.spend.effect)) / days, "did", did.spend.effect, days)
+    return Uplift(None, "")
+
+
+@dataclass
+class MonthRoi:
+    month: object
+    members: int = 0
+    incremental_revenue: Decimal | None = None
+    incremental_margin: Decimal | None = None
+    points: Decimal = ZERO
+    tier_discounts: Decimal = ZERO
+    coupon_discounts: Decimal = ZERO
+    messages: dict = field(default_factory=dict)  # channel -> count
+    messages_cost: Decimal = ZERO
+    fixed: Decimal = ZERO
+
+    @property
+    def cost(self):
+        return (
+            self.points
+            + self.tier_discounts
+            + self.coupon_discounts
+            + self.messages_cost
+            + self.fixed
+        )
+
+    @property
+    def roi_pct(self):
+        if self.incremental_margin is None or not self.cost:
+            return None
+        return round_to((self.incremental_margin - self.cost) / self.cost * 100, 1)
+
+
+def _month_of(value):
+    zone = timezone.get_current_timezone()
+    return timezone.localtime(value, zone).date() if hasattr(value, "hour") else value
+
+
+def roi_by_month(first, last, *, store_id=None, lift=None):
+    """One ``MonthRoi`` per month; ``store_id`` None is the whole program (with the fixed cost)."""
+    months = months_between(first, last)
+    start, end = month_moment(months[0]), month_moment(next_month(months[-1]))
+    economics = ProgramEconomics.load()
+    lift = lift or uplift()
+    zone = timezone.get_current_timezone()
+    rows = {month: MonthRoi(month) for month in months}
+    receipts = Purchase.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+    messages = Message.objects.filter(
+        status=Message.Status.SENT, sent_at__gte=start, sent_at__lt=end
+    )
+    if store_id is not None:
+        receipts = receipts.filter(store_id=store_id)
+        messages = messages.filter(member__enrolled_store_id=store_id)
+    for row in (
+        receipts.annotate(month=TruncMonth("occurred_at", tzinfo=zone))
+        .values("month")
+        .annotate(
+            points=Sum("redeemed_value"),
+            tier=Sum("discount_amount", filter=Q(coupon_code="")),
+            coupon=Sum("discount_amount", filter=~Q(coupon_code="")),
+        )
+        .order_by()
+    ):
+        target = rows[_month_of(row["month"])]
+        target.points = row["points"] or ZERO
+        target.tier_discounts = row["tier"] or ZERO
+        target.coupon_discounts = row["coupon"] or ZERO
+    prices = {"email": economics.email_price, "sms": economics.sms_price}
+    for row in (
+        messages.annotate(month=TruncMonth("sent_at", tzinfo=zone))
+        .values("month", "channel")
+        .annotate(sent=Count("id"))
+        .order_by()
+    ):
+        target = rows[_month_of(row["month"])]
+        target.messages[row["channel"]] = row["sent"]
+        target.messages_cost += money(prices.get(row["channel"], ZERO) * row["sent"])
+    enrolled = Member.objects.exclude(status=Member.Status.MERGED)
+    if store_id is not None:
+        enrolled = enrolled.filter(enrolled_store_id=store_id)
+    for month, row in rows.items():
+        end_of_month = month_moment(next_month(month))
+        row.members = enrolled.filter(enrolled_at__lt=end_of_month).count()
+        if store_id is None:
+            row.fixed = economics.fixed_monthly_cost
+        if lift.per_day is not None:
+            days = (next_month(month) - month).days
+            row.incremental_revenue = money(lift.per_day * days * row.members)
+            row.incremental_margin = money(
+                row.incremental_revenue * economics.gross_margin_pct / 100
+            )
+    return [rows[month] for month in months]
+
+
+@dataclass
+class Actual:
+    month: object
+    active_members: int = 0
+    repeat_rate_pct: Decimal | None = None
+    nps: int | None = None
+    roi_pct: Decimal | None = None
+    target: KpiTarget | None = None
+
+
+def kpis(first, last, roi_rows):
+    """Actuals per month (active members, repeat rate, NPS, ROI) beside the month's targets."""
+    months = months_between(first, last)
+    start, end = month_moment(months[0]), month_moment(next_month(months[-1]))
+    zone = timezone.get_current_timezone()
+    actual = {month: Actual(month) for month in months}
+    per_member = (
+        Purchase.objects.filter(occurred_at__gte=start, occurred_at__lt=end, member__isnull=False)
+        .annotate(month=TruncMonth("occurred_at", tzinfo=zone))
+        .values("month", "member_id")
+        .annotate(receipts=Count("id"))
+        .order_by()
+    )
+    inner, params = per_member.query.sql_with_params()
+    sql = f"""
+        SELECT month, COUNT(*), SUM(CASE WHEN receipts >= 2 THEN 1 ELSE 0 END)
+        FROM ({inner}) buyers GROUP BY month
+    """  # noqa: S608 (the ORM's own SQL inside)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for month, active, repeat in cursor.fetchall():
+            month = _month_of(month) if hasattr(month, "hour") else _parse_month(month)
+            row = actual[month]
+            row.active_members = active
+            row.repeat_rate_pct = round_to(Decimal(repeat or 0) * 100 / active, 1)
+    for row in (
+        SurveyResponse.objects.filter(
+            answered_at__gte=start, answered_at__lt=end, score__isnull=False
+        )
+        .annotate(month=TruncMonth("answered_at", tzinfo=zone))
+        .values("month")
+        .annotate(
+            answers=Count("id"),
+            promoters=Count("id", filter=Q(score__gte=9)),
+            detractors=Count("id", filter=Q(score__lte=6)),
+        )
+        .order_by()
+    ):
+        actual[_month_of(row["month"])].nps = round(
+            (row["promoters"] - row["detractors"]) * 100 / row["answers"]
+        )
+    for row in roi_rows:
+        actual[row.month].roi_pct = row.roi_pct
+    for target in KpiTarget.objects.filter(month__in=months):
+        actual[target.month].target = target
+    return [actual[month] for month in months]
+
+
+def _parse_month(value):
+    """SQLite hands the truncated month back as text, already in local time."""
+    return date.fromisoformat(str(value)[:10])
