@@ -512,6 +512,7 @@ class Bench:
             "servers": ["bare", "product", "drf"],
             "connections": 8,
             "busiest": busy,
+            "receipts": lambda server, n: f"H{self.run_id}{TAGS[server]}{n}-",
             "script": lambda server, n: purchase_script(
                 SERVERS[server][2] + "/purchases",
                 [busy],
@@ -527,6 +528,11 @@ class Bench:
         cases = []
         for lots, redeem in BUSIEST_LOTS:
             kind = "redeem " if redeem else ""
+
+            def receipts(server, n, lots=lots, redeem=redeem):
+                # Receipt numbers of their own per case: a repeat would be answered as a replay.
+                return f"L{self.run_id}{lots}{'r' if redeem else 'e'}{TAGS[server]}{n}-"
+
             cases.append(
                 {
                     "name": f"busiest, {lots:,} open lots {kind}c8",
@@ -534,12 +540,15 @@ class Bench:
                     "connections": 8,
                     "lots": lots,
                     "targets": [("product_vs_drf", ">=", 0.9)],
-                    "script": lambda server, n, card, redeem=redeem: purchase_script(
-                        SERVERS[server][2] + "/purchases",
-                        [card],
-                        headers,
-                        f"H{self.run_id}{TAGS[server]}{n}-",
-                        redeem,
+                    "receipts": receipts,
+                    "script": lambda server, n, card, redeem=redeem, receipts=receipts: (
+                        purchase_script(
+                            SERVERS[server][2] + "/purchases",
+                            [card],
+                            headers,
+                            receipts(server, n),
+                            redeem,
+                        )
                     ),
                 }
             )
@@ -673,7 +682,7 @@ class Bench:
         )
         if before is not None:
             after = self.member_state(case["busiest"])
-            prefix = f"H{self.run_id}{TAGS[server]}{tag}-"
+            prefix = case["receipts"](server, tag)
             gain, _count = self.run_gain(case["busiest"], prefix)
             outcome["balance_exact"] = after[0] == after[1] == after[2] == before[0] + gain
         return outcome
