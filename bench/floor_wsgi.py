@@ -87,12 +87,15 @@ def lookup(start_response, where, value, *, listed=False):
 
 
 CONSUME_SQL = """
-WITH open AS (
-    SELECT id, remaining,
-           SUM(remaining) OVER (ORDER BY expires_at, id) - remaining AS before
-    FROM loyalty_pointslot
+WITH first AS (  -- a lot holds at least one point: never more lots than points are needed
+    SELECT id, remaining, expires_at FROM loyalty_pointslot
     WHERE member_id = %(member)s AND remaining > 0
       AND available_from <= now() AND expires_at > now()
+    ORDER BY expires_at, id LIMIT %(points)s
+), open AS (
+    SELECT id, remaining,
+           SUM(remaining) OVER (ORDER BY expires_at, id) - remaining AS before
+    FROM first
 ), take AS (
     SELECT id, LEAST(remaining, %(points)s - before) AS points FROM open
     WHERE before < %(points)s

@@ -121,9 +121,10 @@ class PurchaseView(APIView):
             if redeem:
                 left = redeem
                 allocations = []
+                # A lot holds at least one point: never more lots than points are needed.
                 lots = PointsLot.objects.filter(
                     member=member, remaining__gt=0, available_from__lte=now, expires_at__gt=now
-                ).order_by("expires_at", "id")
+                ).order_by("expires_at", "id")[:redeem]
                 for lot in lots:
                     take = min(lot.remaining, left)
                     PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
