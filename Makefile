@@ -64,7 +64,8 @@ check-deploy: install
 # The product against its two floors (docs/benchmarks.md): PostgreSQL with generated data, e.g.
 #   DATABASE_URL=$(BENCH_DATABASE_URL) .venv/bin/python manage.py generate_data \
 #       --members 100000 --purchases 1000000 --seed 1
-# BENCH_ARGS passes options to bench/run.py (--duration, --runs, --only, --product-dir).
+# BENCH_ARGS passes options to bench/run.py (--duration, --runs, --only, --product-dir,
+# --compare-dir DIR: the product of another tree as a fourth server, "before").
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench
 bench:
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(VENV_PY) bench/run.py $(BENCH_ARGS)

@@ -1,10 +1,12 @@
 """The bare floor: a WSGI app with psycopg 3 and no framework (issue 9).
 
-It runs the product's purchase transaction and member lookups as hand-written SQL, so a
+It runs the product's purchase transaction and member look-ups as hand-written SQL, so a
 benchmark can say how much of a figure is the machine (HTTP, gunicorn, PostgreSQL) and how much
 is Django, DRF and our own code. Same tables, same locks, same rows written as
 ``record_purchase``: lock the member, spend lots soonest-expiry first (with allocations),
-insert the purchase, the earn lot and the ledger entries, update the cached balance.
+insert the purchase, the earn lot and the ledger entries, update the cached balance. A look-up
+is one statement in autocommit: the member, its tier and the sums of its lots with points left
+(the rows the product's ``member_with_balance`` reads).
 
     gunicorn bench.floor_wsgi:application  (DATABASE_URL names the database)
 """
@@ -21,10 +23,13 @@ _conn = None
 
 
 def connection():
-    """One connection per worker process, opened after the fork."""
+    """One connection per worker process, opened after the fork, in autocommit: a look-up is
+    one statement on its own, a purchase opens its transaction."""
     global _conn
     if _conn is None or _conn.closed:
-        _conn = psycopg.connect(DATABASE_URL.replace("postgres://", "postgresql://", 1))
+        _conn = psycopg.connect(
+            DATABASE_URL.replace("postgres://", "postgresql://", 1), autocommit=True
+        )
     return _conn
 
 
@@ -38,7 +43,8 @@ def answer(start_response, status, body):
 
 MEMBER_SQL = """
 SELECT m.id, m.card_number, m.first_name, m.last_name, m.phone, m.email, m.birth_date,
-       m.status, m.enrolled_at, m.points_debt, t.code, t.name,
+       m.status, m.marketing_consent, m.referral_code, m.enrolled_at, m.points_debt, t.code,
+       t.name,
        COALESCE(SUM(l.remaining) FILTER (WHERE l.available_from <= now()
                                           AND l.expires_at > now()), 0),
        COALESCE(SUM(l.remaining) FILTER (WHERE l.available_from > now()), 0)
@@ -51,8 +57,8 @@ GROUP BY m.id, t.id
 
 
 def member_body(row):
-    (_id, card, first, last, phone, email, birth, status, enrolled, debt, code, name, avail,
-     pending) = row  # fmt: skip
+    (_id, card, first, last, phone, email, birth, status, consent, referral, enrolled, debt, code,
+     name, avail, pending) = row  # fmt: skip
     return {
         "card_number": card,
         "first_name": first,
@@ -63,26 +69,33 @@ def member_body(row):
         "tier": {"code": code, "name": name},
         "balance": {"available": int(avail) - debt, "pending": int(pending)},
         "status": status,
+        "marketing_consent": consent,
+        "referral_code": referral,
         "enrolled_at": enrolled.isoformat(),
     }
 
 
-def lookup(start_response, where, value):
-    conn = connection()
-    with conn.transaction():
-        row = conn.execute(MEMBER_SQL.format(where=where), [value]).fetchone()
+def lookup(start_response, where, value, *, listed=False):
+    """One member by card, or (``listed``) the members with a phone as ``{count, results}``."""
+    row = connection().execute(MEMBER_SQL.format(where=where), [value]).fetchone()
+    if listed:
+        results = [member_body(row)] if row else []
+        return answer(start_response, "200 OK", {"count": len(results), "results": results})
     if row is None:
         return answer(start_response, "404 Not Found", {"error": {"code": "member_not_found"}})
     return answer(start_response, "200 OK", member_body(row))
 
 
 CONSUME_SQL = """
-WITH open AS (
-    SELECT id, remaining,
-           SUM(remaining) OVER (ORDER BY expires_at, id) - remaining AS before
-    FROM loyalty_pointslot
+WITH first AS (  -- a lot holds at least one point: never more lots than points are needed
+    SELECT id, remaining, expires_at FROM loyalty_pointslot
     WHERE member_id = %(member)s AND remaining > 0
       AND available_from <= now() AND expires_at > now()
+    ORDER BY expires_at, id LIMIT %(points)s
+), open AS (
+    SELECT id, remaining,
+           SUM(remaining) OVER (ORDER BY expires_at, id) - remaining AS before
+    FROM first
 ), take AS (
     SELECT id, LEAST(remaining, %(points)s - before) AS points FROM open
     WHERE before < %(points)s
@@ -185,5 +198,5 @@ def application(environ, start_response):
             part.split("=", 1) for part in environ.get("QUERY_STRING", "").split("&") if "=" in part
         )
         phone = query.get("phone", "").replace("%2B", "+")
-        return lookup(start_response, "m.phone = %s", phone)
+        return lookup(start_response, "m.phone = %s", phone, listed=True)
     return answer(start_response, "404 Not Found", {"error": {"code": "not_found"}})

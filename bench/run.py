@@ -1,13 +1,19 @@
-"""`make bench`: the product against its two floors, measured in the same run (issue 9).
+"""`make bench`: the product against its two floors, measured in the same run (issues 9, 18).
 
 Starts three gunicorn servers with the same settings (the bare psycopg floor, the minimal
 Django + DRF floor, the product), then for every case runs wrk on loopback against each in turn,
 interleaved floor, product, floor (the order flips each round), takes the median of the rounds,
-and reports throughput, latency, errors, deadlocks, ratios to both floors and where the CPU went
-(server, PostgreSQL backends of this database, wrk, everything else on the machine). Prints a
-table and writes JSON (var/bench/results.json).
+and reports throughput, latency, errors, deadlocks, every server's ratio to both floors (page
+cases have no floor), the CPU each request cost (milliseconds of the server's processes and the
+PostgreSQL backends) and where the CPU went (server, PostgreSQL backends of this database, wrk,
+everything else on the machine). Prints a table and writes JSON (var/bench/results.json).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/run.py
+
+With ``--compare-dir DIR`` a fourth server, "before", runs the product of another tree (e.g.
+``git worktree add /tmp/before REV``) in the same interleaved rounds, reported as product ÷
+before. The busiest-member cases buy for one member holding 10, 1,000 or 50,000 open lots,
+prepared before each run by ``bench.lots`` (a fresh member for every server and round).
 
 The database must hold generated data (manage.py generate_data) and the demo stores.
 """
@@ -37,8 +43,14 @@ SERVERS = {
     "bare": ("bench.floor_wsgi:application", None, ""),
     "drf": ("bench.drf_floor.wsgi:application", "bench.drf_floor.settings", ""),
     "product": (None, None, "/api/v1"),
+    "before": (None, None, "/api/v1"),  # the product of --compare-dir
 }
-PORTS = {"bare": 8101, "drf": 8102, "product": 8103}
+PORTS = {"bare": 8101, "drf": 8102, "product": 8103, "before": 8104}
+# A letter per server in receipt numbers (unique per store): never two servers alike.
+TAGS = {"bare": "b", "drf": "d", "product": "p", "before": "o"}
+FLOORS = ("bare", "drf")
+# The busiest-member cases: open lots the member holds when a run starts, and points redeemed.
+BUSIEST_LOTS = ((10, 0), (1000, 0), (50000, 0), (10, 10), (50000, 10))
 # Where the product keeps its WSGI module and settings, newest layout first.
 PRODUCT_LAYOUTS = [
     ("loyalty/project/wsgi.py", "loyalty.project.wsgi", "loyalty.project.settings"),
@@ -218,16 +230,23 @@ class Bench:
             self.product_dir, args.product_module, args.product_settings
         )
         self.apps = dict(SERVERS, product=(f"{module}:application", self.settings, "/api/v1"))
+        del self.apps["before"]
+        self.trees = dict.fromkeys(self.apps, self.product_dir)
+        self.compare_dir = Path(args.compare_dir).resolve() if args.compare_dir else None
+        if self.compare_dir:
+            module, settings = product_modules(self.compare_dir)
+            self.apps["before"] = (f"{module}:application", settings, "/api/v1")
+            self.trees["before"] = self.compare_dir
         self.servers = {}
         self.run_id = uuid.uuid4().hex[:6]
         # One key for every process of the run, so the staff session made here stays valid.
         self.secret_key = os.environ.get("SECRET_KEY") or "bench-" + uuid.uuid4().hex
 
-    def env(self, settings=None):
+    def env(self, settings=None, tree=None):
         env = dict(os.environ)
         env.update(
             DATABASE_URL=self.args.database_url,
-            PYTHONPATH=f"{self.product_dir}{os.pathsep}{REPO}",
+            PYTHONPATH=f"{tree or self.product_dir}{os.pathsep}{REPO}",
             SECRET_KEY=self.secret_key,
             API_THROTTLE_RATE="1000000000/min",
             REDIS_URL=self.args.redis_url,
@@ -254,12 +273,14 @@ class Bench:
     def start_servers(self):
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
         # The back-office search case renders pages, whose static files need the manifest.
-        subprocess.run(  # noqa: S603
-            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
-            cwd=self.product_dir,
-            env=self.env(self.settings),
-            check=True,
-        )
+        for name in ("product", "before"):
+            if name in self.apps:
+                subprocess.run(  # noqa: S603
+                    [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+                    cwd=self.trees[name],
+                    env=self.env(self.apps[name][1], self.trees[name]),
+                    check=True,
+                )
         for name, (app, settings, _prefix) in self.apps.items():
             command = [
                 gunicorn, app, "--workers", str(self.args.workers), "--worker-class", "sync",
@@ -267,10 +288,10 @@ class Bench:
                 "--log-level", "warning", "--timeout", "60",
             ]  # fmt: skip
             self.servers[name] = subprocess.Popen(  # noqa: S603
-                command, cwd=self.product_dir, env=self.env(settings)
+                command, cwd=self.trees[name], env=self.env(settings, self.trees[name])
             )
         deadline = time.monotonic() + 240  # a loaded machine imports Django slowly
-        for name in SERVERS:
+        for name in self.apps:
             url = f"http://127.0.0.1:{PORTS[name]}/"
             while True:
                 try:
@@ -444,7 +465,7 @@ class Bench:
     # -- cases --
     def _purchases(self, cards, headers, tag, redeem):
         def script(server, n):
-            prefix = f"B{self.run_id}{tag}{server[0]}{n}-"
+            prefix = f"B{self.run_id}{tag}{TAGS[server]}{n}-"
             return purchase_script(
                 SERVERS[server][2] + "/purchases", cards, headers, prefix, redeem
             )
@@ -460,6 +481,7 @@ class Bench:
             self._segment_case(samples, session),
             *self._purchase_cases(samples, headers),
             self._busiest_case(samples, headers),
+            *self._lots_cases(headers),
             *self._lookup_cases(samples, headers),
             *self._page_cases(samples, session),
         ]
@@ -490,14 +512,62 @@ class Bench:
             "servers": ["bare", "product", "drf"],
             "connections": 8,
             "busiest": busy,
+            "receipts": lambda server, n: f"H{self.run_id}{TAGS[server]}{n}-",
             "script": lambda server, n: purchase_script(
                 SERVERS[server][2] + "/purchases",
                 [busy],
                 headers,
-                f"H{self.run_id}{server[0]}{n}-",
+                f"H{self.run_id}{TAGS[server]}{n}-",
                 0,
             ),
         }
+
+    def _lots_cases(self, headers):
+        """One member holding ``lots`` open lots, eight connections buying for it: a fresh
+        member for every server and round (``run_case``), as each run adds its earned lots."""
+        cases = []
+        for lots, redeem in BUSIEST_LOTS:
+            kind = "redeem " if redeem else ""
+
+            def receipts(server, n, lots=lots, redeem=redeem):
+                # Receipt numbers of their own per case: a repeat would be answered as a replay.
+                return f"L{self.run_id}{lots}{'r' if redeem else 'e'}{TAGS[server]}{n}-"
+
+            cases.append(
+                {
+                    "name": f"busiest, {lots:,} open lots {kind}c8",
+                    "servers": ["bare", "product", "drf"],
+                    "connections": 8,
+                    "lots": lots,
+                    "targets": [("product_vs_drf", ">=", 0.9)],
+                    "receipts": receipts,
+                    "script": lambda server, n, card, redeem=redeem, receipts=receipts: (
+                        purchase_script(
+                            SERVERS[server][2] + "/purchases",
+                            [card],
+                            headers,
+                            receipts(server, n),
+                            redeem,
+                        )
+                    ),
+                }
+            )
+        return cases
+
+    def lot_members(self, lots, count):
+        """``count`` members who each hold ``lots`` open lots (bench.lots), by card number."""
+        out = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "bench.lots", str(lots), str(count)],
+            cwd=REPO,
+            env=self.env(self.settings),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        cards = out.split()
+        if len(cards) < count:
+            raise RuntimeError(f"only {len(cards)} members could hold {lots} lots, not {count}")
+        return cards
 
     def _lookup_cases(self, samples, headers):
         cards = samples["cards"]
@@ -569,20 +639,37 @@ class Bench:
         return results
 
     def run_case(self, case):
-        """Every round over the case's servers (the order flips each round), then the medians."""
+        """Every round over the case's servers (the order flips each round), then the medians.
+
+        A busiest-member case (``lots``) gets a fresh member for every server and round, holding
+        that many open lots, and no warm-up (the servers are warm from the cases before)."""
         args = self.args
-        runs = {server: [] for server in case["servers"]}
+        servers = case_servers(case["servers"], "before" in self.apps)
+        cards = []
+        if "lots" in case:
+            cards = self.lot_members(case["lots"], len(servers) * args.runs)
+        runs = {server: [] for server in servers}
         for round_no in range(args.runs):
-            order = case["servers"] if round_no % 2 == 0 else case["servers"][::-1]
+            order = servers if round_no % 2 == 0 else servers[::-1]
             for server in order:
-                if round_no == 0 and args.warmup:
+                this = case
+                if cards:
+                    card = cards.pop()
+                    this = dict(
+                        case,
+                        busiest=card,
+                        script=lambda server, n, card=card: case["script"](server, n, card),
+                    )
+                elif round_no == 0 and args.warmup:
                     self.wrk(
                         server,
                         case["script"](server, f"w{round_no}"),
                         case["connections"],
                         args.warmup,
                     )
-                outcome = self.measure(case, server, f"r{round_no}")
+                outcome = self.measure(this, server, f"r{round_no}")
+                if "busiest" in this:
+                    outcome["member"] = this["busiest"]
                 runs[server].append(outcome)
                 print(f"  {case['name']:<32} {server:<8} {summary(outcome)}", flush=True)
         return aggregate(case, runs)
@@ -595,7 +682,7 @@ class Bench:
         )
         if before is not None:
             after = self.member_state(case["busiest"])
-            prefix = f"H{self.run_id}{server[0]}{tag}-"
+            prefix = case["receipts"](server, tag)
             gain, _count = self.run_gain(case["busiest"], prefix)
             outcome["balance_exact"] = after[0] == after[1] == after[2] == before[0] + gain
         return outcome
@@ -652,10 +739,49 @@ def _page_case(name, connections, p95_ms, paths, session, *, fragment=False):
     }
 
 
+def case_servers(servers, compare):
+    """The servers a case runs on: with a tree to compare, "before" next to the product."""
+    if not compare or "product" not in servers:
+        return list(servers)
+    at = servers.index("product") + 1
+    return [*servers[:at], "before", *servers[at:]]
+
+
+# Each server's ratios: to both floors, and the product to the tree it is compared with.
+RATIOS = (
+    ("product", "bare"), ("product", "drf"), ("product", "before"),
+    ("before", "bare"), ("before", "drf"), ("drf", "bare"),
+)  # fmt: skip
+
+
+def ratio(numerator, denominator):
+    """numerator ÷ denominator to three places, None without a denominator."""
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def ratios(rps):
+    """``{"product_vs_bare": ..., ...}`` for every pair of RATIOS whose servers both ran."""
+    return {
+        f"{a}_vs_{b}": ratio(rps[a], rps[b]) for a, b in RATIOS if a in rps and b in rps and rps[b]
+    }
+
+
+def cpu_ms_per_request(outcome):
+    """Milliseconds of CPU one answered request cost: the server's processes (gunicorn master
+    and workers) and the PostgreSQL backends of the database, over the requests answered."""
+    if not outcome["rps"]:
+        return None
+    cpu = outcome["cpu"]
+    return round((cpu["server"] + cpu["postgres"]) * 1000 / outcome["rps"], 3)
+
+
 def summary(outcome):
     cpu = outcome["cpu"]
     return (
         f"{outcome['rps']:>8.1f} rps  p99 {outcome['p99_ms']:>7.1f} ms  "
+        f"cpu/req {cpu_ms_per_request(outcome)} ms  "
         f"err {outcome['errors']}  dl {outcome['deadlocks']}  cpu srv {cpu['server']} "
         f"pg {cpu['postgres']} wrk {cpu['wrk']} other {cpu['other']} steal {cpu['steal']}"
         f"  ckpt {outcome['checkpoints']}"
@@ -676,19 +802,19 @@ def aggregate(case, runs):
                 part: round(statistics.median(o["cpu"][part] for o in outcomes), 2)
                 for part in outcomes[0]["cpu"]
             },
+            "cpu_ms_per_request": median_of(cpu_ms_per_request(o) for o in outcomes),
             "runs": outcomes,
         }
         if any("balance_exact" in o for o in outcomes):
             entry["servers"][server]["balance_exact"] = all(o["balance_exact"] for o in outcomes)
-    product = entry["servers"].get("product")
-    if product:
-        for floor in ("bare", "drf"):
-            if floor in entry["servers"] and entry["servers"][floor]["rps"]:
-                entry[f"product_vs_{floor}"] = round(
-                    product["rps"] / entry["servers"][floor]["rps"], 3
-                )
+    entry.update(ratios({name: server["rps"] for name, server in entry["servers"].items()}))
     entry["verdict"] = verdict(case, entry)
     return entry
+
+
+def median_of(values):
+    values = [value for value in values if value is not None]
+    return round(statistics.median(values), 3) if values else None
 
 
 def verdict(case, entry):
@@ -729,31 +855,47 @@ def machine():
     }
 
 
+def table_rows(entry):
+    """One line per server of a case: rps, p50/p99, ÷bare, ÷DRF, ÷before, CPU ms a request."""
+    servers = entry["servers"]
+    has_floor = any(floor in servers for floor in FLOORS)
+    rows = []
+    for name, server in servers.items():
+
+        def against(other, name=name):
+            if other == name:
+                return "-"
+            if other in FLOORS and not has_floor:
+                return "no floor"
+            value = entry.get(f"{name}_vs_{other}")
+            return "-" if value is None else f"{value:.2f}"
+
+        extra = ""
+        if "balance_exact" in server:
+            extra = "  balance exact" if server["balance_exact"] else "  BALANCE WRONG"
+        cpu = server["cpu"]
+        cpu_ms = server.get("cpu_ms_per_request")
+        rows.append(
+            f"{entry['case']:<40} {name:<8} {server['rps']:>8.0f} {server['p50_ms']:>7.1f} "
+            f"{server['p99_ms']:>7.1f} {against('bare'):>8} {against('drf'):>8} "
+            f"{against('before'):>7} {'-' if cpu_ms is None else f'{cpu_ms:.2f}':>7} "
+            f"{server['errors']:>4} {server['deadlocks']:>3}  "
+            f"{cpu.get('server')}/{cpu.get('postgres')}/{cpu.get('wrk')}/{cpu.get('other')}{extra}"
+        )
+    return rows
+
+
 def print_table(results):
     print()
     print(
-        f"{'case':<32} {'bare rps':>9} {'drf rps':>8} {'product':>8} {'÷bare':>6} {'÷drf':>6} "
-        f"{'p99 ms':>7} {'p95 ms':>7} {'err':>4} {'dl':>3}  cpu srv/pg/wrk/other"
+        f"{'case':<40} {'server':<8} {'rps':>8} {'p50 ms':>7} {'p99 ms':>7} {'÷bare':>8} "
+        f"{'÷drf':>8} {'÷before':>7} {'cpu ms':>7} {'err':>4} {'dl':>3}  "
+        "cores srv/pg/wrk/other"
     )
     for entry in results["cases"]:
-        servers = entry["servers"]
-        product = servers.get("product", {})
-        cpu = product.get("cpu", {})
-
-        def rps(name, servers=servers):
-            return f"{servers[name]['rps']:.0f}" if name in servers else "-"
-
-        extra = ""
-        if "balance_exact" in product:
-            extra = "  balance exact" if product["balance_exact"] else "  BALANCE WRONG"
-        print(
-            f"{entry['case']:<32} {rps('bare'):>9} {rps('drf'):>8} {rps('product'):>8} "
-            f"{entry.get('product_vs_bare', '-'):>6} {entry.get('product_vs_drf', '-'):>6} "
-            f"{product.get('p99_ms', 0):>7.1f} {product.get('p95_ms', 0):>7.1f} "
-            f"{product.get('errors', 0):>4} {product.get('deadlocks', 0):>3}  "
-            f"{cpu.get('server')}/{cpu.get('postgres')}/{cpu.get('wrk')}/{cpu.get('other')}{extra}"
-            f"  {entry['verdict']}"
-        )
+        for row in table_rows(entry):
+            print(row)
+        print(f"{'':<40} {entry['verdict']}")
 
 
 def main():
@@ -763,6 +905,11 @@ def main():
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
     )
     parser.add_argument("--product-dir", default=str(REPO))
+    parser.add_argument(
+        "--compare-dir",
+        help="another tree of the product (e.g. `git worktree add /tmp/before REV`), run as a "
+        "fourth server, 'before', in the same rounds and reported as product ÷ before",
+    )
     parser.add_argument(
         "--product-module",
         help="the product's WSGI module (default: loyalty.project.wsgi if the product dir has "

@@ -1,10 +1,16 @@
-"""The purchase transaction and member lookups through the ORM, with DRF and nothing else."""
+"""The purchase transaction and member look-ups through the ORM, with DRF and nothing else.
+
+Each view is what a framework user would write: an APIView, a plain Serializer, the ORM. A
+look-up is one statement; a purchase is the rows ``record_purchase`` reads and writes (the
+member locked, the lots it spends with their allocations, the receipt, the earned lot, the
+ledger entries, the member's cached balance), without the product's rules.
+"""
 
 from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, FilteredRelation, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework import serializers
@@ -22,42 +28,66 @@ class PurchaseIn(serializers.Serializer):
     redeem_points = serializers.IntegerField(min_value=0, default=0)
 
 
-class MemberOut(serializers.ModelSerializer):
-    tier = serializers.SerializerMethodField()
-    balance = serializers.SerializerMethodField()
+class TierOut(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class BalanceOut(serializers.Serializer):
+    available = serializers.IntegerField()
+    pending = serializers.IntegerField()
+
+
+class MemberOut(serializers.Serializer):
+    """The member as the product's API shows it, from the attributes ``members()`` reads."""
+
+    card_number = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
     phone = serializers.CharField()
+    email = serializers.CharField()
+    birth_date = serializers.DateField()
+    tier = TierOut()
+    balance = BalanceOut(source="*")
+    status = serializers.CharField()
+    marketing_consent = serializers.BooleanField()
+    referral_code = serializers.CharField()
+    enrolled_at = serializers.DateTimeField()
 
-    class Meta:
-        model = Member
-        fields = [
-            "card_number", "first_name", "last_name", "phone", "email", "birth_date", "tier",
-            "balance", "status", "enrolled_at",
-        ]  # fmt: skip
 
-    def get_tier(self, member):
-        return {"code": member.tier.code, "name": member.tier.name}
-
-    def get_balance(self, member):
-        now = timezone.now()
-        sums = PointsLot.objects.filter(member_id=member.pk, remaining__gt=0).aggregate(
+def members():
+    """Members with their tier and balance, in ONE statement: the member row joined to its tier
+    and to its lots with points left (the product's look-up reads the same rows:
+    ``locking.member_with_balance``), the sums as of now, debt taken from what is available."""
+    now = timezone.now()
+    return (
+        Member.objects.select_related("tier")
+        .alias(open_lots=FilteredRelation("lots", condition=Q(lots__remaining__gt=0)))
+        .annotate(
             available=Coalesce(
-                Sum("remaining", filter=Q(available_from__lte=now, expires_at__gt=now)), 0
+                Sum(
+                    "open_lots__remaining",
+                    filter=Q(open_lots__available_from__lte=now, open_lots__expires_at__gt=now),
+                ),
+                0,
+            )
+            - F("points_debt"),
+            pending=Coalesce(
+                Sum("open_lots__remaining", filter=Q(open_lots__available_from__gt=now)), 0
             ),
-            pending=Coalesce(Sum("remaining", filter=Q(available_from__gt=now)), 0),
         )
-        return {"available": sums["available"] - member.points_debt, "pending": sums["pending"]}
+    )
 
 
 class MemberView(APIView):
     def get(self, request, card_number):
-        member = Member.objects.select_related("tier").get(card_number=card_number)
-        return Response(MemberOut(member).data)
+        return Response(MemberOut(members().get(card_number=card_number)).data)
 
 
 class MemberByPhoneView(APIView):
     def get(self, request):
-        member = Member.objects.select_related("tier").get(phone=request.query_params["phone"])
-        return Response(MemberOut(member).data)
+        member = members().get(phone=request.query_params["phone"])
+        return Response({"count": 1, "results": [MemberOut(member).data]})
 
 
 class PurchaseView(APIView):
@@ -91,9 +121,10 @@ class PurchaseView(APIView):
             if redeem:
                 left = redeem
                 allocations = []
+                # A lot holds at least one point: never more lots than points are needed.
                 lots = PointsLot.objects.filter(
                     member=member, remaining__gt=0, available_from__lte=now, expires_at__gt=now
-                ).order_by("expires_at", "id")
+                ).order_by("expires_at", "id")[:redeem]
                 for lot in lots:
                     take = min(lot.remaining, left)
                     PointsLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - take)
