@@ -237,7 +237,30 @@ def liability_page(request):
         row.issued_cells = [row.lines[line] for line, _label in issued]
         row.other_cells = [row.lines[line] for line, _label in other]
         row.money_cells = [row.money[line] for line, _label in liability.LINES]
+    charts = []
+    if report:
+        labels = [formats.date_format(row.month, "YEAR_MONTH_FORMAT") for row in report["months"]]
+        charts.append(
+            {
+                "id": "liability-chart",
+                "type": "bar",
+                "labels": labels,
+                "datasets": [
+                    _series(_("Issued"), [row.issued for row in report["months"]], "#0172ad"),
+                    _series(
+                        _("Redeemed"),
+                        [-row.lines["redeemed"] for row in report["months"]],
+                        "#2e7d32",
+                    ),  # fmt: skip
+                    _series(
+                        _("Expired"), [-row.lines["expired"] for row in report["months"]], "#c62828"
+                    ),  # fmt: skip
+                    _series(_("Closing"), [row.closing for row in report["months"]], "#6b4fa0"),
+                ],
+            }
+        )
     context = {
+        "charts": charts,
         "form": form,
         "report": report,
         "lines": liability.LINES,
@@ -391,6 +414,7 @@ def roi_page(request):
             "report": report,
             "economics": economics,
             "economics_form": economics_form,
+            "charts": _roi_charts(report),
             "target_form": target_form,
             "currency": ProgramSettings.load().currency,
         },
@@ -435,3 +459,20 @@ def roi_export(request):
 
 def _blank(value):
     return "" if value is None else value
+
+
+def _series(label, data, color):
+    return {"label": str(label), "data": [float(value) for value in data], "color": color}
+
+
+def _roi_charts(report):
+    if not report:
+        return []
+    months = report["months"]
+    labels = [formats.date_format(row.month, "YEAR_MONTH_FORMAT") for row in months]
+    datasets = [_series(_("Cost"), [row.cost for row in months], "#c62828")]
+    if report["lift"].per_day is not None:
+        datasets.insert(
+            0, _series(_("Extra margin"), [row.incremental_margin for row in months], "#2e7d32")
+        )
+    return [{"id": "roi-chart", "type": "bar", "labels": labels, "datasets": datasets}]

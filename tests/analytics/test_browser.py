@@ -77,6 +77,7 @@ def test_liability_page_in_a_browser(page, marketer, refreshed, language):
         '[data-testid=rollforward] tr[data-month="2026-03"] [data-testid=closing]'
     )
     expect(closing).to_have_text("164")
+    expect(page.locator("#liability-chart")).to_have_attribute("style", re.compile("height"))
     assert_accessible(page)
 
 
@@ -113,4 +114,5 @@ def test_roi_page_in_a_browser(page, marketer, refreshed, language):
     form.locator("button[type=submit]").click()
     row = page.locator('[data-testid=kpis] tr[data-month="2026-03"]')
     expect(row).to_contain_text("/ 9")
+    expect(page.locator("#roi-chart")).to_have_attribute("style", re.compile("height"))
     assert_accessible(page)
