@@ -9,6 +9,7 @@ urlpatterns = [
     path("export/<slug:kind>.csv", views.export, name="export"),
     path("liability/", views.liability_page, name="liability"),
     path("effect/", views.effect_page, name="effect"),
+    path("effect.csv", views.effect_export, name="effect-export"),
     path("roi/", views.roi_page, name="roi"),
     path("roi.csv", views.roi_export, name="roi-export"),
     path("liability/<slug:kind>.csv", views.liability_export, name="liability-export"),

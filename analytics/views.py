@@ -476,3 +476,33 @@ def _roi_charts(report):
             0, _series(_("Extra margin"), [row.incremental_margin for row in months], "#2e7d32")
         )
     return [{"id": "roi-chart", "type": "bar", "labels": labels, "datasets": datasets}]
+
+
+@require("loyalty.view_analytics", "loyalty.all_stores")
+def effect_export(request):
+    """The effect page's figures as CSV: method, measure, each figure, and the counts used."""
+    with replica_reads():
+        did = effect.difference_in_differences()
+        cem = matching.coarsened_exact_matching()
+    rows = [
+        ["did", "members_used", did.used],
+        ["did", "comparison_buyers", did.comparison],
+        *(["did", f"left_out_{reason}", count] for reason, count in did.left_out.items()),
+    ]
+    for measure in ("spend", "purchases"):
+        figure = getattr(did, measure)
+        for name in ("members_before", "members_after", "comparison_before",
+                     "comparison_after", "effect", "low", "high"):  # fmt: skip
+            rows.append(
+                ["did", f"{measure}_{name}", "" if figure is None else getattr(figure, name)]
+            )
+    rows += [
+        ["matching", "members", cem.members],
+        ["matching", "non_members", cem.non_members],
+        ["matching", "members_matched", cem.matched_members],
+        ["matching", "strata", cem.strata],
+    ]
+    for name in ("raw_gap", "matched_gap", "low", "high", "surviving", "share_matched"):
+        value = getattr(cem, name)
+        rows.append(["matching", name, "" if value is None else value])
+    return _stream_csv("effect.csv", ["method", "figure", "value"], rows)

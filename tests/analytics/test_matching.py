@@ -64,3 +64,13 @@ def test_the_page_shows_the_matching(program, client_as, admin_user_):
     response = client_as("admin").get(reverse("analytics:effect"))
     assert response.status_code == 200
     assert 'data-testid="cem-members"' in response.content.decode()
+
+
+def test_the_figures_as_csv(program, client_as, admin_user_):
+    """The export holds every figure the page shows (as of now, so only names are checked)."""
+    response = client_as("admin").get(reverse("analytics:effect-export"))
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "method,figure,value"
+    names = {tuple(line.split(",")[:2]) for line in lines[1:]}
+    assert {("did", "members_used"), ("did", "spend_effect"), ("matching", "matched_gap"),
+            ("matching", "share_matched")} <= names  # fmt: skip

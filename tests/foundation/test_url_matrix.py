@@ -229,6 +229,7 @@ ROUTES = {
     # The liability is the whole program's (ledger entries have no store): not a manager's.
     "analytics:liability": Route(LIABILITY),
     "analytics:effect": Route(LIABILITY),
+    "analytics:effect-export": Route(LIABILITY),
     "analytics:roi": Route(LIABILITY),
     "analytics:roi-export": Route(LIABILITY),
     "analytics:liability-export": Route(LIABILITY, lambda stores: {"kind": "ifrs15"}),
