@@ -2,9 +2,11 @@
 
 import csv
 import io
+import math
 from decimal import Decimal
 
 import pytest
+from scipy import stats
 
 from campaigns.models import CampaignRecipient
 from campaigns.queries import campaign_results, two_proportions, welch
@@ -23,16 +25,32 @@ def test_two_proportions_by_hand():
     assert stat["p_value"] == pytest.approx(0.102470, abs=1e-6)
 
 
-def test_welch_by_hand():
+def test_welch_by_hand_and_as_scipy_gives_it():
     # Test [1000, 500, 500, 0]: mean 500, variance 500,000/3; control [400, 0, 0, 0]: mean
     # 100, variance 40,000. SE sqrt(166,666.67/4 + 40,000/4) = 227.3030, difference 400,
-    # interval 400 -/+ 445.5057, z = 1.759766, p = 0.078448.
+    # t = 1.759765 on 4.361573 degrees of freedom (Welch-Satterthwaite), p = 0.147289.
     stat = welch(2000.0, 1_500_000.0, 4, 400.0, 160_000.0, 4)
 
     assert stat["diff"] == pytest.approx(400.0, abs=1e-9)
-    assert stat["low"] == pytest.approx(-45.505749, abs=1e-5)
-    assert stat["high"] == pytest.approx(845.505749, abs=1e-5)
-    assert stat["p_value"] == pytest.approx(0.078448, abs=1e-6)
+    assert stat["t"] == pytest.approx(1.759765, abs=1e-6)
+    assert stat["df"] == pytest.approx(4.361573, abs=1e-6)
+    test, control = [1000, 500, 500, 0], [400, 0, 0, 0]
+    reference = stats.ttest_ind(test, control, equal_var=False)
+    assert stat["t"] == pytest.approx(reference.statistic, rel=1e-12)
+    assert stat["p_value"] == pytest.approx(reference.pvalue, rel=1e-9)
+    low, high = reference.confidence_interval(0.95)
+    assert (stat["low"], stat["high"]) == (
+        pytest.approx(low, rel=1e-9),
+        pytest.approx(high, rel=1e-9),
+    )
+
+
+def test_two_proportions_as_scipy_gives_it():
+    """The pooled z statistic's two-sided p-value from scipy's normal distribution."""
+    stat = two_proportions(130, 1000, 100, 1000)
+    pooled = 230 / 2000
+    z = (0.13 - 0.10) / math.sqrt(pooled * (1 - pooled) * (2 / 1000))
+    assert stat["p_value"] == pytest.approx(2 * stats.norm.sf(z), rel=1e-9)
 
 
 def test_no_statistics_for_an_empty_group():
@@ -82,9 +100,9 @@ def test_results_compare_the_test_group_with_its_control(sent_with_purchases):
     assert results["conversion"]["high"] == pytest.approx(1.100114, abs=1e-6)
     assert results["conversion"]["p_value"] == pytest.approx(0.157299, abs=1e-6)
     assert results["conversion"]["significant"] is False
-    # Revenue per member: the Welch figures of test_welch_by_hand.
+    # Revenue per member: the Welch figures of test_welch_by_hand_and_as_scipy_gives_it.
     assert results["revenue"]["diff"] == pytest.approx(400.0, abs=1e-6)
-    assert results["revenue"]["p_value"] == pytest.approx(0.078448, abs=1e-6)
+    assert results["revenue"]["p_value"] == pytest.approx(0.147289, abs=1e-6)
 
 
 def test_the_results_csv_has_a_row_per_group_and_the_differences(client_as, sent_with_purchases):
@@ -97,7 +115,7 @@ def test_the_results_csv_has_a_row_per_group_and_the_differences(client_as, sent
     assert rows[2] == ["control", "4", "1", "0.2500", "400.00", "100.00", "1", "400.00", "0"]
     assert rows[4] == ["measure", "difference", "ci95_low", "ci95_high", "p_value"]
     assert rows[5] == ["conversion", "0.5000", "-0.1001", "1.1001", "0.1573"]
-    assert rows[6] == ["revenue_per_member", "400.0000", "-45.5057", "845.5057", "0.0784"]
+    assert rows[6] == ["revenue_per_member", "400.0000", "-210.9873", "1010.9873", "0.1473"]
 
 
 def test_the_campaign_page_shows_the_results_table(client_as, sent_with_purchases):
