@@ -11,7 +11,7 @@ program's total only: it belongs to no store). Every input is returned beside th
 """
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection
@@ -176,7 +176,7 @@ def kpis(first, last, roi_rows):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for month, active, repeat in cursor.fetchall():
-            month = _month_of(month) if hasattr(month, "hour") else _parse_month(month)
+            month = _parse_month(month)
             row = actual[month]
             row.active_members = active
             row.repeat_rate_pct = round_to(Decimal(repeat or 0) * 100 / active, 1)
@@ -204,5 +204,8 @@ def kpis(first, last, roi_rows):
 
 
 def _parse_month(value):
-    """SQLite hands the truncated month back as text, already in local time."""
+    """A truncated month read through a plain cursor: local time already, as a naive datetime
+    (PostgreSQL) or text (SQLite)."""
+    if isinstance(value, datetime) and timezone.is_aware(value):
+        return _month_of(value)
     return date.fromisoformat(str(value)[:10])
