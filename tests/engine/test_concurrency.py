@@ -91,3 +91,90 @@ def test_the_same_receipt_sent_by_eight_threads_is_recorded_once(postgres, store
     assert len({content for _, content in results}) == 1
     assert Purchase.objects.count() == 1
     assert Member.objects.get(pk=member.pk).points_balance == 30
+
+
+def test_a_spend_of_an_expiring_lot_while_expiry_runs_keeps_the_ledger_exact(postgres):
+    """The till spends 4 of a lot's 10 points at a moment just before its expiry; the expiry
+    job (as of just after) reads the lot with 10 and waits on the till's row lock. Once the till
+    commits, the job leaves the changed lot alone (no entry of -10 for the 6 left), and the next
+    run expires the 6."""
+    from datetime import timedelta
+
+    from django.db import transaction
+
+    from loyalty.engine.adjustments import apply_adjustment
+    from loyalty.jobs.runner import run_job
+    from loyalty.models import JobRun, PointsLot
+
+    member = enrol_member(phone="+79123456781")
+    adjust_points(member_id=member.pk, points=10, reason="opening balance", staff=None)
+    lot = PointsLot.objects.get(member=member)
+    spent, commit = threading.Event(), threading.Event()
+    runs = []
+
+    def till():
+        try:
+            with transaction.atomic():  # the member's row lock first, as every spend takes it
+                apply_adjustment(
+                    member_id=member.pk,
+                    points=-4,
+                    reason="spent at the till",
+                    staff=None,
+                    now=lot.expires_at - timedelta(minutes=1),
+                )
+                spent.set()
+                assert commit.wait(30)
+        finally:
+            spent.set()
+            connections.close_all()
+
+    def expiry():
+        try:
+            runs.append(run_job("expire_points", as_of=lot.expires_at + timedelta(minutes=1)))
+        finally:
+            connections.close_all()
+
+    till_thread = threading.Thread(target=till)
+    till_thread.start()
+    assert spent.wait(30)
+    expiry_thread = threading.Thread(target=expiry)
+    expiry_thread.start()
+    try:
+        _wait_for_lock_wait("UPDATE loyalty_pointslot")
+    finally:
+        commit.set()
+        till_thread.join(30)
+        expiry_thread.join(30)
+
+    assert runs[0].status == JobRun.Status.DONE
+    assert runs[0].rows == 0
+    lot.refresh_from_db()
+    assert lot.remaining == 6
+    assert not LedgerEntry.objects.filter(kind="expire").exists()
+    assert list(ledger_drift()) == []
+
+    rerun = run_job("expire_points", as_of=lot.expires_at + timedelta(minutes=2))
+
+    assert rerun.rows == 1
+    assert list(LedgerEntry.objects.filter(kind="expire").values_list("points", flat=True)) == [-6]
+    member.refresh_from_db()
+    assert member.points_balance == 0
+    assert list(ledger_drift()) == []
+
+
+def _wait_for_lock_wait(statement, seconds=30):
+    """Until another connection's ``statement`` waits on a row lock (fails after ``seconds``)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND query LIKE %s AND pid <> pg_backend_pid()",
+                [f"%{statement}%"],
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"no connection waited on a lock in {statement!r}")
