@@ -185,7 +185,7 @@ class MemberLedgerView(APIView):
     def get(self, request, card_number):
         member = get_member_or_404(card_number)
         entries = (
-            LedgerEntry.objects.filter(member=member)
+            LedgerEntry.objects.filter(member_id=member.id)
             .select_related("purchase")
             .only(
                 "id",
