@@ -24,12 +24,14 @@ from members.services import enrol_member, normalise_phone
 
 
 def member_body(member, balance):
-    """The member as the API shows it (documented by MemberOutSerializer)."""
+    """The member as the API shows it (documented by MemberOutSerializer): a ``Member`` or the
+    look-up's ``MemberRead`` (whose phone is the stored E.164 text)."""
+    phone = member.phone
     return {
         "card_number": member.card_number,
         "first_name": member.first_name,
         "last_name": member.last_name,
-        "phone": member.phone.as_e164 if member.phone else None,
+        "phone": (phone if isinstance(phone, str) else phone.as_e164) if phone else None,
         "email": member.email,
         "birth_date": member.birth_date.isoformat() if member.birth_date else None,
         "tier": {"code": member.tier.code, "name": member.tier.name},
@@ -183,7 +185,7 @@ class MemberLedgerView(APIView):
     def get(self, request, card_number):
         member = get_member_or_404(card_number)
         entries = (
-            LedgerEntry.objects.filter(member=member)
+            LedgerEntry.objects.filter(member_id=member.id)
             .select_related("purchase")
             .only(
                 "id",

@@ -348,7 +348,7 @@ def _effect_on_member(program, receipt, member, balance_before, qualifying, quot
 
 def _write_receipt(purchase, coupon, lines, member):
     """Insert the receipt, use its coupon, and insert its lines."""
-    purchase.save(force_insert=True)
+    ledger.insert_row(purchase)
     if coupon is not None:
         use_coupon(coupon, purchase=purchase, member_id=member.pk if member else None)
     if lines:
