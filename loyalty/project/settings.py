@@ -87,9 +87,6 @@ def database_from_url(name, url):
         # to win it back. Off unless DB_JIT=true.
         if not env_bool("DB_JIT", False):
             options += " -c jit=off"
-        # Memory per sort or hash: the default 4 MB spilled every hash of a segment count over a
-        # million members to disk. Per operation, not per connection; DB_WORK_MEM to change it.
-        options += f" -c work_mem={env_str('DB_WORK_MEM', '64MB')}"
         config.setdefault("OPTIONS", {})["options"] = options
         if env_bool("DB_PREPARED_STATEMENTS", True):
             # Parameters travel apart from the SQL (server-side binding), so that statements

@@ -84,13 +84,9 @@ def test_a_postgresql_url_bounds_lock_waits_and_turns_jit_off(monkeypatch):
     url = "postgres://loyalty@db.example.com:5432/loyalty"
 
     options = database_from_url("DATABASE_URL", url)["OPTIONS"]["options"]
-    assert options == "-c lock_timeout=1500 -c jit=off -c work_mem=64MB"
+    assert options == "-c lock_timeout=1500 -c jit=off"
     monkeypatch.setenv("DB_JIT", "true")
-    monkeypatch.setenv("DB_WORK_MEM", "16MB")
-    assert (
-        database_from_url("DATABASE_URL", url)["OPTIONS"]["options"]
-        == "-c lock_timeout=1500 -c work_mem=16MB"
-    )
+    assert database_from_url("DATABASE_URL", url)["OPTIONS"]["options"] == "-c lock_timeout=1500"
 
 
 def test_a_postgresql_url_binds_parameters_on_the_server_unless_told_not_to(monkeypatch):
