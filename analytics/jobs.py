@@ -25,7 +25,7 @@ from analytics import clv
 from analytics.models import PERIODS, DailyFigures, SegmentFigures, Snapshot
 from analytics.sql import Dialect
 from loyalty.engine import progress
-from loyalty.engine.db import dt
+from loyalty.engine.db import by_dialect, dt
 from loyalty.engine.money import money
 from loyalty.models import LedgerEntry, ProgramSettings, Purchase, Store
 from members.models import Member
@@ -424,7 +424,7 @@ def refresh_snapshot(*, as_of, through, first_day, full, marks=None, run=None):
         _timing(run, members_ms=_ms(started))
         started = time.monotonic()
         cursor.execute(STORE_BUYERS_SQL)
-        if connection.vendor == "postgresql":
+        if by_dialect(postgres=True, sqlite=False):
             # Fresh statistics for the segment counts, which read these two tables all day:
             # after the rebuild PostgreSQL would plan with the old ones (at 1M members "bought at
             # a store" expected 8,750 pairs, found 459,560 and spilled its hash to disk).

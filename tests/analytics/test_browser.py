@@ -57,15 +57,20 @@ def test_analytics_page_in_a_browser(page, marketer, refreshed, language):
     assert errors == []
 
 
+def sign_in_as_marketer(page):
+    page.goto("/login/")
+    page.locator("input[name=username]").fill("marketer")
+    page.locator("input[name=password]").fill(DEMO_PASSWORD)
+    page.locator("main").locator("button[type=submit]").click()
+    expect(page.get_by_test_id("main-nav")).to_be_visible()
+
+
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
 def test_liability_page_in_a_browser(page, marketer, refreshed, language):
     """From the dashboard to the liability: the months change with the keyboard-friendly month
     inputs, the closing of March is the members' balances then (A 59 + B 15 + C 90 = 164 as of
     the end of March), and axe finds nothing serious."""
-    page.goto("/login/")
-    page.locator("input[name=username]").fill("marketer")
-    page.locator("input[name=password]").fill(DEMO_PASSWORD)
-    page.locator("main").locator("button[type=submit]").click()
+    sign_in_as_marketer(page)
     page.goto("/analytics/")
     page.get_by_test_id("liability-link").click()
     expect(page).to_have_url(re.compile(r"/analytics/liability/$"))
@@ -85,10 +90,7 @@ def test_liability_page_in_a_browser(page, marketer, refreshed, language):
 def test_effect_page_in_a_browser(page, marketer, refreshed, language):
     """The before/after page from the dashboard; the small program has nobody who bought before
     joining in the 13 weeks before, so the page says why there is no number."""
-    page.goto("/login/")
-    page.locator("input[name=username]").fill("marketer")
-    page.locator("input[name=password]").fill(DEMO_PASSWORD)
-    page.locator("main").locator("button[type=submit]").click()
+    sign_in_as_marketer(page)
     page.goto("/analytics/")
     page.get_by_test_id("effect-link").click()
     expect(page).to_have_url(re.compile(r"/analytics/effect/$"))
@@ -100,10 +102,7 @@ def test_effect_page_in_a_browser(page, marketer, refreshed, language):
 def test_roi_page_in_a_browser(page, marketer, refreshed, language):
     """The marketer opens the ROI, sets a target for March with the keyboard and sees it beside
     the actual; axe finds nothing serious."""
-    page.goto("/login/")
-    page.locator("input[name=username]").fill("marketer")
-    page.locator("input[name=password]").fill(DEMO_PASSWORD)
-    page.locator("main").locator("button[type=submit]").click()
+    sign_in_as_marketer(page)
     page.goto("/analytics/")
     page.get_by_test_id("roi-link").click()
     expect(page).to_have_url(re.compile(r"/analytics/roi/$"))
