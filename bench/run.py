@@ -619,7 +619,7 @@ class Bench:
         (docs/benchmarks.md gives the count both ways).
         """
         paths = [f"/campaigns/segments/new/?{query}" for query in segment_queries(samples)]
-        return _page_case("segment count c1", 1, 1000, paths, session, fragment=True)
+        return _page_case("segment count c1", 1, 500, paths, session, fragment=True)
 
     def run(self):
         args = self.args
