@@ -15,7 +15,7 @@ Only members and buyers with a purchase before enrolment are read (one grouped q
 their first purchase and have no "before".
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -198,3 +198,13 @@ def difference_in_differences(as_of=None, weeks=WINDOW_WEEKS):
         )
         setattr(result, name, figure)
     return result
+
+
+def to_json(result):
+    return asdict(result)
+
+
+def from_json(data):
+    figures = {name: Figure(**data[name]) if data.get(name) else None
+               for name in ("spend", "purchases")}  # fmt: skip
+    return DiD(**{**data, **figures})

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from analytics import clv
+from analytics import clv, effect, matching
 from analytics.models import PERIODS, DailyFigures, SegmentFigures, Snapshot
 from analytics.sql import Dialect
 from loyalty.engine import progress
@@ -566,3 +566,25 @@ def refresh_analytics(*, as_of, run=None, batch_size=None, full=False):
     refresh_snapshot(
         as_of=as_of, through=through, first_day=first_day, full=full, marks=marks, run=run
     )
+    started = time.monotonic()
+    Snapshot.objects.filter(pk=1).update(effects=measure_effects(as_of))
+    _timing(run, effects_ms=_ms(started))
+
+
+def measure_effects(as_of):
+    """The effect of joining both ways, as JSON for the snapshot."""
+    return {
+        "did": effect.to_json(effect.difference_in_differences(as_of)),
+        "cem": matching.to_json(matching.coarsened_exact_matching(as_of)),
+    }
+
+
+def stored_effects():
+    """(difference in differences, matched comparison, as of): the nightly job's, or worked out
+    now when it has not run yet (a new program, the tests)."""
+    snapshot = Snapshot.objects.filter(pk=1).only("as_of", "effects").first()
+    if snapshot is not None and snapshot.effects:
+        data = snapshot.effects
+        return effect.from_json(data["did"]), matching.from_json(data["cem"]), snapshot.as_of
+    now = timezone.now()
+    return effect.difference_in_differences(now), matching.coarsened_exact_matching(now), now

@@ -11,7 +11,7 @@ weighted by members per stratum, over strata holding both; how much of the raw g
 matching, the share of members matched, and a 95% interval from a bootstrap of units (fixed seed).
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -128,3 +128,11 @@ def coarsened_exact_matching(as_of=None, days=PERIOD_DAYS):
             boot.append(value)
     result.low, result.high = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
     return result
+
+
+def to_json(result):
+    return asdict(result)
+
+
+def from_json(data):
+    return Matched(**data)

@@ -35,6 +35,9 @@ class Snapshot(models.Model):
     model = models.JSONField(default=dict)
     # The sources' highest ids when the daily figures were read (analytics.jobs._marks).
     marks = models.JSONField(default=dict)
+    # The effect of joining as of the snapshot (analytics.effect and analytics.matching read the
+    # receipts: seconds at millions, so the nightly job works them out and the pages read them).
+    effects = models.JSONField(default=dict)
     finished_at = models.DateTimeField(_("finished at"))
 
     class Meta:

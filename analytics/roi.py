@@ -41,13 +41,13 @@ class Uplift:
     days: int = 0
 
 
-def uplift(as_of=None):
-    cem = matching.coarsened_exact_matching(as_of)
+def uplift(did, cem):
+    """From the matched comparison when it has a number, else from the difference in
+    differences, else none."""
     if cem.matched_gap is not None:
         return Uplift(
             Decimal(str(cem.matched_gap)) / cem.days, "matching", cem.matched_gap, cem.days
         )
-    did = effect.difference_in_differences(as_of)
     if did.spend is not None:
         days = did.weeks * 7
         return Uplift(Decimal(str(did.spend.effect)) / days, "did", did.spend.effect, days)
@@ -94,7 +94,8 @@ def roi_by_month(first, last, *, store_id=None, lift=None):
     months = months_between(first, last)
     start, end = month_moment(months[0]), month_moment(next_month(months[-1]))
     economics = ProgramEconomics.load()
-    lift = lift or uplift()
+    if lift is None:
+        lift = uplift(effect.difference_in_differences(), matching.coarsened_exact_matching())
     zone = timezone.get_current_timezone()
     rows = {month: MonthRoi(month) for month in months}
     receipts = Purchase.objects.filter(occurred_at__gte=start, occurred_at__lt=end)

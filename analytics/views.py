@@ -16,7 +16,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from analytics import effect, liability, matching, queries, roi
+from analytics import jobs, liability, queries, roi
 from analytics.models import PERIODS, KpiTarget, ProgramEconomics
 from loyalty.engine.db import replica_reads
 from loyalty.models import ProgramSettings
@@ -331,12 +331,11 @@ def liability_export(request, kind):
 def effect_page(request):
     """Does joining change what customers spend? A difference in differences (analytics.effect)."""
     with replica_reads():
-        did = effect.difference_in_differences()
-        cem = matching.coarsened_exact_matching()
+        did, cem, as_of = jobs.stored_effects()
     return render(
         request,
         "analytics/effect.html",
-        {"did": did, "cem": cem, "currency": ProgramSettings.load().currency},
+        {"did": did, "cem": cem, "as_of": as_of, "currency": ProgramSettings.load().currency},
     )
 
 
@@ -375,7 +374,8 @@ def _roi_report(request):
         return form, allowed, store, None
     first, last = form.cleaned_data["first"], form.cleaned_data["last"]
     with replica_reads():
-        lift = roi.uplift()
+        did, cem, _as_of = jobs.stored_effects()
+        lift = roi.uplift(did, cem)
         months = roi.roi_by_month(first, last, store_id=store.pk if store else None, lift=lift)
         actuals = roi.kpis(first, last, months) if store is None else None
     return form, allowed, store, {"lift": lift, "months": months, "actuals": actuals}
@@ -482,8 +482,7 @@ def _roi_charts(report):
 def effect_export(request):
     """The effect page's figures as CSV: method, measure, each figure, and the counts used."""
     with replica_reads():
-        did = effect.difference_in_differences()
-        cem = matching.coarsened_exact_matching()
+        did, cem, _as_of = jobs.stored_effects()
     rows = [
         ["did", "members_used", did.used],
         ["did", "comparison_buyers", did.comparison],

@@ -81,3 +81,24 @@ def test_the_page_says_who_was_used_and_why_others_were_left_out(program, client
     body = response.content.decode()
     assert 'data-testid="did-used">2<' in body
     assert 'data-testid="did-no-before"' in body
+
+
+def test_the_nightly_job_works_the_effects_out_and_the_page_reads_them(
+    program, client_as, admin_user_, monkeypatch
+):
+    """After refresh_analytics the figures come from the snapshot: the page does not read the
+    receipts again (the live functions would fail here)."""
+    from analytics import effect, matching
+    from loyalty.jobs.runner import run_job
+
+    run_job("refresh_analytics", as_of=AS_OF)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("worked out again")
+
+    monkeypatch.setattr(effect, "difference_in_differences", fail)
+    monkeypatch.setattr(matching, "coarsened_exact_matching", fail)
+    body = client_as("admin").get(reverse("analytics:effect")).content.decode()
+    assert 'data-testid="did-used">2<' in body
+    assert 'data-testid="did-spend">' in body
+    assert client_as("admin").get(reverse("analytics:roi")).status_code == 200
