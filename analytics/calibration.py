@@ -10,12 +10,12 @@ spend of the repeat days (the first day's spend is left out, as in Fader & Hardi
 from datetime import date, datetime, time, timedelta
 
 import numpy as np
-from django.db import connection
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics import clv
+from analytics.sql import rows_over
 from loyalty.models import Purchase
 
 
@@ -36,18 +36,17 @@ def calibration(until):
         .annotate(spend=Sum("amount"))
         .order_by()
     )
-    inner, params = days.query.sql_with_params()
-    sql = f"""
+    rows = rows_over(
+        days,
+        """
         SELECT COUNT(*) - 1, MIN(day), MAX(day), SUM(CASE WHEN day = first THEN 0 ELSE spend END)
         FROM (
             SELECT member_id, day, spend, MIN(day) OVER (PARTITION BY member_id) AS first
-            FROM ({inner}) days
+            FROM {rows} days
         ) days
         GROUP BY member_id
-    """  # noqa: S608 (the ORM's own SQL inside)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        """,
+    )
     x = np.array([row[0] for row in rows], dtype=float)
     first = [_day(row[1]) for row in rows]
     t_x = np.array([(_day(row[2]) - day).days for row, day in zip(rows, first, strict=True)])

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
@@ -22,6 +21,7 @@ from django.utils import timezone
 from analytics import effect, matching
 from analytics.liability import month_moment, months_between, next_month
 from analytics.models import KpiTarget, ProgramEconomics
+from analytics.sql import rows_over
 from loyalty.engine.money import money, round_to
 from loyalty.models import Purchase
 from members.models import Member
@@ -132,9 +132,15 @@ def roi_by_month(first, last, *, store_id=None, lift=None):
     enrolled = Member.objects.exclude(status=Member.Status.MERGED)
     if store_id is not None:
         enrolled = enrolled.filter(enrolled_store_id=store_id)
-    for month, row in rows.items():
-        end_of_month = month_moment(next_month(month))
-        row.members = enrolled.filter(enrolled_at__lt=end_of_month).count()
+    # Members enrolled by each month's end: one query for all the months, not one a month.
+    counts = enrolled.aggregate(
+        **{
+            f"m{number}": Count("id", filter=Q(enrolled_at__lt=month_moment(next_month(month))))
+            for number, month in enumerate(months)
+        }
+    )
+    for number, (month, row) in enumerate(rows.items()):
+        row.members = counts[f"m{number}"]
         if store_id is None:
             row.fixed = economics.fixed_monthly_cost
         if lift.per_day is not None:
@@ -169,18 +175,15 @@ def kpis(first, last, roi_rows):
         .annotate(receipts=Count("id"))
         .order_by()
     )
-    inner, params = per_member.query.sql_with_params()
-    sql = f"""
-        SELECT month, COUNT(*), SUM(CASE WHEN receipts >= 2 THEN 1 ELSE 0 END)
-        FROM ({inner}) buyers GROUP BY month
-    """  # noqa: S608 (the ORM's own SQL inside)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for month, active, repeat in cursor.fetchall():
-            month = _parse_month(month)
-            row = actual[month]
-            row.active_members = active
-            row.repeat_rate_pct = round_to(Decimal(repeat or 0) * 100 / active, 1)
+    grouped = rows_over(
+        per_member,
+        "SELECT month, COUNT(*), SUM(CASE WHEN receipts >= 2 THEN 1 ELSE 0 END) "
+        "FROM {rows} buyers GROUP BY month",
+    )
+    for month, active, repeat in grouped:
+        row = actual[_parse_month(month)]
+        row.active_members = active
+        row.repeat_rate_pct = round_to(Decimal(repeat or 0) * 100 / active, 1)
     for row in (
         SurveyResponse.objects.filter(
             answered_at__gte=start, answered_at__lt=end, score__isnull=False

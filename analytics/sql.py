@@ -71,3 +71,15 @@ class Dialect:
     def moment_param(self):
         """A placeholder for a datetime used inside an expression."""
         return "CAST(%s AS timestamp with time zone)" if self.postgres else "%s"
+
+
+def rows_over(queryset, outer):
+    """The rows of ``outer`` (SQL with ``{rows}`` where the queryset's own SQL goes, as a derived
+    table): an aggregate over a grouped queryset, which the ORM cannot write (the ORM still
+    writes the inner part in each backend's dialect)."""
+    from django.db import connections
+
+    inner, params = queryset.query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(outer.format(rows=f"({inner})"), params)
+        return cursor.fetchall()

@@ -106,3 +106,10 @@ def test_the_page_saves_targets_and_economics(program, client_as, admin_user_):
     lines = b"".join(export.streaming_content).decode().splitlines()
     assert lines[0].startswith("month,members,incremental_revenue")
     assert lines[1].split(",")[7:10] == ["1", "2", "7.10"]
+
+
+def test_the_queries_do_not_grow_with_the_months(program, django_assert_max_num_queries):
+    with django_assert_max_num_queries(6):
+        rows = roi.roi_by_month(date(2016, 1, 1), date(2026, 12, 1), lift=LIFT)
+    assert len(rows) == 132
+    assert [row.members for row in rows if row.month >= date(2026, 1, 1)][:3] == [1, 2, 2]
