@@ -275,6 +275,15 @@ class _Echo:
         return value
 
 
+def errors_response(errors):
+    """An export asked with bad parameters: 400 and each field's errors as plain text."""
+    return HttpResponse(
+        "\n".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items()),
+        status=400,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
 def _stream_csv(filename, header, rows):
     writer = csv.writer(_Echo())
 
@@ -296,11 +305,7 @@ def liability_export(request, kind):
         raise Http404
     form, report = _liability_report(request)
     if report is None:
-        return HttpResponse(
-            "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
+        return errors_response(form.errors)
     span = f"{report['months'][0].month:%Y-%m}_{report['months'][-1].month:%Y-%m}"
     if kind == "ifrs15":
         columns = ["opening", "earned", "deferred", "redeemed", "recognised", "breakage", "closing"]
@@ -426,11 +431,7 @@ def roi_export(request):
     """The ROI table as CSV, every input beside the result."""
     form, _allowed, store, report = _roi_report(request)
     if report is None:
-        return HttpResponse(
-            "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
+        return errors_response(form.errors)
     header = [
         "month", "members", "incremental_revenue", "incremental_margin", "points_redeemed",
         "tier_discounts", "coupon_discounts", "messages_email", "messages_sms", "messages_cost",

@@ -16,23 +16,30 @@ largest share of a purchase points may pay. Each purchase of the period is repla
 - each purchase's points are a lot that expires after the rule set's days, and points are spent
   soonest-expiring first, as the engine spends them (``loyalty.engine.ledger``).
 
-The purchases of the years before the period are replayed as they were recorded (the points
-they earned and spent, today's expiry), so that both sides start from the same balances. Bonus
-points (birthdays, campaigns, referrals) are left out of both sides; spending beyond the replayed
-points is counted as spent from them (``shortfall``).
+Each side replays the purchases from before the period too (the program's tier window, or twice
+today's expiry when longer), under its own rules, so that the tiers and balances the period starts
+with are those the rules would have led to. Bonus points (birthdays, campaigns, referrals) are
+left out of both sides; spending beyond the replayed points is counted as spent from them
+(``shortfall``).
 
-Expired points, set-based: with lots in expiry order, the points expired by the expiry of lot i
-are ``max(0, max over j ≤ i of (points of lots 1..j − points spent before lot j expired))``, a
-running maximum of one window pass; ``max over lots expired by T`` gives what expired by T. The
+Expired points, set-based: within a rule set every lot lasts as long, so lots expire in the order
+they were earned, and the points expired by the expiry of lot i are ``max(0, max over j ≤ i of
+(points of lots 1..j − points spent before lot j expired))``; the maximum over the lots expired by
+T is what expired by T: two window sums over the member's purchases in time order. The
 expected breakage of the points left at the end is the share of the points whose expiry fell in
 the period that expired unused, under the same rule set.
 """
 
+import contextvars
+import os
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import Max, Min
 
 from loyalty.engine.db import by_dialect, dt
 from loyalty.engine.money import money, round_to
@@ -40,6 +47,9 @@ from loyalty.models import ProgramSettings, Purchase, Tier
 from members.models import Member
 
 PERIOD_DAYS = 365
+# From this many purchases (PostgreSQL's estimate) the replay runs in slices of members on
+# several connections at once.
+SLICE_FROM = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -113,10 +123,11 @@ class Replay:
 
 
 def _floor(expression):
-    """floor() of a non-negative expression, as an integer (SQLite computes in floating point:
-    a hair above the value keeps 0.29 × 100 from flooring to 28)."""
+    """floor() of a non-negative floating-point expression. The true value has at most six
+    decimals (kopecks × a rate of four), so a hair above it never crosses a whole number, and
+    keeps 0.29 × 100 from flooring to 28."""
     return by_dialect(
-        postgres=f"FLOOR({expression})::bigint",
+        postgres=f"FLOOR(({expression}) + 1e-9)",
         sqlite=f"CAST(({expression}) + 1e-9 AS INTEGER)",
     )
 
@@ -134,10 +145,11 @@ def _number(value):
     return format(Decimal(value), "f")
 
 
-def _step_case(steps, column, what):
-    """CASE picking ``what`` ("rate" or the tier id) of the highest step ``column`` reaches."""
+def _step_case(steps, column, what, scale=1):
+    """CASE picking ``what`` ("rate" or the tier id) of the highest step ``column`` reaches
+    (thresholds times ``scale``: the statement sums spend in kopecks)."""
     whens = " ".join(
-        f"WHEN {column} >= {_number(s.threshold)} THEN "
+        f"WHEN {column} >= {_number(s.threshold * scale)} THEN "
         f"{_number(s.earn_rate) if what == 'rate' else s.tier_id}"
         for s in reversed(steps[1:])
     )
@@ -145,101 +157,104 @@ def _step_case(steps, column, what):
     return f"CASE {whens} ELSE {lowest} END" if whens else str(lowest)
 
 
-def _frame(offset):
-    """From the member's first row to ``offset`` days after this row's day."""
-    end = f"{offset} FOLLOWING" if offset >= 0 else f"{-offset} PRECEDING"
+def _until(end):
+    """A window from the member's first purchase to ``end`` (a frame whose start stays put,
+    which PostgreSQL sums as it goes; a sliding one would be summed again row by row)."""
     return f"PARTITION BY m ORDER BY d RANGE BETWEEN UNBOUNDED PRECEDING AND {end}"
 
 
-def _side_sql(name, rules, expiry_today, period_day, end_day):
-    """The window columns (level 2) and member aggregates (level 3) of one rule set."""
-    shift = rules.expiry_days - expiry_today
-    lots_to = f"SUM(w_lot) OVER ({_frame(0)})"
-    # The points of every lot expiring no later than this row's lot, and the points spent
-    # before then; a recorded lot (before the period) expires ``expiry_today`` days after its
-    # day, a replayed one ``rules.expiry_days``.
-    window = (
-        f"CASE WHEN d < {period_day} THEN {lots_to} + SUM(lot_{name}) OVER ({_frame(-shift)})"
-        f" - SUM(red_{name}) OVER ({_frame(expiry_today)})"
-        f" ELSE SUM(w_lot) OVER ({_frame(shift)}) + SUM(lot_{name}) OVER ({_frame(0)})"
-        f" - SUM(red_{name}) OVER ({_frame(rules.expiry_days)}) END AS x_{name},"
-        f" CASE WHEN d < {period_day} THEN d + {expiry_today} ELSE d + {rules.expiry_days} END"
-        f" AS e_{name}"
-    )
-    has_lot = f"(w_lot + lot_{name}) > 0"
-    expired_by = "MAX(CASE WHEN {has_lot} AND e_{name} {op} {day} THEN x_{name} END)"
-    by_start = expired_by.format(has_lot=has_lot, name=name, op="<", day=period_day)
-    by_end = expired_by.format(has_lot=has_lot, name=name, op="<=", day=end_day)
-    members = (
+def _side_sql(name, rules, period_day, end_day):
+    """The member aggregates of one rule set over the rows of ``replayed``, where ``x`` is the
+    points of the lots up to this one less the points spent before this one expires."""
+    e = f"d + {_days(rules.expiry_days)}"
+    expired_by = "MAX(CASE WHEN lot_{name} > 0 AND {e} {op} {day} THEN x_{name} END)"
+    by_start = expired_by.format(name=name, e=e, op="<", day=period_day)
+    by_end = expired_by.format(name=name, e=e, op="<=", day=end_day)
+    return (
         f"SUM(CASE WHEN d >= {period_day} THEN lot_{name} ELSE 0 END) AS issued_{name},"
         f" SUM(CASE WHEN d >= {period_day} THEN red_{name} ELSE 0 END) AS redeemed_{name},"
         f" {_greatest(f'COALESCE({by_end}, 0)', 0)} AS expired_end_{name},"
         f" {_greatest(f'COALESCE({by_start}, 0)', 0)} AS expired_start_{name},"
-        f" SUM(CASE WHEN e_{name} >= {period_day} AND e_{name} <= {end_day}"
-        f" THEN w_lot + lot_{name} ELSE 0 END) AS due_{name},"
-        f" SUM(w_lot + lot_{name} - red_{name}) AS net_{name}"
+        f" SUM(CASE WHEN {e} >= {period_day} AND {e} <= {end_day} THEN lot_{name} ELSE 0 END)"
+        f" AS due_{name},"
+        f" SUM(lot_{name} - red_{name}) AS net_{name}"
     )
-    return window, members
 
 
 def _sql(today, proposal, program, *, period_day, end_day):
-    day = by_dialect(
-        postgres="EXTRACT(EPOCH FROM p.occurred_at)::float8 / 86400",
-        sqlite="julianday(p.occurred_at)",
-    )
+    """The statement, in four steps over each member's purchases in time order: what each
+    purchase spends and pays under each rule set (``bought``); the qualifying value before it
+    and the points spent up to its lot's expiry (``qualified``); its lot and the points of the
+    lots up to it (``replayed``); the member's figures (``members``) and their sums."""
+    # Floating point throughout: sums of whole numbers (points, kopecks) are exact in it, and
+    # far cheaper for PostgreSQL than numeric in the window sums the statement is made of.
+    real = by_dialect(postgres="::float8", sqlite=" * 1.0")
+    # A purchase's time: PostgreSQL orders the windows by the timestamp itself, which the
+    # (member, time) index gives in order; SQLite by its day number.
+    day = by_dialect(postgres="p.occurred_at", sqlite="julianday(p.occurred_at)")
     if program.tier_qualification == ProgramSettings.Qualification.COUNT:
-        qualifying = "CASE WHEN p.qualifying_amount > 0 THEN 1 ELSE 0 END"
+        qualifying, scale = f"(CASE WHEN p.qualifying_amount > 0 THEN 1 ELSE 0 END){real}", 1
     else:
-        qualifying = "p.qualifying_amount"
+        qualifying, scale = f"ROUND(p.qualifying_amount * 100){real}", 100
     window_days = program.tier_window_days
     value = _number(program.point_value)
-    replayed = []
+    base = f"(p.amount - p.discount_amount){real}"
+    # The share not refunded (the engine reverses a refund's share of the points earned).
+    kept = (
+        f"CASE WHEN p.refunded_amount = 0 THEN 1.0"
+        f" ELSE 1 - p.refunded_amount{real} / p.amount{real} END"
+    )
+    small = f"p.amount < {_number(program.min_purchase_amount)}"
+    bought, qualified, replayed, members = [], [], [], []
     for name, rules in (("a", today), ("b", proposal)):
-        cap = _floor(f"{_number(rules.cap)} * base / {value}")
-        red = _least("red", cap)
-        paid = _greatest(f"base - {red} * {value}", 0)
-        rate = _step_case(rules.steps, "qualified", "rate")
-        replayed.append(
-            f"CASE WHEN d >= {period_day} THEN {red} ELSE red END AS red_{name},"
-            f" CASE WHEN d < {period_day} OR amount < {_number(program.min_purchase_amount)}"
-            f" THEN 0 ELSE {_floor(f'{paid} * kept * {rate}')} END AS lot_{name}"
+        cap = _floor(f"{_number(rules.cap)} * {base} / {value}")
+        red = (
+            f"CASE WHEN p.redeemed_points = 0 THEN 0{real}"
+            f" ELSE {_least(f'p.redeemed_points{real}', cap)} END"
         )
-    window_a, members_a = _side_sql("a", today, today.expiry_days, period_day, end_day)
-    window_b, members_b = _side_sql("b", proposal, today.expiry_days, period_day, end_day)
-    tiers = []
-    for name, rules in (("a", today), ("b", proposal)):
-        tier = _step_case(rules.steps, "qualified_end", "tier")
-        tiers.append(f"{tier} AS tier_{name}")
+        bought.append(f"{red} AS red_{name}")
+        qualified.append(
+            f"SUM(red_{name}) OVER ({_until(f'{_days(rules.expiry_days)} FOLLOWING')})"
+            f" AS spent_{name}"
+        )
+        rate = _step_case(rules.steps, "qualified", "rate", scale)
+        paid = _greatest(f"base - red_{name} * {value}", 0)
+        replayed.append(
+            f"CASE WHEN small THEN 0 ELSE {_floor(f'{paid} * kept * {rate}')} END AS lot_{name}"
+        )
+        members.append(_side_sql(name, rules, period_day, end_day))
+    tiers = [
+        f"{_step_case(rules.steps, 'qualified_end', 'tier', scale)} AS tier_{name}"
+        for name, rules in (("a", today), ("b", proposal))
+    ]
     return f"""
 WITH bought AS (
-    SELECT p.member_id AS m, {day} AS d, p.amount AS amount,
-           p.amount - p.discount_amount AS base, p.redeemed_points AS red,
-           p.earned_points - p.reversed_points AS earned,
-           CASE WHEN p.amount > 0 THEN (p.amount - p.refunded_amount) / p.amount ELSE 0 END
-               AS kept,
-           {qualifying} AS q
+    SELECT p.member_id AS m, {day} AS d, {qualifying} AS q, {base} AS base, {kept} AS kept,
+           {small} AS small, p.redeemed_points{real} AS red,
+           (p.earned_points - p.reversed_points){real} AS earned, {bought[0]}, {bought[1]}
     FROM {Purchase._meta.db_table} p
-    WHERE p.member_id IS NOT NULL AND p.is_historical = %(false)s
+    WHERE p.member_id >= %(low)s AND p.member_id < %(high)s AND p.is_historical = %(false)s
       AND p.occurred_at >= %(first)s AND p.occurred_at < %(end)s
 ), qualified AS (
-    SELECT b.*, SUM(q) OVER (PARTITION BY m ORDER BY d
-                             RANGE BETWEEN {window_days} PRECEDING AND CURRENT ROW) - q
-               AS qualified
+    SELECT b.*,
+           SUM(q) OVER ({_until("CURRENT ROW")}) - q
+           - COALESCE(SUM(q) OVER ({_until(f"{_days(window_days)} PRECEDING")}), 0) AS qualified,
+           {qualified[0]}, {qualified[1]}
     FROM bought b
-), replayed AS (
-    SELECT m, d, q, earned, red AS red_recorded,
-           CASE WHEN d < {period_day} THEN earned ELSE 0 END AS w_lot,
-           {replayed[0]}, {replayed[1]}
+), lots AS (
+    SELECT m, d, q, earned, red, red_a, red_b, spent_a, spent_b, {replayed[0]}, {replayed[1]}
     FROM qualified
-), windows AS (
-    SELECT r.*, {window_a}, {window_b} FROM replayed r
+), replayed AS (
+    SELECT l.*, SUM(lot_a) OVER ({_until("CURRENT ROW")}) - spent_a AS x_a,
+           SUM(lot_b) OVER ({_until("CURRENT ROW")}) - spent_b AS x_b
+    FROM lots l
 ), members AS (
-    SELECT m, COUNT(*) FILTER (WHERE d >= {period_day}) AS purchases,
+    SELECT m, SUM(CASE WHEN d >= {period_day} THEN 1 ELSE 0 END) AS purchases,
            SUM(CASE WHEN d >= {period_day} THEN earned ELSE 0 END) AS recorded_issued,
-           SUM(CASE WHEN d >= {period_day} THEN red_recorded ELSE 0 END) AS recorded_redeemed,
-           SUM(CASE WHEN d > {end_day} - {window_days} THEN q ELSE 0 END) AS qualified_end,
-           {members_a}, {members_b}
-    FROM windows GROUP BY m
+           SUM(CASE WHEN d >= {period_day} THEN red ELSE 0 END) AS recorded_redeemed,
+           SUM(CASE WHEN d > {end_day} - {_days(window_days)} THEN q ELSE 0 END) AS qualified_end,
+           {members[0]}, {members[1]}
+    FROM replayed GROUP BY m
 ), ended AS (
     SELECT members.*, {tiers[0]}, {tiers[1]} FROM members
 )
@@ -262,16 +277,21 @@ FROM ended GROUP BY tier_b
 """  # noqa: S608  (numbers from validated rules, no user text)
 
 
-def _day_number(moment):
-    """``moment`` in the unit and origin of the statement's day column ``d``."""
-    days = moment.timestamp() / 86400
-    return days + by_dialect(postgres=0, sqlite=2440587.5)
+def _days(days):
+    """A number of days in the unit of the statement's time column ``d``."""
+    return by_dialect(postgres=f"interval '{int(days)} days'", sqlite=str(int(days)))
 
 
-def replay(proposal, *, as_of, today=None, program=None):
-    """The 12 months before ``as_of`` under today's rules and under ``proposal``."""
-    program = program or ProgramSettings.load()
-    today = today or Rules.today(program)
+def _moment(name, moment):
+    """SQL for a moment comparable with ``d``: a parameter on PostgreSQL, a day number on
+    SQLite (Julian days, as ``julianday`` gives)."""
+    return by_dialect(
+        postgres=f"CAST(%({name})s AS timestamptz)",
+        sqlite=repr(moment.timestamp() / 86400 + 2440587.5),
+    )
+
+
+def _statement(proposal, as_of, today, program):
     end = as_of
     start = end - timedelta(days=PERIOD_DAYS)
     first = start - timedelta(days=max(program.tier_window_days, 2 * today.expiry_days))
@@ -279,24 +299,105 @@ def replay(proposal, *, as_of, today=None, program=None):
         today,
         proposal,
         program,
-        period_day=repr(_day_number(start)),
-        end_day=repr(_day_number(end)),
+        period_day=_moment("start", start),
+        end_day=_moment("end", end),
     )
-    params = {"false": False, "first": dt(first), "end": dt(end)}
+    return start, end, sql, {"false": False, "first": dt(first), "start": dt(start), "end": dt(end)}
+
+
+def _run(sql, params):
     with transaction.atomic(), connection.cursor() as cursor:
-        # Sorting the purchases of two years by member fits in memory instead of on disk.
+        # Sorting a slice of purchases by member fits in memory instead of on disk.
         if by_dialect(postgres=True, sqlite=False):
             cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        return cursor.fetchall()
+
+
+def _in_thread(sql, params):
+    """The statement on a connection of this thread's own, closed after."""
+    try:
+        return _run(sql, params)
+    finally:
+        connection.close()
+
+
+def _slices(workers):
+    """[low, high) member id ranges, one a worker: the statement on each runs on its own
+    connection (PostgreSQL runs a window on one core; the machine has several)."""
+    bounds = Member.objects.aggregate(low=Min("id"), high=Max("id"))
+    if bounds["low"] is None:
+        return [(0, 1)]
+    low, high = bounds["low"], bounds["high"] + 1
+    step = -(-(high - low) // workers)
+    return [(start, min(start + step, high)) for start in range(low, high, step)]
+
+
+def auto_workers():
+    """One connection for small programs (and on SQLite, and in a test's transaction, whose
+    rows other connections cannot see); one a core from a million purchases on PostgreSQL."""
+    if not by_dialect(postgres=True, sqlite=False) or connection.in_atomic_block:
+        return 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Purchase._meta.db_table]
+        )
+        (rows,) = cursor.fetchone()
+    return max(1, min(os.cpu_count() or 1, 4)) if rows >= SLICE_FROM else 1
+
+
+def explain(proposal, *, as_of):
+    """Print the plan of the replay of every member with its timings (PostgreSQL; for
+    bench.whatif)."""
+    program = ProgramSettings.load()
+    _start, _end, sql, params = _statement(proposal, as_of, Rules.today(program), program)
+    low, high = _slices(1)[0]
+    for (line,) in _run("EXPLAIN (ANALYZE, BUFFERS) " + sql, {**params, "low": low, "high": high}):
+        print(line)
+
+
+def _merge(results):
+    """The slices' rows added up: the totals row, and members by (side, tier)."""
+    totals = None
+    tiers = defaultdict(int)
+    for rows in results:
+        for row in rows:
+            if row[0] == "totals":
+                values = [value or 0 for value in row[1:]]
+                totals = (
+                    values
+                    if totals is None
+                    else [x + y for x, y in zip(totals, values, strict=True)]
+                )
+            else:
+                tiers[row[0], int(row[1])] += int(row[2])
+    return totals, tiers
+
+
+def replay(proposal, *, as_of, today=None, program=None, workers=None):
+    """The 12 months before ``as_of`` under today's rules and under ``proposal``."""
+    program = program or ProgramSettings.load()
+    today = today or Rules.today(program)
+    start, end, sql, params = _statement(proposal, as_of, today, program)
+    workers = workers or auto_workers()
+    slices = [{**params, "low": low, "high": high} for low, high in _slices(workers)]
+    if len(slices) == 1:
+        results = [_run(sql, slices[0])]
+    else:
+        with ThreadPoolExecutor(len(slices)) as pool:
+            # Each thread keeps this one's choice of database (the replica, when reading one).
+            runs = [
+                pool.submit(contextvars.copy_context().run, _in_thread, sql, chunk)
+                for chunk in slices
+            ]
+            results = [run.result() for run in runs]
+    totals, counted = _merge(results)
+    _replayed, purchases, rec_issued, rec_redeemed, *figures = totals
     members = Member.objects.exclude(status=Member.Status.MERGED).count()
-    totals = next(row for row in rows if row[0] == "totals")
-    (_, replayed, purchases, rec_issued, rec_redeemed, *figures) = totals
     sides = []
     for name, rules, offset in (("a", today, 0), ("b", proposal, 6)):
-        counted = {tier: count for side, tier, count, *_ in rows if side == name}
         lowest = rules.steps[0].tier_id
-        tiers = {step.tier_id: counted.get(step.tier_id, 0) for step in rules.steps}
+        tiers = {step.tier_id: counted.get((name, step.tier_id), 0) for step in rules.steps}
         tiers[lowest] = members - sum(n for tier, n in tiers.items() if tier != lowest)
         issued, redeemed, expired, liability, shortfall, due = (
             int(value or 0) for value in figures[offset : offset + 6]
