@@ -183,3 +183,15 @@ def test_the_form_alone_runs_nothing_and_a_manager_may_not_see_it(
     assert response.context["form"]["expiry_days"].value() == 30
     assert client_as("manager").get(reverse("analytics:whatif")).status_code == 403
     assert client_as("manager").get(reverse("analytics:whatif-export")).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_slices_on_several_connections_add_up_to_the_whole(history):
+    """A big program's replay runs in member slices, one connection a slice, at once: the
+    figures are the one-statement figures (the data is committed, so every connection sees it)."""
+    whole = whatif.replay(proposal(), as_of=END, workers=1)
+    sliced = whatif.replay(proposal(), as_of=END, workers=2)
+
+    assert len(whatif._slices(2)) == 2
+    assert sliced == whole
+    assert sliced.proposal.issued == 1380
