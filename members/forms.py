@@ -29,6 +29,9 @@ class MemberForm(forms.Form):
     language = forms.ChoiceField(
         label=_("Language of messages"), choices=[("ru", "Русский"), ("en", "English")]
     )
+    marketing_consent = forms.BooleanField(
+        label=_("The customer agrees to receive offers"), required=False
+    )
 
     def clean_birth_date(self):
         value = self.cleaned_data["birth_date"]
@@ -38,9 +41,6 @@ class MemberForm(forms.Form):
 
 
 class EnrolForm(MemberForm):
-    marketing_consent = forms.BooleanField(
-        label=_("The customer agrees to receive offers"), required=False
-    )
     store = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.none())
 
     def __init__(self, *args, stores, **kwargs):

@@ -133,6 +133,48 @@ class Member(models.Model):
         return self.status == self.Status.BLOCKED
 
 
+class ConsentEvent(models.Model):
+    """One change of a member's marketing consent, kept for good: given or withdrawn, where,
+    the exact text the customer was shown, when and by whom (152-FZ: consent must be provable).
+
+    ``Member.marketing_consent`` and its ``consent_*`` fields hold the current state; this is
+    its history, written by every service that changes it.
+    """
+
+    class Source(models.TextChoices):
+        STORE = "store", _("Store")
+        ONLINE = "online", _("Online")
+        APP = "app", _("App")
+        IMPORT = "import", _("Import")
+        BACKOFFICE = "backoffice", _("Back-office")
+        ERASURE = "erasure", _("Erasure of personal data")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="consent_events", verbose_name=_("member")
+    )
+    given = models.BooleanField(_("given"))
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    text = models.TextField(_("text shown"), blank=True)
+    created_at = models.DateTimeField(_("time"))
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff"),
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent history")
+        indexes = [models.Index(fields=["member", "-created_at"], name="consent_member_time_idx")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {'given' if self.given else 'withdrawn'}"
+
+
 class ImportJob(models.Model):
     """A CSV import running in Celery; progress lives here so any page can show it."""
 

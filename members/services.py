@@ -9,7 +9,7 @@ from loyalty.engine import cards
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_member
 from loyalty.models import AuditLog, Tier, audit, audit_entry
-from members.models import Member
+from members.models import ConsentEvent, Member
 
 
 def normalise_phone(raw, region="RU"):
@@ -167,6 +167,8 @@ def _enrol(
         now=now,
     )
     member.save(force_insert=True)
+    if (event := _enrol_consent(member, staff)) is not None:
+        event.save(force_insert=True)
     if (entry := _enrol_audit(member, staff, phone)) is not None:
         entry.save(force_insert=True)
     return member
@@ -231,6 +233,27 @@ def _new_member(
     return member
 
 
+def consent_event(member, *, given, source, text="", staff=None, now):
+    """One entry of the member's consent history, not yet saved."""
+    return ConsentEvent(
+        member=member, given=given, source=source, text=text, created_at=now, staff=staff
+    )
+
+
+def _enrol_consent(member, staff):
+    """The consent given at enrolment (not yet saved), or None when the customer gave none."""
+    if not member.marketing_consent:
+        return None
+    return consent_event(
+        member,
+        given=True,
+        source=member.consent_source,
+        text=member.consent_text,
+        staff=staff,
+        now=member.consent_at,
+    )
+
+
 def _enrol_audit(member, staff, phone):
     """The enrolment's audit row (not yet saved), or None when no staff member enrolled it.
     ``phone`` is the member's, in E.164 (given: formatting the field's value parses it again)."""
@@ -257,8 +280,8 @@ def enrol_members(*, rows, staff, channel=Member.Channel.IMPORT, now=None):
     Each row holds ``phone`` (E.164, new), ``email``, ``first_name``, ``last_name``,
     ``birth_date``, ``marketing_consent``, ``store`` (a Store or None), ``external_ref`` and
     ``enrolled_at``; an imported member's tier and consent date from when the row says they
-    enrolled (default ``now``). Members and their audit rows are bulk-inserted. Returns the
-    members.
+    enrolled (default ``now``). Members, their consent history and audit rows are
+    bulk-inserted. Returns the members.
     """
     now = now or timezone.now()
     tier = _first_tier()
@@ -284,6 +307,9 @@ def enrol_members(*, rows, staff, channel=Member.Channel.IMPORT, now=None):
         for row, card_number, referral_code in zip(rows, card_numbers, referral_codes, strict=True)
     ]
     Member.objects.bulk_create(members)
+    ConsentEvent.objects.bulk_create(
+        event for member in members if (event := _enrol_consent(member, staff)) is not None
+    )
     entries = [
         entry
         for member, row in zip(members, rows, strict=True)
@@ -304,10 +330,14 @@ def _snapshot(member, fields):
 
 
 @transaction.atomic(durable=True)
-def update_member(*, member_id, staff, reason="", **changes):
-    """Change a member's own data; the phone stays unique and normalised. Audited."""
+def update_member(*, member_id, staff, reason="", consent_text="", **changes):
+    """Change a member's own data; the phone stays unique and normalised. Audited.
+
+    A change of marketing consent is recorded with its time, the back-office as its source and
+    ``consent_text`` (the text the customer agreed to), and added to the consent history.
+    """
     member = lock_member(member_id)
-    unknown = set(changes) - set(EDITABLE_FIELDS) - {"marketing_consent", "consent_text"}
+    unknown = set(changes) - set(EDITABLE_FIELDS) - {"marketing_consent"}
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
     if "phone" in changes:
@@ -322,12 +352,22 @@ def update_member(*, member_id, staff, reason="", **changes):
     before = _snapshot(member, fields)
     for name in fields:
         setattr(member, name, changes[name])
+    audited = list(fields)
     if "marketing_consent" in fields:
         now = timezone.now()
-        member.consent_at = now if member.marketing_consent else None
-        member.consent_source = Member.Channel.BACKOFFICE if member.marketing_consent else ""
-        member.consent_text = changes.get("consent_text", "") if member.marketing_consent else ""
+        given = member.marketing_consent
+        member.consent_at = now if given else None
+        member.consent_source = Member.Channel.BACKOFFICE if given else ""
+        member.consent_text = consent_text if given else ""
         fields += ["consent_at", "consent_source", "consent_text"]
+        consent_event(
+            member,
+            given=given,
+            source=ConsentEvent.Source.BACKOFFICE,
+            text=member.consent_text,
+            staff=staff,
+            now=now,
+        ).save(force_insert=True)
     member.save(update_fields=fields)
     audit(
         actor=staff,
@@ -336,7 +376,7 @@ def update_member(*, member_id, staff, reason="", **changes):
         obj=member,
         reason=reason,
         before=before,
-        after=_snapshot(member, [name for name in fields if name in changes]),
+        after=_snapshot(member, audited),
     )
     return member
 

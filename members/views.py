@@ -98,6 +98,9 @@ def member_detail(request, card_number):
                 .only("score", "reason", "comment", "answered_at", "member_id", "survey__kind")
                 .order_by("-answered_at")[:10]
             ),
+            "consent_events": list(
+                member.consent_events.select_related("staff").order_by("-created_at", "-id")[:20]
+            ),
             "campaigns": member_campaigns(member),
             "adjust_form": AdjustForm(),
             "adjust_limit": adjustment_limit(request.user),
@@ -194,17 +197,24 @@ def member_edit(request, card_number):
         "email": member.email,
         "birth_date": member.birth_date,
         "language": member.language,
+        "marketing_consent": member.marketing_consent,
     }
     form = MemberForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            update_member(member_id=member.pk, staff=request.user, **form.cleaned_data)
+            update_member(
+                member_id=member.pk,
+                staff=request.user,
+                consent_text=str(CONSENT_TEXT),
+                **form.cleaned_data,
+            )
         except LoyaltyError as error:
             add_service_error(form, error)
         else:
             messages.success(request, _("Saved."))
             return htmx_redirect(request, reverse("members:member-detail", args=[card_number]))
-    return render(request, "members/member_edit.html", {"member": member, "form": form})
+    context = {"member": member, "form": form, "consent_text": CONSENT_TEXT}
+    return render(request, "members/member_edit.html", context)
 
 
 @require("loyalty.adjust_points")
