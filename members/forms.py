@@ -77,3 +77,23 @@ class MergeForm(ReasonForm):
         min_length=13,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
+
+
+class EraseForm(ReasonForm):
+    """Erasure asks for the card number typed out, so that it is never one click away."""
+
+    confirm = forms.CharField(
+        label=_("Type the card number to confirm"),
+        max_length=13,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, card_number, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.card_number = card_number
+
+    def clean_confirm(self):
+        value = self.cleaned_data["confirm"].strip()
+        if value != self.card_number:
+            raise forms.ValidationError(_("This is not the member's card number."))
+        return value

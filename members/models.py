@@ -23,7 +23,8 @@ class Member(models.Model):
         BACKOFFICE = "backoffice", _("Back-office")
 
     card_number = models.CharField(_("card number"), max_length=13, unique=True)
-    phone = PhoneNumberField(_("phone"), unique=True)
+    # Empty only once the member's personal data was erased: the number is free again.
+    phone = PhoneNumberField(_("phone"), unique=True, null=True)
     email = models.EmailField(_("e-mail"), blank=True)
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100, blank=True)
@@ -78,6 +79,7 @@ class Member(models.Model):
     enrolled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True)
     # Lower-case names, e-mail, phone digits and card number, for search as you type
     # (a trigram index on PostgreSQL makes "contains" fast at millions of rows).
     search_text = models.TextField(editable=False, default="")
@@ -104,8 +106,8 @@ class Member(models.Model):
         ]
 
     def __str__(self):
-        name = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return f"{name or self.phone} ({self.card_number})"
+        label = self.full_name or (str(self.phone) if self.phone else "")
+        return f"{label} ({self.card_number})" if label else self.card_number
 
     def save(self, *args, **kwargs):
         self.search_text = self.build_search_text()

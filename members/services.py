@@ -51,6 +51,12 @@ def new_referral_code():
     return free_codes(1, cards.random_referral, "referral_code")[0]
 
 
+def member_erased_error():
+    return LoyaltyError(
+        "member_erased", _("This member's personal data was erased."), status_code=422
+    )
+
+
 def member_exists_error(phone):
     return LoyaltyError(
         "member_exists",
@@ -340,6 +346,8 @@ def update_member(*, member_id, staff, reason="", consent_text="", **changes):
     unknown = set(changes) - set(EDITABLE_FIELDS) - {"marketing_consent"}
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
+    if member.erased_at is not None:
+        raise member_erased_error()
     if "phone" in changes:
         changes["phone"] = normalise_phone(changes["phone"])
         if Member.objects.filter(phone=changes["phone"]).exclude(pk=member.pk).exists():
@@ -395,6 +403,8 @@ def set_member_blocked(*, member_id, blocked, reason, staff):
     member = lock_member(member_id)
     if member.status == Member.Status.MERGED:
         raise LoyaltyError("member_merged", _("This member was merged into another one."))
+    if member.erased_at is not None:
+        raise member_erased_error()
     new_status = Member.Status.BLOCKED if blocked else Member.Status.ACTIVE
     if member.status == new_status:
         return member
@@ -437,6 +447,8 @@ def merge_members(*, source_id, target_id, reason, staff, now=None):
     source, target = members[source_id], members[target_id]
     if Member.Status.MERGED in (source.status, target.status):
         raise LoyaltyError("member_merged", _("One of these members was already merged."))
+    if source.erased_at is not None or target.erased_at is not None:
+        raise member_erased_error()
     moved = {"points": source.points_balance, "debt": source.points_debt}
     moved["purchases"] = Purchase.objects.filter(member=source).update(member=target)
     PointsLot.objects.filter(member=source, remaining__gt=0).update(member=target)

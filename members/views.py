@@ -1,6 +1,9 @@
 """Member pages: search as you type, the member's whole story, enrolment and support actions."""
 
+import json
+
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,11 +23,13 @@ from members.forms import (
     CONSENT_TEXT,
     AdjustForm,
     EnrolForm,
+    EraseForm,
     MemberForm,
     MergeForm,
     ReasonForm,
 )
 from members.models import Member
+from members.personal_data import erase_personal_data, export_personal_data
 from members.services import (
     enrol_member,
     merge_members,
@@ -106,6 +111,7 @@ def member_detail(request, card_number):
             "adjust_limit": adjustment_limit(request.user),
             "block_form": ReasonForm(),
             "merge_form": MergeForm(),
+            "erase_form": EraseForm(card_number=member.card_number),
             "now": now,
         }
     )
@@ -303,5 +309,41 @@ def member_merge(request, card_number):
         request,
         "members/member_detail.html#merge",
         {"member": target, "merge_form": form},
+        status=422,
+    )
+
+
+@require("loyalty.handle_personal_data")
+def member_personal_data(request, card_number):
+    """The member's personal data as one JSON file, downloaded at their request (audited)."""
+    member = scoped_member(request, card_number)
+    data = export_personal_data(member_id=member.pk, staff=request.user)
+    response = HttpResponse(
+        json.dumps(data, ensure_ascii=False, indent=2), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="personal-data-{card_number}.json"'
+    return response
+
+
+@require("loyalty.handle_personal_data")
+@require_POST
+def member_erase(request, card_number):
+    """Erase the member's personal data at their request, once the card number is typed."""
+    member = scoped_member(request, card_number)
+    form = EraseForm(request.POST, card_number=member.card_number)
+    if form.is_valid():
+        try:
+            erase_personal_data(
+                member_id=member.pk, reason=form.cleaned_data["reason"], staff=request.user
+            )
+        except LoyaltyError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Personal data erased; the card is blocked."))
+            return htmx_redirect(request, reverse("members:member-detail", args=[card_number]))
+    return render(
+        request,
+        "members/member_detail.html#erase",
+        {"member": member, "erase_form": form},
         status=422,
     )
