@@ -170,7 +170,8 @@ def segment_members(definition, *, now=None, snapshot=_READ):
         members = members.filter(birth_date__month=month)
     members = _yes_no(members, d.get("consent"), Q(marketing_consent=True))
     members = _yes_no(members, d.get("has_email"), ~Q(email=""))
-    members = _yes_no(members, d.get("has_phone"), ~Q(phone=""))
+    # An erased member's phone is NULL, which ~Q(phone="") alone would count as a phone.
+    members = _yes_no(members, d.get("has_phone"), Q(phone__isnull=False) & ~Q(phone=""))
     if stores := _ids(d.get("bought_at_stores")):
         members = members.filter(id__in=_bought_at(stores, snapshot))
     if lapsed := _int(d.get("lapsed_days")):

@@ -182,3 +182,14 @@ def test_the_erased_members_file_holds_no_personal_data(client_as, story, suppor
     text = response.content.decode()
     for personal in ("Анна", "Смирнова", "anna@example.com", "+7913", "CRM-1"):
         assert personal not in text
+
+
+def test_the_members_export_leaves_an_erased_member_out(client_as, story, support, admin_user_):
+    kept = MemberFactory()
+    erase(story, support)
+
+    response = client_as("admin").get(reverse("members:export-members"))
+
+    rows = b"".join(response.streaming_content).decode().splitlines()
+    assert len(rows) == 1 + 1
+    assert rows[1].startswith(str(kept.phone))
