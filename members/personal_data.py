@@ -3,14 +3,12 @@
 from django.db import transaction
 from django.db.models import F, Prefetch
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
-from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_member, lock_members
 from loyalty.engine.money import money_str
 from loyalty.models import LedgerEntry, Purchase, PurchaseLine, Refund, audit
 from members.models import ConsentEvent, Member
-from members.services import consent_event
+from members.services import consent_event, required_reason
 from messaging.models import Message, Outbox
 from surveys.models import Complaint, ComplaintNote, SurveyResponse
 
@@ -230,14 +228,7 @@ def erase_personal_data(*, member_id, reason, staff=None, api_key=None, now=None
     (kept by law), and the ledger's reasons are append-only. Erasing again changes nothing and
     returns the member as it is. Raises ``reason_required`` (400).
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise LoyaltyError(
-            "reason_required",
-            _("Say why."),
-            fields={"reason": [str(_("A reason is required."))]},
-            status_code=400,
-        )
+    reason = required_reason(reason)
     member = lock_member(member_id)
     if member.erased_at is not None:
         return member

@@ -51,6 +51,19 @@ def new_referral_code():
     return free_codes(1, cards.random_referral, "referral_code")[0]
 
 
+def required_reason(reason):
+    """The reason staff gave for a change, trimmed; none is ``reason_required`` (400)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise LoyaltyError(
+            "reason_required",
+            _("Say why."),
+            fields={"reason": [str(_("A reason is required."))]},
+            status_code=400,
+        )
+    return reason
+
+
 def member_erased_error():
     return LoyaltyError(
         "member_erased", _("This member's personal data was erased."), status_code=422
@@ -392,14 +405,7 @@ def update_member(*, member_id, staff, reason="", consent_text="", **changes):
 @transaction.atomic(durable=True)
 def set_member_blocked(*, member_id, blocked, reason, staff):
     """Block a card (no earning or spending) or unblock it, with a reason. Audited."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise LoyaltyError(
-            "reason_required",
-            _("Say why."),
-            fields={"reason": [str(_("A reason is required."))]},
-            status_code=400,
-        )
+    reason = required_reason(reason)
     member = lock_member(member_id)
     if member.status == Member.Status.MERGED:
         raise LoyaltyError("member_merged", _("This member was merged into another one."))
@@ -436,11 +442,7 @@ def merge_members(*, source_id, target_id, reason, staff, now=None):
     from loyalty.models import Coupon, EntryKind, PointsLot, Purchase
 
     now = now or timezone.now()
-    reason = (reason or "").strip()
-    if not reason:
-        raise LoyaltyError(
-            "reason_required", _("Say why."), fields={"reason": [str(_("A reason is required."))]}
-        )
+    reason = required_reason(reason)
     if source_id == target_id:
         raise LoyaltyError("invalid", _("A member cannot be merged into themselves."))
     members = {member.pk: member for member in lock_members([source_id, target_id])}

@@ -3,9 +3,12 @@
 import pytest
 from django.db.models import Sum
 from django.urls import reverse
+from django.utils import timezone
 
+from analytics.models import DailyFigures, MemberStats, PeriodFigures, SegmentFigures
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.ledger import ledger_drift
+from loyalty.jobs.runner import run_job
 from loyalty.models import AuditLog, LedgerEntry, Purchase
 from members.models import ConsentEvent, Member
 from members.personal_data import erase_personal_data
@@ -193,3 +196,26 @@ def test_the_members_export_leaves_an_erased_member_out(client_as, story, suppor
     rows = b"".join(response.streaming_content).decode().splitlines()
     assert len(rows) == 1 + 1
     assert rows[1].startswith(str(kept.phone))
+
+
+def test_the_nightly_analytics_are_the_same_after_an_erasure(story, support):
+    tables = (DailyFigures, PeriodFigures, SegmentFigures, MemberStats)
+
+    def figures():
+        return {
+            table.__name__: sorted(
+                tuple(sorted((k, v) for k, v in row.items() if k != "id"))
+                for row in table.objects.values()
+            )
+            for table in tables
+        }
+
+    as_of = timezone.now()
+    run_job("refresh_analytics", as_of=as_of)
+    before = figures()
+    assert before["DailyFigures"] != []  # the story's purchase and refund are in them
+
+    erase(story, support)
+    run_job("refresh_analytics", as_of=as_of)
+
+    assert figures() == before
