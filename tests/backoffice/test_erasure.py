@@ -219,3 +219,16 @@ def test_the_nightly_analytics_are_the_same_after_an_erasure(story, support):
     run_job("refresh_analytics", as_of=as_of)
 
     assert figures() == before
+
+
+def test_the_erasure_shows_in_words_among_the_staff_changes(client_as, story, support):
+    erase(story, support)
+    response = client_as("support").get(
+        reverse("members:member-detail", args=[story.card_number]), HTTP_ACCEPT_LANGUAGE="ru"
+    )
+    html = response.content.decode()
+    changes = html[html.index('id="history"') :]
+    assert "Персональные данные удалены" in changes
+    assert "Статус: Активен → Заблокирован" in changes
+    assert "Карты: 1" in changes
+    assert "member.erase" not in changes and "messages_cancelled" not in changes
