@@ -10,7 +10,7 @@ from loyalty.models import LedgerEntry, Purchase, PurchaseLine, Refund, audit
 from members.models import ConsentEvent, Member
 from members.services import consent_event, required_reason
 from messaging.models import Message, Outbox
-from surveys.models import Complaint, ComplaintNote, SurveyResponse
+from surveys.models import Complaint, ComplaintNote, SurveyInvitation, SurveyResponse
 
 FORMAT = "loyalty-personal-data/1"
 
@@ -216,13 +216,14 @@ def erase_personal_data(*, member_id, reason, staff=None, api_key=None, now=None
     free for anyone to enrol with), and so is free text about them: complaint subjects,
     descriptions, resolutions and notes, survey comments, and the addresses and texts of the
     messages sent; the same for duplicate cards merged into this member (the same person).
-    Marketing consent is withdrawn (an entry in the consent history) and messages still waiting
-    are cancelled. The ledger, purchases, scores and the member row itself stay, so balances,
-    liability and analytics add up as before.
+    Marketing consent is withdrawn (an entry in the consent history), messages still waiting
+    are cancelled and survey links not yet answered stop working. The ledger, purchases,
+    scores and the member row itself stay, so balances, liability and analytics add up as
+    before.
 
     The card is blocked, not left usable: the customer has asked to leave, and a card that still
     earned and spent would keep gathering where and when they shop on a record that no longer
-    says whose it is. Blocked, it neither earns nor spends (SPEC section 2), its points stay on
+    says whose it is. Blocked, it neither earns nor spends (as support blocks a card), its points stay on
     the books and run off by the nightly expiry like any other. Audit rows written before keep
     their before/after values: the audit trail is the merchant's record of what staff did
     (kept by law), and the ledger's reasons are append-only. Erasing again changes nothing and
@@ -268,6 +269,9 @@ def erase_personal_data(*, member_id, reason, staff=None, api_key=None, now=None
     cancelled = Outbox.objects.filter(member_id__in=ids, status=Outbox.Status.PENDING).update(
         status=Outbox.Status.CANCELLED, context={}
     )
+    SurveyInvitation.objects.filter(
+        member_id__in=ids, answered_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
     audit(
         actor=staff,
         action="member.erase",

@@ -14,7 +14,8 @@ from members.models import ConsentEvent, Member
 from members.personal_data import erase_personal_data
 from members.services import enrol_member, merge_members, set_member_blocked, update_member
 from messaging.models import Message, Outbox
-from surveys.models import Complaint, ComplaintNote, SurveyResponse
+from surveys.models import Complaint, ComplaintNote, Survey, SurveyResponse
+from surveys.services import answer_survey, create_invitation
 from tests.factories import MemberFactory
 from tests.stories import member_with_a_story
 
@@ -232,3 +233,15 @@ def test_the_erasure_shows_in_words_among_the_staff_changes(client_as, story, su
     assert "Статус: Активен → Заблокирован" in changes
     assert "Карты: 1" in changes
     assert "member.erase" not in changes and "messages_cancelled" not in changes
+
+
+def test_a_survey_link_not_yet_answered_stops_working(story, support):
+    _invitation, token = create_invitation(
+        survey=Survey.objects.get(code="nps"), member=story, now=timezone.now()
+    )
+    erase(story, support)
+
+    with pytest.raises(LoyaltyError) as refused:
+        answer_survey(token=token, score=3, comment="Анна снова недовольна")
+    assert refused.value.code == "survey_link_expired"
+    assert SurveyResponse.objects.filter(member=story).count() == 1
