@@ -223,7 +223,7 @@ def erase_personal_data(*, member_id, reason, staff=None, api_key=None, now=None
 
     The card is blocked, not left usable: the customer has asked to leave, and a card that still
     earned and spent would keep gathering where and when they shop on a record that no longer
-    says whose it is. Blocked, it neither earns nor spends (as support blocks a card), its points stay on
+    says whose it is. Blocked, it neither earns nor spends, and its points stay on
     the books and run off by the nightly expiry like any other. Audit rows written before keep
     their before/after values: the audit trail is the merchant's record of what staff did
     (kept by law), and the ledger's reasons are append-only. Erasing again changes nothing and
