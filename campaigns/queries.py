@@ -10,19 +10,20 @@ from statistics import NormalDist
 from django.db import connection
 from scipy import stats
 
-from campaigns.models import Campaign, CampaignRecipient
+from campaigns.models import Campaign, CampaignRecipient, CampaignVariant
 from loyalty.engine.money import money
 from loyalty.models.program import cached_rule, clear_rules_cache
 
 # --- The engine's read: earn multipliers ------------------------------------------------------
 
-Multiplier = namedtuple("Multiplier", "campaign_id factor store_ids starts ends")
+# ``factors``: the factor of each variant, by number (1 is the campaign's own).
+Multiplier = namedtuple("Multiplier", "campaign_id factors store_ids starts ends")
 
 
 def _load_multipliers():
     """Every sent (or sending) multiplier campaign, ended ones included: a receipt may reach
     the API long after the purchase (an offline till, an import that earns) and still earns
-    by the purchase time. Two queries over a few rows (a merchant runs a few a month)."""
+    by the purchase time. Three queries over a few rows (a merchant runs a few a month)."""
     rows = list(
         Campaign.objects.filter(
             kind=Campaign.Kind.MULTIPLIER,
@@ -33,13 +34,18 @@ def _load_multipliers():
     )
     if not rows:
         return ()
+    ids = [row[0] for row in rows]
     stores = {}
-    through = Campaign.stores.through.objects.filter(campaign_id__in=[row[0] for row in rows])
+    through = Campaign.stores.through.objects.filter(campaign_id__in=ids)
     for campaign_id, store_id in through.values_list("campaign_id", "store_id"):
         stores.setdefault(campaign_id, set()).add(store_id)
+    factors = {pk: {1: factor} for pk, factor, _start, _end in rows}
+    variants = CampaignVariant.objects.filter(campaign_id__in=ids)
+    for campaign_id, number, factor in variants.values_list("campaign_id", "number", "factor"):
+        factors[campaign_id][number] = factor
     return tuple(
-        Multiplier(pk, factor, frozenset(stores[pk]) if pk in stores else None, start, end)
-        for pk, factor, start, end in rows
+        Multiplier(pk, factors[pk], frozenset(stores[pk]) if pk in stores else None, start, end)
+        for pk, _factor, start, end in rows
     )
 
 
@@ -73,7 +79,8 @@ def earn_multiplier(member_id, store_id, when):
 
 def member_multiplier(member_id, store_id, multipliers):
     """The product of the factors of ``multipliers`` (from ``active_multipliers``) that apply
-    to this member at this store: the member must be in the campaign's TEST group. One query
+    to this member at this store: the member must be in the campaign's TEST group, and earns
+    by the factor of their variant. One query
     on the (member, campaign) index, none at all when no multiplier covers the store."""
     candidates = {
         m.campaign_id: m for m in multipliers if m.store_ids is None or store_id in m.store_ids
@@ -81,12 +88,13 @@ def member_multiplier(member_id, store_id, multipliers):
     if not candidates or member_id is None:
         return Decimal(1)
     factor = Decimal(1)
-    for campaign_id in CampaignRecipient.objects.filter(
+    for campaign_id, variant in CampaignRecipient.objects.filter(
         member_id=member_id,
         campaign_id__in=sorted(candidates),
         group=CampaignRecipient.Group.TEST,
-    ).values_list("campaign_id", flat=True):
-        factor *= candidates[campaign_id].factor
+    ).values_list("campaign_id", "variant"):
+        factors = candidates[campaign_id].factors
+        factor *= factors.get(variant, factors[1])
     return factor
 
 
