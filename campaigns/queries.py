@@ -3,16 +3,19 @@ members/segments.py)."""
 
 import math
 from collections import namedtuple
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from statistics import NormalDist
 
 from django.db import connection
+from django.utils.translation import gettext
 from scipy import stats
 
+from analytics.models import ProgramEconomics
 from campaigns.models import Campaign, CampaignRecipient, CampaignVariant
-from loyalty.engine.money import money
-from loyalty.models.program import cached_rule, clear_rules_cache
+from loyalty.engine.money import money, roi_pct
+from loyalty.models.program import ProgramSettings, cached_rule, clear_rules_cache
 
 # --- The engine's read: earn multipliers ------------------------------------------------------
 
@@ -119,18 +122,24 @@ def campaign_list():
 
 Z95 = NormalDist().inv_cdf(0.975)
 
+# Per arm (0: control, else the variant): members, buyers, revenue and its sum of squares per
+# member, purchases, points redeemed and the discounts of the campaign's own coupons, in the
+# results window.
 RESULTS_SQL = """
-SELECT r.grp,
+SELECT CASE WHEN r.grp = 'control' THEN 0 ELSE r.variant END AS arm,
        COUNT(*),
        COUNT(p.member_id),
        COALESCE(SUM(p.revenue), 0),
        COALESCE(SUM(p.revenue * p.revenue), 0),
        COALESCE(SUM(p.purchases), 0),
-       COALESCE(SUM(p.redeemed), 0)
+       COALESCE(SUM(p.redeemed), 0),
+       COALESCE(SUM(p.coupon_discounts), 0)
 FROM campaigns_campaignrecipient r
 LEFT JOIN (
     SELECT pu.member_id, SUM(pu.amount - pu.refunded_amount) AS revenue,
-           COUNT(*) AS purchases, SUM(pu.redeemed_points) AS redeemed
+           COUNT(*) AS purchases, SUM(pu.redeemed_points) AS redeemed,
+           SUM(CASE WHEN pu.coupon_code LIKE %s THEN pu.discount_amount ELSE 0 END)
+               AS coupon_discounts
     FROM loyalty_purchase pu
     JOIN campaigns_campaignrecipient rr
       ON rr.member_id = pu.member_id AND rr.campaign_id = %s
@@ -138,7 +147,28 @@ LEFT JOIN (
     GROUP BY pu.member_id
 ) p ON p.member_id = r.member_id
 WHERE r.campaign_id = %s
-GROUP BY r.grp
+GROUP BY CASE WHEN r.grp = 'control' THEN 0 ELSE r.variant END
+"""
+
+# Bonus points each variant granted: the lots of the send's batches (campaigns.services).
+GRANTED_SQL = """
+SELECT r.variant, COALESCE(SUM(l.points), 0)
+FROM campaigns_campaignrecipient r
+JOIN loyalty_pointslot l ON l.batch = r.batch AND l.member_id = r.member_id
+WHERE r.campaign_id = %s AND r.grp = 'test'
+GROUP BY r.variant
+"""
+
+# Messages sent per variant and channel: the outbox row of each recipient's campaign message
+# (its key, as campaigns.services writes it) and the messages delivered from it.
+MESSAGES_SQL = """
+SELECT r.variant, msg.channel, COUNT(*)
+FROM campaigns_campaignrecipient r
+JOIN messaging_outbox o ON o.key = 'campaign:' || CAST(r.campaign_id AS TEXT) || ':'
+                                 || CAST(r.member_id AS TEXT)
+JOIN messaging_message msg ON msg.outbox_id = o.id AND msg.status = 'sent'
+WHERE r.campaign_id = %s AND r.grp = 'test'
+GROUP BY r.variant, msg.channel
 """
 
 
@@ -150,28 +180,93 @@ def results_window(campaign):
     return start, start + timedelta(days=campaign.results_days)
 
 
-def group_figures(campaign):
-    """Per group: members, buyers, revenue (sum and sum of squares per member), purchases and
-    points redeemed in the results window. One statement."""
+def coupon_prefix(campaign):
+    """The start of every personal coupon code of a campaign (``services.coupon_code``)."""
+    return f"C{campaign.pk}-"
+
+
+def group_figures(campaign, arms):
+    """Per arm (0: control, else the variant's number): members, buyers, revenue (sum and
+    sum of squares per member), purchases, points redeemed and coupon discounts in the results
+    window. One statement."""
     start, end = results_window(campaign)
-    empty = {"members": 0, "buyers": 0, "revenue": Decimal(0), "revenue_sq": Decimal(0)}
-    groups = CampaignRecipient.Group.values
-    figures = {group: dict(empty, purchases=0, redeemed=0) for group in groups}
+    empty = {
+        "members": 0,
+        "buyers": 0,
+        "revenue": Decimal(0),
+        "revenue_sq": Decimal(0),
+        "purchases": 0,
+        "redeemed": 0,
+        "coupon_discounts": Decimal(0),
+    }
+    figures = {arm: dict(empty) for arm in arms}
     if start is None:
         return figures, start, end
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        cursor.execute(RESULTS_SQL, [campaign.pk, adapt(start), adapt(end), campaign.pk])
-        for group, members, buyers, revenue, revenue_sq, purchases, redeemed in cursor.fetchall():
-            figures[group] = {
+        cursor.execute(
+            RESULTS_SQL,
+            [f"{coupon_prefix(campaign)}%", campaign.pk, adapt(start), adapt(end), campaign.pk],
+        )
+        for (
+            arm,
+            members,
+            buyers,
+            revenue,
+            revenue_sq,
+            purchases,
+            redeemed,
+            coupons,
+        ) in cursor.fetchall():
+            figures[arm] = {
                 "members": members,
                 "buyers": buyers,
                 "revenue": Decimal(str(revenue)),
                 "revenue_sq": Decimal(str(revenue_sq)),
                 "purchases": int(purchases),
                 "redeemed": int(redeemed),
+                "coupon_discounts": money(Decimal(str(coupons))),
             }
     return figures, start, end
+
+
+@dataclass
+class VariantCost:
+    """What a variant cost: its bonus points at the point value, the discounts its coupons
+    gave in the results window, and its messages sent at the price of their channel."""
+
+    points: int = 0
+    points_cost: Decimal = Decimal("0.00")
+    coupon_discounts: Decimal = Decimal("0.00")
+    messages: dict = field(default_factory=dict)  # channel -> sent
+    messages_cost: Decimal = Decimal("0.00")
+
+    @property
+    def sent(self):
+        return sum(self.messages.values())
+
+    @property
+    def total(self):
+        return self.points_cost + self.coupon_discounts + self.messages_cost
+
+
+def variant_costs(campaign, figures, economics, point_value):
+    """{variant number: VariantCost}; two statements (points only for a bonus campaign)."""
+    costs = {arm: VariantCost(coupon_discounts=f["coupon_discounts"]) for arm, f in figures.items()}
+    with connection.cursor() as cursor:
+        if campaign.kind == Campaign.Kind.BONUS_POINTS:
+            cursor.execute(GRANTED_SQL, [campaign.pk])
+            for variant, points in cursor.fetchall():
+                cost = costs.setdefault(variant, VariantCost())
+                cost.points = int(points)
+                cost.points_cost = money(int(points) * point_value)
+        cursor.execute(MESSAGES_SQL, [campaign.pk])
+        for variant, channel, sent in cursor.fetchall():
+            cost = costs.setdefault(variant, VariantCost())
+            cost.messages[channel] = sent
+            cost.messages_cost += money(economics.message_price(channel) * sent)
+    costs.pop(0, None)  # the control group is given nothing
+    return costs
 
 
 def two_proportions(x1, n1, x2, n2):
@@ -210,51 +305,100 @@ def welch(sum1, sq1, n1, sum2, sq2, n2):
             "t": t, "df": df}  # fmt: skip
 
 
-def campaign_results(campaign):
-    """Test against control in the results window: members, conversion (share who bought),
-    revenue per member, average check, points redeemed; the differences with a 95% confidence
-    interval and p-value (two-proportion z-test; Welch test for revenue per member)."""
-    figures, start, end = group_figures(campaign)
-    rows = {}
-    for group, f in figures.items():
-        n = f["members"]
-        rows[group] = {
-            "members": n,
-            "buyers": f["buyers"],
-            "conversion": f["buyers"] / n if n else None,
-            "revenue": money(f["revenue"]),
-            "revenue_per_member": money(f["revenue"] / n) if n else None,
-            "average_check": money(f["revenue"] / f["purchases"]) if f["purchases"] else None,
-            "purchases": f["purchases"],
-            "redeemed": f["redeemed"],
-        }
-    test, control = figures["test"], figures["control"]
-    conversion = two_proportions(
-        test["buyers"], test["members"], control["buyers"], control["members"]
-    )
+def _row(label, f):
+    n = f["members"]
+    conversion = f["buyers"] / n if n else None
+    return {
+        "label": label,
+        "members": n,
+        "buyers": f["buyers"],
+        "conversion": conversion,
+        "conversion_pct": conversion * 100 if conversion is not None else None,
+        "revenue": money(f["revenue"]),
+        "revenue_per_member": money(f["revenue"] / n) if n else None,
+        "average_check": money(f["revenue"] / f["purchases"]) if f["purchases"] else None,
+        "purchases": f["purchases"],
+        "redeemed": f["redeemed"],
+    }
+
+
+def _against_control(f, control):
+    """The two statistics of a variant against control, each marked significant at 5%."""
+    conversion = two_proportions(f["buyers"], f["members"], control["buyers"], control["members"])
     revenue = welch(
-        float(test["revenue"]),
-        float(test["revenue_sq"]),
-        test["members"],
+        float(f["revenue"]),
+        float(f["revenue_sq"]),
+        f["members"],
         float(control["revenue"]),
         float(control["revenue_sq"]),
         control["members"],
     )
-    for row in rows.values():
-        row["conversion_pct"] = row["conversion"] * 100 if row["conversion"] is not None else None
     for stat in (conversion, revenue):
         if stat is not None:
             stat["significant"] = stat["p_value"] < 0.05
     if conversion is not None:
         for key in ("diff", "low", "high"):
             conversion[f"{key}_pct"] = conversion[key] * 100
-    labels = CampaignRecipient.Group
+    return conversion, revenue
+
+
+def variant_label(number, count):
+    """ "Test" for a campaign with one offer, else "Variant 2" and so on."""
+    if count == 1:
+        return CampaignRecipient.Group.TEST.label
+    return gettext("Variant %(number)d") % {"number": number}
+
+
+def campaign_results(campaign):
+    """Each variant against the control group in the results window: members, conversion
+    (share who bought), revenue per member, average check, points redeemed; the differences
+    with a 95% confidence interval and p-value (two-proportion z-test; Welch test for revenue
+    per member); the variant's cost and ROI: the extra revenue per member over control × its
+    members × the gross margin, less the cost, over the cost. Five statements at most."""
+    offers = campaign.offers()
+    figures, start, end = group_figures(campaign, [0, *(offer.number for offer in offers)])
+    economics = ProgramEconomics.load()
+    point_value = ProgramSettings.cached().point_value
+    costs = variant_costs(campaign, figures, economics, point_value)
+    control = figures[0]
+    control_row = _row(CampaignRecipient.Group.CONTROL.label, control)
+    variants = []
+    for offer in offers:
+        f = figures[offer.number]
+        conversion, revenue = _against_control(f, control)
+        cost = costs.get(offer.number, VariantCost())
+        extra = margin = None
+        if f["members"] and control["members"]:
+            extra = money(
+                (f["revenue"] / f["members"] - control["revenue"] / control["members"])
+                * f["members"]
+            )
+            margin = money(economics.margin_on(extra))
+        variants.append(
+            {
+                "number": offer.number,
+                "offer": offer,
+                "row": _row(variant_label(offer.number, len(offers)), f),
+                "conversion": conversion,
+                "revenue": revenue,
+                "cost": cost,
+                "extra_revenue": extra,
+                "extra_margin": margin,
+                "roi_pct": roi_pct(margin, cost.total),
+            }
+        )
+    first = variants[0]
     return {
         "start": start,
         "end": end,
-        "rows": [(labels.TEST.label, rows["test"]), (labels.CONTROL.label, rows["control"])],
-        "test": rows["test"],
-        "control": rows["control"],
-        "conversion": conversion,
-        "revenue": revenue,
+        "rows": [(control_row["label"], control_row)]
+        + [(v["row"]["label"], v["row"]) for v in variants],
+        "control": control_row,
+        "variants": variants,
+        # The first variant against control, as a campaign of one offer has it.
+        "test": first["row"],
+        "conversion": first["conversion"],
+        "revenue": first["revenue"],
+        "economics": economics,
+        "point_value": point_value,
     }

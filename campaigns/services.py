@@ -23,7 +23,13 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Segment
+from campaigns.models import (
+    Campaign,
+    CampaignChunk,
+    CampaignRecipient,
+    CampaignVariant,
+    Segment,
+)
 from campaigns.queries import clear_multipliers
 from loyalty.engine import outbox
 from loyalty.engine.db import by_dialect, new_batch
@@ -151,16 +157,36 @@ def save_campaign(*, form, staff):
     if creating:
         campaign.created_by = staff
     saved = form.save()
+    after = {name: _plain(form.cleaned_data[name]) for name in changed}
+    variants = form.variant_rows()
+    if variants is not None:
+        old = [] if creating else _variant_values(saved.variants.all())
+        new = _variant_values(CampaignVariant(**row) for row in variants)
+        if new != old:
+            saved.variants.all().delete()
+            CampaignVariant.objects.bulk_create(
+                [CampaignVariant(campaign=saved, **row) for row in variants]
+            )
+            if before is not None:
+                before["variants"] = old
+            after["variants"] = new
     transaction.on_commit(clear_multipliers)
-    if creating or changed:
+    if creating or after:
         audit(
             actor=staff,
             action="campaign.create" if creating else "campaign.edit",
             obj=saved,
             before=before,
-            after={name: _plain(form.cleaned_data[name]) for name in changed},
+            after=after,
         )
     return saved
+
+
+def _variant_values(variants):
+    """Variants as the audit log keeps them: plain values, in number order."""
+    fields = ("number", "share", "points", "factor", "coupon_value", "message_ru", "message_en")
+    rows = sorted(variants, key=lambda variant: variant.number)
+    return [{name: _plain(getattr(variant, name)) for name in fields} for variant in rows]
 
 
 @transaction.atomic(durable=True)
@@ -378,6 +404,7 @@ def _insert_recipients(campaign, offers, members, batch, now):
     """The chunk's recipients, their group and variant decided in Python (``split_bucket``)."""
     control = campaign.control_percent * 100
     bounds = variant_bounds(offers, campaign.control_percent)
+    group = CampaignRecipient.Group
     rows = []
     for member_id in members.order_by("id").values_list("id", flat=True):
         bucket = split_bucket(campaign.pk, member_id)
@@ -386,7 +413,7 @@ def _insert_recipients(campaign, offers, members, batch, now):
             CampaignRecipient(
                 campaign_id=campaign.pk,
                 member_id=member_id,
-                group=CampaignRecipient.Group.CONTROL if in_control else CampaignRecipient.Group.TEST,
+                group=group.CONTROL if in_control else group.TEST,
                 variant=0 if in_control else variant_of(bucket, bounds),
                 batch=batch,
                 created_at=now,
