@@ -391,8 +391,8 @@ def campaign_results(campaign):
     return {
         "start": start,
         "end": end,
-        "rows": [(control_row["label"], control_row)]
-        + [(v["row"]["label"], v["row"]) for v in variants],
+        "rows": [(v["row"]["label"], v["row"]) for v in variants]
+        + [(control_row["label"], control_row)],
         "control": control_row,
         "variants": variants,
         # The first variant against control, as a campaign of one offer has it.

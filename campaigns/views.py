@@ -243,9 +243,8 @@ def _statistic(stat):
 
 
 def _result_lines(results):
-    """The results table as CSV rows: the control group, then each variant with its
-    comparison with control, its cost and ROI."""
-    yield ["control", 0, *_figures(results["control"]), *[""] * (len(RESULTS_HEADER) - 10)]
+    """The results table as CSV rows: each variant with its comparison with control, its cost
+    and ROI, then the control group."""
     for variant in results["variants"]:
         cost = variant["cost"]
         yield [
@@ -264,11 +263,12 @@ def _result_lines(results):
             _blank(variant["extra_margin"]),
             _blank(variant["roi_pct"]),
         ]
+    yield ["control", 0, *_figures(results["control"]), *[""] * (len(RESULTS_HEADER) - 10)]
 
 
 @require(PERMISSION)
 def campaign_results_csv(request, pk):
-    """The results table as CSV: one row per group (control, then each variant against it)."""
+    """The results table as CSV: one row per variant (against control), then the control group."""
     campaign = get_object_or_404(Campaign.objects.prefetch_related("variants"), pk=pk)
     results = queries.campaign_results(campaign)
     return stream_csv(f"campaign-{campaign.pk}-results.csv", RESULTS_HEADER, _result_lines(results))
