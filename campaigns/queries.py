@@ -309,7 +309,7 @@ def _row(label, f):
     n = f["members"]
     conversion = f["buyers"] / n if n else None
     return {
-        "label": label,
+        "label": str(label),
         "members": n,
         "buyers": f["buyers"],
         "conversion": conversion,
