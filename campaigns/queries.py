@@ -346,7 +346,7 @@ def variant_label(number, count):
     """ "Test" for a campaign with one offer, else "Variant 2" and so on."""
     if count == 1:
         return CampaignRecipient.Group.TEST.label
-    return gettext("Variant %(number)d") % {"number": number}
+    return gettext("Variant %(number)s") % {"number": number}
 
 
 def campaign_results(campaign):
