@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from campaigns.models import Campaign, Segment
+from campaigns.models import Campaign, CampaignVariant, Segment
 from loyalty.models import LedgerEntry
 from tests.browser.test_journeys import sign_in
 from tests.helpers import assert_accessible
@@ -65,3 +65,25 @@ def test_marketer_builds_a_segment_and_sends_a_bonus_campaign(
     campaign = Campaign.objects.get()
     assert (campaign.status, campaign.done, campaign.total) == ("done", 3, 3)
     assert LedgerEntry.objects.filter(kind="bonus", points=50).count() == 3
+
+
+def test_the_results_of_a_campaign_with_variants_chart_each_group(
+    page, marketer, many_members, make_campaign, send, language
+):
+    many_members(60)
+    campaign = make_campaign(kind=Campaign.Kind.BONUS_POINTS, points=100, control_percent=20)
+    CampaignVariant.objects.create(campaign=campaign, number=2, share=40, points=300)
+    send(campaign)
+    sign_in(page, "marketer", language)
+
+    page.goto(f"/campaigns/{campaign.pk}/")
+
+    expect(page.get_by_test_id("costs").locator("tbody tr")).to_have_count(2)
+    expect(page.get_by_test_id("results").locator("tbody tr")).to_have_count(3)
+    for chart in ("campaign-conversion", "campaign-revenue"):
+        page.wait_for_function(f"() => window.Chart && Chart.getChart('{chart}') !== undefined")
+        labels = page.evaluate(f"() => Chart.getChart('{chart}').data.labels")
+        control = "Контрольная" if language == "ru" else "Control"
+        variant = "Вариант" if language == "ru" else "Variant"
+        assert labels == [f"{variant} 1", f"{variant} 2", control]
+    assert_accessible(page)
