@@ -18,6 +18,7 @@ from campaigns.services import split_bucket, variant_bounds, variant_of
 from loyalty.models import AuditLog, Coupon, LedgerEntry
 from messaging.models import Message, Outbox
 from tests.campaigns.conftest import at
+from tests.campaigns.test_pages import bonus_form
 from tests.helpers import session_queries
 
 
@@ -301,21 +302,8 @@ def test_cost_and_roi_of_each_variant(enrol, buy, make_campaign, send):
 
 
 def variant_form(segment, variants=(), **changes):
-    data = {
-        "name": "Spring bonus",
-        "segment": segment.pk,
-        "kind": "bonus_points",
-        "control_percent": "10",
-        "points": "100",
-        "points_expiry_days": "30",
-        "factor": "2",
-        "coupon_value": "0",
-        "coupon_min_amount": "0",
-        "coupon_valid_days": "30",
-        "results_days": "30",
-        "variants-TOTAL_FORMS": "3",
-        "variants-INITIAL_FORMS": "0",
-    }
+    """The campaign form of test_pages with the variants formset (3 rows, ``variants`` filled)."""
+    data = bonus_form(segment, **{"variants-TOTAL_FORMS": "3", "variants-INITIAL_FORMS": "0"})
     for index, values in enumerate(variants):
         data.update({f"variants-{index}-{name}": value for name, value in values.items()})
     data.update(changes)
