@@ -1,5 +1,7 @@
 """Campaign mechanics: segments, campaigns, recipients (coupons: loyalty.models.coupons)."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -171,6 +173,15 @@ class Campaign(models.Model):
     @property
     def is_cancellable(self):
         return self.can_cancel()
+
+    def results_window(self):
+        """(start, end) of the purchases its results count: from the send (a multiplier: from
+        its window's start) for ``results_days``; (None, None) before the send."""
+        start = self.starts_at if self.kind == self.Kind.MULTIPLIER else None
+        start = start or self.sent_at
+        if start is None:
+            return None, None
+        return start, start + timedelta(days=self.results_days)
 
     def offers(self, variants=None):
         """Variant 1 (the campaign's own offer) and its other variants, in number order, each

@@ -4,7 +4,6 @@ members/segments.py)."""
 import math
 from collections import namedtuple
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 from statistics import NormalDist
 
@@ -172,14 +171,6 @@ GROUP BY r.variant, msg.channel
 """
 
 
-def results_window(campaign):
-    start = campaign.starts_at if campaign.kind == Campaign.Kind.MULTIPLIER else None
-    start = start or campaign.sent_at
-    if start is None:
-        return None, None
-    return start, start + timedelta(days=campaign.results_days)
-
-
 def coupon_prefix(campaign):
     """The start of every personal coupon code of a campaign (``services.coupon_code``)."""
     return f"C{campaign.pk}-"
@@ -189,7 +180,7 @@ def group_figures(campaign, arms):
     """Per arm (0: control, else the variant's number): members, buyers, revenue (sum and
     sum of squares per member), purchases, points redeemed and coupon discounts in the results
     window. One statement."""
-    start, end = results_window(campaign)
+    start, end = campaign.results_window()
     empty = {
         "members": 0,
         "buyers": 0,

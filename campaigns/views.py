@@ -24,6 +24,7 @@ from loyalty.engine.errors import LoyaltyError
 from loyalty.web.access import is_fragment, require
 from loyalty.web.shortcuts import stream_csv
 from members import segments
+from surveys.queries import nps_by_campaign, nps_figures
 
 PERMISSION = "loyalty.manage_campaigns"
 
@@ -116,9 +117,21 @@ def _detail_context(campaign, schedule_form=None):
         ),
     }
     if campaign.sent_at is not None:
-        context["results"] = results = queries.campaign_results(campaign)
+        context["results"] = results = _results(campaign)
         context["charts"] = _results_charts(results)
     return context
+
+
+def _results(campaign):
+    """The campaign's results, and with an end-of-campaign survey each group's NPS
+    (``nps``: the figures of surveys.queries.nps_figures, None without a survey)."""
+    results = queries.campaign_results(campaign)
+    nps = nps_by_campaign(campaign.pk) if campaign.survey_at_end else {}
+    none = nps_figures(0, 0, 0) if campaign.survey_at_end else None
+    for variant in results["variants"]:
+        variant["nps"] = nps.get(variant["number"], none)
+    results["control_nps"] = nps.get(0, none)
+    return results
 
 
 @require(PERMISSION)
@@ -220,6 +233,10 @@ RESULTS_HEADER = [
     "extra_revenue",
     "extra_margin",
     "roi_pct",
+    "nps_answers",
+    "nps",
+    "nps_ci95_low",
+    "nps_ci95_high",
 ]
 
 
@@ -242,6 +259,12 @@ def _statistic(stat):
     return [_number(stat[key]) for key in ("diff", "low", "high", "p_value")]
 
 
+def _nps(figures):
+    if figures is None:
+        return ["", "", "", ""]
+    return [figures["n"], *(_blank(figures[key]) for key in ("nps", "low", "high"))]
+
+
 def _result_lines(results):
     """The results table as CSV rows: each variant with its comparison with control, its cost
     and ROI, then the control group."""
@@ -262,15 +285,16 @@ def _result_lines(results):
             _blank(variant["extra_revenue"]),
             _blank(variant["extra_margin"]),
             _blank(variant["roi_pct"]),
+            *_nps(variant["nps"]),
         ]
-    yield ["control", 0, *_figures(results["control"]), *[""] * (len(RESULTS_HEADER) - 10)]
+    yield ["control", 0, *_figures(results["control"]), *[""] * 17, *_nps(results["control_nps"])]
 
 
 @require(PERMISSION)
 def campaign_results_csv(request, pk):
     """The results table as CSV: one row per variant (against control), then the control group."""
     campaign = get_object_or_404(Campaign.objects.prefetch_related("variants"), pk=pk)
-    results = queries.campaign_results(campaign)
+    results = _results(campaign)
     return stream_csv(f"campaign-{campaign.pk}-results.csv", RESULTS_HEADER, _result_lines(results))
 
 

@@ -301,6 +301,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=40),
         "args": ["dispatch_nps"],
     },
+    "campaign_surveys": {
+        "task": "loyalty.jobs.tasks.run_job",
+        "schedule": crontab(minute=50),
+        "args": ["campaign_surveys"],
+    },
     "send_campaigns": {
         "task": "loyalty.jobs.tasks.run_job",
         "schedule": crontab(),
