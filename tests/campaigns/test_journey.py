@@ -71,7 +71,9 @@ def test_the_results_of_a_campaign_with_variants_chart_each_group(
     page, marketer, many_members, make_campaign, send, language
 ):
     many_members(60)
-    campaign = make_campaign(kind=Campaign.Kind.BONUS_POINTS, points=100, control_percent=20)
+    campaign = make_campaign(
+        kind=Campaign.Kind.BONUS_POINTS, points=100, control_percent=20, survey_at_end=True
+    )
     CampaignVariant.objects.create(campaign=campaign, number=2, share=40, points=300)
     send(campaign)
     sign_in(page, "marketer", language)
@@ -80,6 +82,7 @@ def test_the_results_of_a_campaign_with_variants_chart_each_group(
 
     expect(page.get_by_test_id("costs").locator("tbody tr")).to_have_count(2)
     expect(page.get_by_test_id("results").locator("tbody tr")).to_have_count(3)
+    expect(page.get_by_test_id("campaign-nps").locator("tbody tr")).to_have_count(3)
     for chart in ("campaign-conversion", "campaign-revenue"):
         page.wait_for_function(f"() => window.Chart && Chart.getChart('{chart}') !== undefined")
         labels = page.evaluate(f"() => Chart.getChart('{chart}').data.labels")
