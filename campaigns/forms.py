@@ -236,6 +236,7 @@ class CampaignForm(forms.ModelForm):
             "message_en",
             "results_days",
             "survey_at_end",
+            "lapsed_days",
         ]
         widgets = {
             "kind": forms.RadioSelect,
@@ -317,6 +318,8 @@ class CampaignForm(forms.ModelForm):
         for name in ("points_expiry_days", "coupon_valid_days", "results_days"):
             if data.get(name) is not None and data[name] < 1:
                 self.add_error(name, _("At least one day."))
+        if kind == Campaign.Kind.MULTIPLIER and data.get("lapsed_days"):
+            self.add_error("lapsed_days", _("A win-back cannot be an earn multiplier."))
         self._clean_variants(data)
         return data
 

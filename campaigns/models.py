@@ -46,6 +46,7 @@ class Campaign(models.Model):
         DRAFT = "draft", pgettext_lazy("campaign", "Draft")
         SCHEDULED = "scheduled", pgettext_lazy("campaign", "Scheduled")
         SENDING = "sending", pgettext_lazy("campaign", "Sending")
+        RUNNING = "running", pgettext_lazy("campaign", "Running daily")
         DONE = "done", pgettext_lazy("campaign", "Sent")
         CANCELLED = "cancelled", pgettext_lazy("campaign", "Cancelled")
 
@@ -95,6 +96,26 @@ class Campaign(models.Model):
     subject_en = models.CharField(_("subject (English)"), max_length=200, blank=True)
     message_en = models.TextField(_("message (English)"), blank=True)
     results_days = models.PositiveIntegerField(_("results window, days"), default=30)
+    # Win-back: a campaign that runs every day (status running) for the segment's members
+    # whose last purchase was exactly this many days before; each day's run is a campaign of
+    # its own (``parent``: the win-back; ``run_on``: its day), sent as any other.
+    lapsed_days = models.PositiveIntegerField(
+        _("win-back: last purchase this many days ago"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Leave empty for a one-off send. Filled in, the campaign runs every day for the "
+            "segment's members whose last purchase was exactly this many days before, so each "
+            "member gets it once each time they lapse."
+        ),
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="runs"
+    )
+    run_on = models.DateField(_("run of"), null=True, blank=True)
+    # The window the results count purchases in, fixed when the send starts (results_window).
+    results_from = models.DateTimeField(null=True, blank=True)
+    results_until = models.DateTimeField(null=True, blank=True)
     survey_at_end = models.BooleanField(
         _("ask for NPS when the results window ends"),
         default=False,
@@ -123,9 +144,18 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(control_percent__lte=90), name="campaign_control_lte_90"
             ),
+            models.CheckConstraint(
+                condition=Q(lapsed_days__isnull=True) | Q(lapsed_days__gte=1),
+                name="campaign_lapsed_days_gte_1",
+            ),
             models.CheckConstraint(condition=Q(factor__gte=1), name="campaign_factor_gte_1"),
             models.CheckConstraint(
                 condition=Q(done__lte=F("total")), name="campaign_done_lte_total"
+            ),
+            models.UniqueConstraint(
+                fields=["parent", "run_on"],
+                condition=Q(parent__isnull=False),
+                name="campaign_run_once_a_day",
             ),
         ]
         indexes = [
@@ -161,7 +191,12 @@ class Campaign(models.Model):
     def can_cancel(self, now=None):
         """Before or during its send; a sent multiplier also while its window is still open
         (cancelling it stops the extra points)."""
-        if self.status in (self.Status.DRAFT, self.Status.SCHEDULED, self.Status.SENDING):
+        if self.status in (
+            self.Status.DRAFT,
+            self.Status.SCHEDULED,
+            self.Status.SENDING,
+            self.Status.RUNNING,
+        ):
             return True
         return (
             self.status == self.Status.DONE
@@ -176,7 +211,10 @@ class Campaign(models.Model):
 
     def results_window(self):
         """(start, end) of the purchases its results count: from the send (a multiplier: from
-        its window's start) for ``results_days``; (None, None) before the send."""
+        its window's start) for ``results_days``; (None, None) before the send. A win-back's
+        window is its first run's start to its last run's end."""
+        if self.results_from is not None:
+            return self.results_from, self.results_until
         start = self.starts_at if self.kind == self.Kind.MULTIPLIER else None
         start = start or self.sent_at
         if start is None:

@@ -114,20 +114,25 @@ def member_campaigns(member, limit=10):
 
 
 def campaign_list():
-    return Campaign.objects.select_related("segment").order_by("-created_at", "-id")
+    """Campaigns, newest first; a win-back's daily runs are read on the win-back's page."""
+    campaigns = Campaign.objects.filter(parent__isnull=True).select_related("segment")
+    return campaigns.order_by("-created_at", "-id")
 
 
 # --- Results against the control group ----------------------------------------------------------
 
 Z95 = NormalDist().inv_cdf(0.975)
 
+# Each statement reads the recipients of the campaign and, of a win-back, of its daily runs
+# ("id = %s OR parent_id = %s").
+#
 # Per arm (0: control, else the variant): members, buyers, revenue and its sum of squares per
-# member, purchases, points redeemed and the discounts of the campaign's own coupons, in the
-# results window.
+# member, purchases, points redeemed and the discounts of the campaign's own coupons, in each
+# campaign's results window (a member targeted by two runs of a win-back counts twice).
 RESULTS_SQL = """
 SELECT CASE WHEN r.grp = 'control' THEN 0 ELSE r.variant END AS arm,
        COUNT(*),
-       COUNT(p.member_id),
+       COUNT(p.recipient_id),
        COALESCE(SUM(p.revenue), 0),
        COALESCE(SUM(p.revenue * p.revenue), 0),
        COALESCE(SUM(p.purchases), 0),
@@ -135,17 +140,19 @@ SELECT CASE WHEN r.grp = 'control' THEN 0 ELSE r.variant END AS arm,
        COALESCE(SUM(p.coupon_discounts), 0)
 FROM campaigns_campaignrecipient r
 LEFT JOIN (
-    SELECT pu.member_id, SUM(pu.amount - pu.refunded_amount) AS revenue,
+    SELECT rr.id AS recipient_id, SUM(pu.amount - pu.refunded_amount) AS revenue,
            COUNT(*) AS purchases, SUM(pu.redeemed_points) AS redeemed,
-           SUM(CASE WHEN pu.coupon_code LIKE %s THEN pu.discount_amount ELSE 0 END)
-               AS coupon_discounts
-    FROM loyalty_purchase pu
-    JOIN campaigns_campaignrecipient rr
-      ON rr.member_id = pu.member_id AND rr.campaign_id = %s
-    WHERE pu.occurred_at >= %s AND pu.occurred_at < %s
-    GROUP BY pu.member_id
-) p ON p.member_id = r.member_id
-WHERE r.campaign_id = %s
+           SUM(CASE WHEN pu.coupon_code LIKE 'C' || CAST(c.id AS TEXT) || '-%%'
+                    THEN pu.discount_amount ELSE 0 END) AS coupon_discounts
+    FROM campaigns_campaign c
+    JOIN campaigns_campaignrecipient rr ON rr.campaign_id = c.id
+    JOIN loyalty_purchase pu
+      ON pu.member_id = rr.member_id
+     AND pu.occurred_at >= c.results_from AND pu.occurred_at < c.results_until
+    WHERE c.id = %s OR c.parent_id = %s
+    GROUP BY rr.id
+) p ON p.recipient_id = r.id
+WHERE r.campaign_id IN (SELECT id FROM campaigns_campaign WHERE id = %s OR parent_id = %s)
 GROUP BY CASE WHEN r.grp = 'control' THEN 0 ELSE r.variant END
 """
 
@@ -154,7 +161,8 @@ GRANTED_SQL = """
 SELECT r.variant, COALESCE(SUM(l.points), 0)
 FROM campaigns_campaignrecipient r
 JOIN loyalty_pointslot l ON l.batch = r.batch AND l.member_id = r.member_id
-WHERE r.campaign_id = %s AND r.grp = 'test'
+WHERE r.campaign_id IN (SELECT id FROM campaigns_campaign WHERE id = %s OR parent_id = %s)
+  AND r.grp = 'test'
 GROUP BY r.variant
 """
 
@@ -166,20 +174,16 @@ FROM campaigns_campaignrecipient r
 JOIN messaging_outbox o ON o.key = 'campaign:' || CAST(r.campaign_id AS TEXT) || ':'
                                  || CAST(r.member_id AS TEXT)
 JOIN messaging_message msg ON msg.outbox_id = o.id AND msg.status = 'sent'
-WHERE r.campaign_id = %s AND r.grp = 'test'
+WHERE r.campaign_id IN (SELECT id FROM campaigns_campaign WHERE id = %s OR parent_id = %s)
+  AND r.grp = 'test'
 GROUP BY r.variant, msg.channel
 """
-
-
-def coupon_prefix(campaign):
-    """The start of every personal coupon code of a campaign (``services.coupon_code``)."""
-    return f"C{campaign.pk}-"
 
 
 def group_figures(campaign, arms):
     """Per arm (0: control, else the variant's number): members, buyers, revenue (sum and
     sum of squares per member), purchases, points redeemed and coupon discounts in the results
-    window. One statement."""
+    window (a win-back: each run's). One statement."""
     start, end = campaign.results_window()
     empty = {
         "members": 0,
@@ -193,12 +197,8 @@ def group_figures(campaign, arms):
     figures = {arm: dict(empty) for arm in arms}
     if start is None:
         return figures, start, end
-    adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        cursor.execute(
-            RESULTS_SQL,
-            [f"{coupon_prefix(campaign)}%", campaign.pk, adapt(start), adapt(end), campaign.pk],
-        )
+        cursor.execute(RESULTS_SQL, [campaign.pk] * 4)
         for (
             arm,
             members,
@@ -246,12 +246,12 @@ def variant_costs(campaign, figures, economics, point_value):
     costs = {arm: VariantCost(coupon_discounts=f["coupon_discounts"]) for arm, f in figures.items()}
     with connection.cursor() as cursor:
         if campaign.kind == Campaign.Kind.BONUS_POINTS:
-            cursor.execute(GRANTED_SQL, [campaign.pk])
+            cursor.execute(GRANTED_SQL, [campaign.pk, campaign.pk])
             for variant, points in cursor.fetchall():
                 cost = costs.setdefault(variant, VariantCost())
                 cost.points = int(points)
                 cost.points_cost = money(int(points) * point_value)
-        cursor.execute(MESSAGES_SQL, [campaign.pk])
+        cursor.execute(MESSAGES_SQL, [campaign.pk, campaign.pk])
         for variant, channel, sent in cursor.fetchall():
             cost = costs.setdefault(variant, VariantCost())
             cost.messages[channel] = sent

@@ -84,7 +84,7 @@ def coupon_code(campaign_id, member_id):
     mac = hmac.new(
         settings.SECRET_KEY.encode(), f"coupon:{campaign_id}:{member_id}".encode(), "sha256"
     )
-    return f"C{campaign_id}-{mac.hexdigest()[:10].upper()}"
+    return f"C{campaign_id}-{mac.hexdigest()[:10].upper()}"  # the results read this prefix
 
 
 def _not_editable():
@@ -279,7 +279,12 @@ def start_send(*, campaign_id, now, chunk_members=CHUNK_MEMBERS):
     if not claimed:
         return []
     campaign = Campaign.objects.select_related("segment").get(pk=campaign_id)
-    definition = campaign.segment.definition
+    if campaign.lapsed_days:
+        return _start_win_back(campaign, now)
+    # A win-back's run was given its day's criteria when it was made (create_run).
+    definition = campaign.definition if campaign.parent_id else campaign.segment.definition
+    campaign.sent_at = now
+    results_from, results_until = campaign.results_window()
     members = segment_members(definition, now=now)
     bounds = chunk_bounds(members, chunk_members)
     CampaignChunk.objects.bulk_create(
@@ -289,12 +294,16 @@ def start_send(*, campaign_id, now, chunk_members=CHUNK_MEMBERS):
         ]
     )
     total = sum(size for _low, _high, size in bounds)
+    window = {"results_from": results_from, "results_until": results_until}
     if not bounds:
         Campaign.objects.filter(pk=campaign_id).update(
-            status=Campaign.Status.DONE, finished_at=timezone.now(), definition=definition
+            status=Campaign.Status.DONE,
+            finished_at=timezone.now(),
+            definition=definition,
+            **window,
         )
     else:
-        Campaign.objects.filter(pk=campaign_id).update(total=total, definition=definition)
+        Campaign.objects.filter(pk=campaign_id).update(total=total, definition=definition, **window)
     audit(
         actor=None,
         action="campaign.send",
@@ -305,6 +314,85 @@ def start_send(*, campaign_id, now, chunk_members=CHUNK_MEMBERS):
     if campaign.kind == Campaign.Kind.MULTIPLIER:
         transaction.on_commit(clear_multipliers)
     return list(campaign.chunks.order_by("low").values_list("id", flat=True))
+
+
+def _start_win_back(campaign, now):
+    """A win-back's send starts its daily runs (the win_back job makes them): no chunks."""
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.RUNNING)
+    audit(
+        actor=None,
+        action="campaign.send",
+        obj=campaign,
+        before={"status": Campaign.Status.SCHEDULED},
+        after={"status": Campaign.Status.RUNNING, "lapsed_days": campaign.lapsed_days},
+    )
+    return []
+
+
+# What a win-back's daily run copies of it (its offer, texts and measurement).
+RUN_FIELDS = [
+    "kind", "control_percent", "points", "points_expiry_days", "factor", "coupon_kind",
+    "coupon_value", "coupon_sku", "coupon_min_amount", "coupon_valid_days", "subject_ru",
+    "message_ru", "subject_en", "message_en", "results_days", "survey_at_end",
+]  # fmt: skip
+
+
+def running_win_backs(as_of):
+    """Ids of the win-backs running at ``as_of``."""
+    running = Campaign.objects.filter(
+        status=Campaign.Status.RUNNING, lapsed_days__isnull=False, sent_at__lte=as_of
+    )
+    return list(running.order_by("id").values_list("id", flat=True))
+
+
+@retry_on_conflict
+@transaction.atomic(durable=True)
+def create_run(*, win_back_id, now):
+    """The day's run of a running win-back: a campaign of its own with the win-back's offer and
+    variants, for the segment's members whose last purchase was exactly ``lapsed_days`` days
+    before the day (in the project's time zone), scheduled at ``now``. Once a day: returns the
+    run's id, the existing one's when the day already has a run, or None when the win-back no
+    longer runs."""
+    win_back = (
+        Campaign.objects.select_for_update(of=("self",))
+        .select_related("segment")
+        .filter(pk=win_back_id, status=Campaign.Status.RUNNING)
+        .first()
+    )
+    if win_back is None:
+        return None
+    day = timezone.localdate(now)
+    existing = win_back.runs.filter(run_on=day).values_list("id", flat=True).first()
+    if existing is not None:
+        return existing
+    lapsed_on = day - timedelta(days=win_back.lapsed_days)
+    run = Campaign.objects.create(
+        name=f"{win_back.name} · {day.isoformat()}"[:200],
+        segment=win_back.segment,
+        parent=win_back,
+        run_on=day,
+        status=Campaign.Status.SCHEDULED,
+        scheduled_at=now,
+        definition={**win_back.segment.definition, "last_purchase_on": lapsed_on.isoformat()},
+        created_by=win_back.created_by,
+        **{name: getattr(win_back, name) for name in RUN_FIELDS},
+    )
+    CampaignVariant.objects.bulk_create(
+        [
+            CampaignVariant(
+                campaign=run,
+                **{name: getattr(variant, name) for name in VARIANT_COPY},
+            )
+            for variant in win_back.variants.all()
+        ]
+    )
+    return run.pk
+
+
+VARIANT_COPY = [
+    "number", "share", "points", "factor", "coupon_value", "subject_ru", "message_ru",
+    "subject_en", "message_en",
+]  # fmt: skip
 
 
 @transaction.atomic(durable=True)

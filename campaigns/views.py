@@ -111,6 +111,7 @@ def _detail_context(campaign, schedule_form=None):
     context = {
         "campaign": campaign,
         "offers": campaign.offers(),
+        "runs": campaign.runs.count() if campaign.lapsed_days else None,
         "schedule_form": schedule_form
         or ScheduleForm(
             initial={"scheduled_at": timezone.localtime(campaign.scheduled_at or timezone.now())}

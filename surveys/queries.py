@@ -120,14 +120,18 @@ def nps_by_month(responses):
 
 
 def nps_by_campaign(campaign_id):
-    """NPS with its confidence interval per group of a campaign, from the answers to its
-    end-of-campaign survey: {0: control, 1: variant 1, ...}. One grouped query."""
+    """NPS with its confidence interval per group of a campaign (a win-back: of all its runs),
+    from the answers to its end-of-campaign survey: {0: control, 1: variant 1, ...}. One
+    grouped query."""
     arm = CampaignRecipient.objects.filter(
-        campaign_id=campaign_id, member_id=OuterRef("member_id")
+        campaign_id=OuterRef("invitation__campaign_id"), member_id=OuterRef("member_id")
     ).values("variant")[:1]
     rows = (
         nps_responses()
-        .filter(invitation__campaign_id=campaign_id)
+        .filter(
+            Q(invitation__campaign_id=campaign_id)
+            | Q(invitation__campaign__parent_id=campaign_id)
+        )
         .annotate(arm=Subquery(arm))
         .values("arm")
         .annotate(**GROUP_COUNTS)
