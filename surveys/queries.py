@@ -129,8 +129,7 @@ def nps_by_campaign(campaign_id):
     rows = (
         nps_responses()
         .filter(
-            Q(invitation__campaign_id=campaign_id)
-            | Q(invitation__campaign__parent_id=campaign_id)
+            Q(invitation__campaign_id=campaign_id) | Q(invitation__campaign__parent_id=campaign_id)
         )
         .annotate(arm=Subquery(arm))
         .values("arm")
