@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from campaigns.models import Campaign, CampaignRecipient
+from campaigns.models import Campaign, CampaignRecipient, CampaignVariant
 from campaigns.queries import campaign_results
 from campaigns.services import cancel_campaign
 from campaigns.tasks import win_back
@@ -176,3 +176,22 @@ def test_the_campaign_list_shows_the_win_back_not_its_runs(
     assert [c.pk for c in listing.context["page"].object_list] == [campaign.pk]
     assert 'data-testid="win-back"' in page.text
     assert "1 запуск" in page.text
+
+
+def test_each_run_carries_the_win_backs_variants(enrol, buy, running, eager_celery):
+    members = [enrol() for _ in range(20)]
+    for member in members:
+        buy(member, "500.00", "2025-02-18 09:00")
+    campaign = running(name="Come back")
+    CampaignVariant.objects.create(campaign=campaign, number=2, share=50, points=500)
+
+    win_back(as_of=at("2025-03-20 10:00"))
+
+    (run,) = runs(campaign)
+    assert list(run.variants.values_list("number", "share", "points")) == [(2, 50, 500)]
+    given = dict(LedgerEntry.objects.filter(kind="bonus").values_list("member_id", "points"))
+    variants = dict(
+        CampaignRecipient.objects.filter(campaign=run).values_list("member_id", "variant")
+    )
+    assert given == {pk: {1: 200, 2: 500}[variant] for pk, variant in variants.items()}
+    assert set(variants.values()) == {1, 2}
