@@ -1,6 +1,6 @@
 from django.urls import path
 
-from analytics import views
+from analytics import views, whatif_views
 
 app_name = "analytics"
 
@@ -12,5 +12,7 @@ urlpatterns = [
     path("effect.csv", views.effect_export, name="effect-export"),
     path("roi/", views.roi_page, name="roi"),
     path("roi.csv", views.roi_export, name="roi-export"),
+    path("what-if/", whatif_views.whatif_page, name="whatif"),
+    path("what-if.csv", whatif_views.whatif_export, name="whatif-export"),
     path("liability/<slug:kind>.csv", views.liability_export, name="liability-export"),
 ]

@@ -271,6 +271,15 @@ def liability_page(request):
     return render(request, "analytics/liability.html", context)
 
 
+def errors_response(errors):
+    """An export asked with bad parameters: 400 and each field's errors as plain text."""
+    return HttpResponse(
+        "\n".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items()),
+        status=400,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
 @require("loyalty.view_analytics", "loyalty.all_stores")
 def liability_export(request, kind):
     """The roll-forward (points and money per line) or the IFRS 15 table as CSV, for the same
@@ -279,11 +288,7 @@ def liability_export(request, kind):
         raise Http404
     form, report = _liability_report(request)
     if report is None:
-        return HttpResponse(
-            "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
+        return errors_response(form.errors)
     span = f"{report['months'][0].month:%Y-%m}_{report['months'][-1].month:%Y-%m}"
     if kind == "ifrs15":
         columns = ["opening", "earned", "deferred", "redeemed", "recognised", "breakage", "closing"]
@@ -409,11 +414,7 @@ def roi_export(request):
     """The ROI table as CSV, every input beside the result."""
     form, _allowed, store, report = _roi_report(request)
     if report is None:
-        return HttpResponse(
-            "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
+        return errors_response(form.errors)
     header = [
         "month", "members", "incremental_revenue", "incremental_margin", "points_redeemed",
         "tier_discounts", "coupon_discounts", "messages_email", "messages_sms", "messages_cost",

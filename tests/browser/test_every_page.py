@@ -34,6 +34,7 @@ NOT_PAGES = {
     "analytics:liability-export",
     "analytics:effect-export",
     "analytics:roi-export",
+    "analytics:whatif-export",
     "campaigns:campaign-results-csv",
     "messaging:member-messages",
     "survey-follow-up",

@@ -65,6 +65,7 @@ LAYERS = [
             "analytics.matching",
             "analytics.roi",
             "analytics.sql",
+            "analytics.whatif",
         ],
     ),
     (JOBS, ["loyalty.jobs", "loyalty.jobs.runner"]),

@@ -232,6 +232,8 @@ ROUTES = {
     "analytics:effect-export": Route(LIABILITY),
     "analytics:roi": Route(LIABILITY),
     "analytics:roi-export": Route(LIABILITY),
+    "analytics:whatif": Route(LIABILITY),
+    "analytics:whatif-export": Route(LIABILITY, status=400, notes="400 without a proposal"),
     "analytics:liability-export": Route(LIABILITY, lambda stores: {"kind": "ifrs15"}),
     "surveys:survey-list": Route("loyalty.manage_surveys"),
     "surveys:survey-edit": Route("loyalty.manage_surveys", a_survey),
