@@ -5,9 +5,10 @@ day comes from the matched comparison (``analytics.matching``: the matched gap o
 or, without one, from the difference in differences (``analytics.effect``); times the members
 enrolled by the month's end (at the store) and the month's days, times the gross margin, it is
 the incremental margin. The cost: points redeemed at their value (receipts' ``redeemed_value``),
-tier discounts (receipts' discounts without a coupon), coupon discounts, messages sent at the
-price of their channel (counted at the member's home store), and the fixed monthly cost (in the
-program's total only: it belongs to no store). Every input is returned beside the result.
+tier discounts (each receipt's tier percentage of its amount, ``tier_discount_of_purchase``),
+coupon discounts (the rest of its discount), messages sent at the price of their channel
+(counted at the member's home store), and the fixed monthly cost (in the program's total only:
+it belongs to no store). Every input is returned beside the result.
 """
 
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from analytics.liability import month_moment, months_between, next_month
 from analytics.models import KpiTarget, ProgramEconomics
 from analytics.sql import rows_over
 from loyalty.engine.money import money, roi_pct, round_to
+from loyalty.engine.pricing import tier_discount_of_purchase
 from loyalty.models import Purchase
 from members.models import Member
 from messaging.models import Message
@@ -108,15 +110,15 @@ def roi_by_month(first, last, *, store_id=None, lift=None):
         .values("month")
         .annotate(
             points=Sum("redeemed_value"),
-            tier=Sum("discount_amount", filter=Q(coupon_code="")),
-            coupon=Sum("discount_amount", filter=~Q(coupon_code="")),
+            discounts=Sum("discount_amount"),
+            tier=Sum(tier_discount_of_purchase()),
         )
         .order_by()
     ):
         target = rows[_month_of(row["month"])]
         target.points = row["points"] or ZERO
-        target.tier_discounts = row["tier"] or ZERO
-        target.coupon_discounts = row["coupon"] or ZERO
+        target.tier_discounts = money(row["tier"] or ZERO)
+        target.coupon_discounts = (row["discounts"] or ZERO) - target.tier_discounts
     for row in (
         messages.annotate(month=TruncMonth("sent_at", tzinfo=zone))
         .values("month", "channel")

@@ -51,7 +51,7 @@ def main(argv=None):
     rules = proposal(today)
     now = timezone.now()
     purchases = Purchase.objects.filter(occurred_at__gte=now - timedelta(days=365)).count()
-    print(f"{connection.vendor}; purchases in the last 365 days: {purchases:,}")
+    print(f"{connection.settings_dict['ENGINE']}; purchases in the last 365 days: {purchases:,}")
     times = []
     for round_ in range(args.rounds):
         started = time.perf_counter()

@@ -10,6 +10,8 @@ Recording a purchase is ``loyalty.engine.purchases``, refunding one ``loyalty.en
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Least, Round
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -112,6 +114,19 @@ def _line_weight(lines):
     return weighted / total
 
 
+def tier_discount(amount, tier):
+    """The tier's share of a purchase's discount: its percentage of the amount, to the kopeck."""
+    return money(amount * tier.discount_percent / 100) if tier else Decimal("0.00")
+
+
+def tier_discount_of_purchase():
+    """The same rule as a query expression over ``Purchase``: the part of a recorded receipt's
+    discount that was its tier's (the rest was its coupon's), for reports over many receipts."""
+    zero = Value(Decimal("0.00"))
+    share = Coalesce(Round(F("amount") * F("tier__discount_percent") / 100, 2), zero)
+    return Least(F("discount_amount"), share)
+
+
 def price(
     program,
     *,
@@ -129,8 +144,7 @@ def price(
     Discounts (the tier's percentage and a coupon's) come off first; points may then pay up to
     the program's share of what is left. ``earn_rate`` replaces the tier's rate (a partner's).
     """
-    discount = money(amount * tier.discount_percent / 100) if tier else Decimal("0.00")
-    discount = min(amount, discount + coupon_discount)
+    discount = min(amount, tier_discount(amount, tier) + coupon_discount)
     after_discount = amount - discount
     cap = ledger.floor_points(program.max_redeem_share * after_discount / program.point_value)
     max_redeem = max(0, min(cap, available))

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from analytics import roi
 from analytics.models import KpiTarget, ProgramEconomics
+from loyalty.models import Coupon, Purchase, Tier
 from messaging.models import Message
 from tests.analytics.conftest import Program, msk
 
@@ -113,3 +114,21 @@ def test_the_queries_do_not_grow_with_the_months(program, django_assert_max_num_
         rows = roi.roi_by_month(date(2016, 1, 1), date(2026, 12, 1), lift=LIFT)
     assert len(rows) == 132
     assert [row.members for row in rows if row.month >= date(2026, 1, 1)][:3] == [1, 2, 2]
+
+
+def test_a_receipt_with_a_tier_discount_and_a_coupon_splits_its_discount(program):
+    """Bronze gives 5% off. In April A buys 1,000.50 with a 100.00 coupon: the receipt's
+    discount of 150.03 is 50.03 the tier's (5% of 1,000.50, rounded half up) and 100.00 the
+    coupon's; B buys 200.00: 10.00 the tier's."""
+    bronze = Tier.objects.get(code="bronze")
+    bronze.discount_percent = Decimal("5")
+    bronze.save()
+    Coupon.objects.create(code="HUNDRED", kind="fixed", value=Decimal("100"))
+    program.buy("A", "MSK-01", msk(4, 2), "1000.50", coupon_code="HUNDRED")
+    program.buy("B", "MSK-01", msk(4, 3), "200.00")
+
+    (april,) = roi.roi_by_month(date(2026, 4, 1), date(2026, 4, 1), lift=LIFT)
+
+    assert Purchase.objects.get(coupon_code="HUNDRED").discount_amount == Decimal("150.03")
+    assert april.tier_discounts == Decimal("60.03")
+    assert april.coupon_discounts == Decimal("100.00")
