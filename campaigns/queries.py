@@ -8,12 +8,16 @@ from decimal import Decimal
 from statistics import NormalDist
 
 from django.db import connection
+from django.db.models import Case, CharField, Count, DecimalField, F, Q, Sum, Value, When
+from django.db.models.functions import Cast, Concat
 from django.utils.translation import gettext
 from scipy import stats
 
 from analytics.models import ProgramEconomics
 from campaigns.models import Campaign, CampaignRecipient, CampaignVariant
 from loyalty.engine.money import money, roi_pct
+from loyalty.engine.pricing import tier_discount_of_purchase
+from loyalty.models import Purchase
 from loyalty.models.program import ProgramSettings, cached_rule, clear_rules_cache
 
 # --- The engine's read: earn multipliers ------------------------------------------------------
@@ -127,8 +131,9 @@ Z95 = NormalDist().inv_cdf(0.975)
 # ("id = %s OR parent_id = %s").
 #
 # Per arm (0: control, else the variant): members, buyers, revenue and its sum of squares per
-# member, purchases, points redeemed and the discounts of the campaign's own coupons, in each
-# campaign's results window (a member targeted by two runs of a win-back counts twice).
+# member, purchases, points redeemed and the discounts of the campaign's own coupons, from each
+# recipient's purchases in its campaign's results window (``_purchases_per_recipient``; a
+# member targeted by two runs of a win-back counts twice).
 RESULTS_SQL = """
 SELECT CASE WHEN r.grp = 'control' THEN 0 ELSE r.variant END AS arm,
        COUNT(*),
@@ -139,22 +144,46 @@ SELECT CASE WHEN r.grp = 'control' THEN 0 ELSE r.variant END AS arm,
        COALESCE(SUM(p.redeemed), 0),
        COALESCE(SUM(p.coupon_discounts), 0)
 FROM campaigns_campaignrecipient r
-LEFT JOIN (
-    SELECT rr.id AS recipient_id, SUM(pu.amount - pu.refunded_amount) AS revenue,
-           COUNT(*) AS purchases, SUM(pu.redeemed_points) AS redeemed,
-           SUM(CASE WHEN pu.coupon_code LIKE 'C' || CAST(c.id AS TEXT) || '-%%'
-                    THEN pu.discount_amount ELSE 0 END) AS coupon_discounts
-    FROM campaigns_campaign c
-    JOIN campaigns_campaignrecipient rr ON rr.campaign_id = c.id
-    JOIN loyalty_purchase pu
-      ON pu.member_id = rr.member_id
-     AND pu.occurred_at >= c.results_from AND pu.occurred_at < c.results_until
-    WHERE c.id = %s OR c.parent_id = %s
-    GROUP BY rr.id
-) p ON p.recipient_id = r.id
+LEFT JOIN ({purchases}) p ON p.recipient_id = r.id
 WHERE r.campaign_id IN (SELECT id FROM campaigns_campaign WHERE id = %s OR parent_id = %s)
 GROUP BY CASE WHEN r.grp = 'control' THEN 0 ELSE r.variant END
 """
+
+
+def _purchases_per_recipient(campaign):
+    """Per recipient of the campaign (and of a win-back's runs): revenue net of refunds,
+    purchases, points redeemed and the part of their discounts that was the campaign's own
+    coupon's (the discount less the tier's share, ``pricing.tier_discount_of_purchase``), in
+    the recipient's campaign's results window."""
+    recipient = "member__campaign_recipients"
+    own_coupon = Q(
+        coupon_code__startswith=Concat(
+            Value("C"), Cast(f"{recipient}__campaign_id", CharField()), Value("-")
+        )
+    )
+    coupon_part = Case(
+        When(own_coupon, then=F("discount_amount") - tier_discount_of_purchase()),
+        default=Value(Decimal("0.00")),
+        output_field=DecimalField(max_digits=12, decimal_places=2),
+    )
+    campaigns = Campaign.objects.filter(Q(pk=campaign.pk) | Q(parent_id=campaign.pk))
+    # One filter() call: every condition is on the same recipient row.
+    in_window = Purchase.objects.filter(
+        **{f"{recipient}__campaign_id__in": campaigns.values("id")},
+        occurred_at__gte=F(f"{recipient}__campaign__results_from"),
+        occurred_at__lt=F(f"{recipient}__campaign__results_until"),
+    )
+    return (
+        in_window.values(recipient_id=F(f"{recipient}__id"))
+        .annotate(
+            revenue=Sum(F("amount") - F("refunded_amount")),
+            purchases=Count("id"),
+            redeemed=Sum("redeemed_points"),
+            coupon_discounts=Sum(coupon_part),
+        )
+        .order_by()
+    )
+
 
 # Bonus points each variant granted: the lots of the send's batches (campaigns.services).
 GRANTED_SQL = """
@@ -197,8 +226,9 @@ def group_figures(campaign, arms):
     figures = {arm: dict(empty) for arm in arms}
     if start is None:
         return figures, start, end
+    purchases, params = _purchases_per_recipient(campaign).query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(RESULTS_SQL, [campaign.pk] * 4)
+        cursor.execute(RESULTS_SQL.format(purchases=purchases), [*params, campaign.pk, campaign.pk])
         for (
             arm,
             members,

@@ -15,10 +15,11 @@ from analytics.models import ProgramEconomics
 from campaigns.models import Campaign, CampaignRecipient, CampaignVariant
 from campaigns.queries import campaign_results
 from campaigns.services import split_bucket, variant_bounds, variant_of
-from loyalty.models import AuditLog, Coupon, LedgerEntry
+from loyalty.models import AuditLog, Coupon, LedgerEntry, Tier
 from messaging.models import Message, Outbox
 from tests.campaigns.conftest import at
 from tests.campaigns.test_pages import bonus_form
+from tests.factories import PurchaseFactory
 from tests.helpers import session_queries
 
 
@@ -394,3 +395,28 @@ def test_the_page_shows_each_variant_and_its_queries_do_not_grow_with_variants(
     assert "Вариант 3" in response.text
     assert 'id="campaign-conversion"' in response.text
     assert 'data-testid="costs"' in response.text
+
+
+def test_a_coupons_cost_is_its_part_of_the_discount_not_the_tiers(
+    enrol, make_campaign, send, stores
+):
+    """Bronze gives 5% off; a member of the test group pays 1,000 with the campaign's 10%
+    coupon: the campaign's cost is the coupon's part of the discount, not the tier's 50."""
+    Tier.objects.filter(code="bronze").update(discount_percent=Decimal("5"))
+    member = enrol()
+    campaign = make_campaign(
+        kind=Campaign.Kind.COUPON, coupon_kind="percent", coupon_value=Decimal("10"),
+        control_percent=0,
+    )  # fmt: skip
+    send(campaign, now=at("2025-03-01 12:00"))
+    code = Coupon.objects.get(member=member).code
+
+    body = PurchaseFactory(
+        member=member, store=stores["MSK-01"], amount="1000.00", coupon_code=code,
+        occurred_at=at("2025-03-02 10:00"), now=at("2025-03-02 10:00"),
+    ).body  # fmt: skip
+
+    (variant,) = campaign_results(campaign)["variants"]
+    discount = Decimal(body["discount_amount"])
+    assert discount == Decimal("150.00")  # the tier's 5% and the coupon's 10% of 1,000
+    assert variant["cost"].coupon_discounts == Decimal("100.00")
