@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from analytics import clv, effect, matching
+from analytics import clv, effect, matching, whatif
 from analytics.models import PERIODS, DailyFigures, SegmentFigures, Snapshot
 from analytics.sql import Dialect
 from loyalty.engine import progress
@@ -569,6 +569,9 @@ def refresh_analytics(*, as_of, run=None, batch_size=None, full=False):
     started = time.monotonic()
     Snapshot.objects.filter(pk=1).update(effects=measure_effects(as_of))
     _timing(run, effects_ms=_ms(started))
+    started = time.monotonic()
+    replayed = whatif.refresh_inputs(as_of)
+    _timing(run, replay_inputs_ms=_ms(started), replay_inputs=replayed)
 
 
 def measure_effects(as_of):

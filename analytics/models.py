@@ -38,6 +38,8 @@ class Snapshot(models.Model):
     # The effect of joining as of the snapshot (analytics.effect and analytics.matching read the
     # receipts: seconds at millions, so the nightly job works them out and the pages read them).
     effects = models.JSONField(default=dict)
+    # When the what-if replay's inputs (ReplayPurchase) were last rebuilt: its period ends then.
+    replay_as_of = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"))
 
     class Meta:
@@ -281,3 +283,24 @@ class KpiTarget(models.Model):
 
     def __str__(self):
         return f"{self.month:%Y-%m}"
+
+
+class ReplayPurchase(models.Model):
+    """The what-if replay's inputs (``analytics.whatif.inputs_sql``), rebuilt each night: every
+    named purchase of the replay's reach with what no proposal changes, the member's qualifying
+    value before it included. Kept in (member, time) order, the order the replay reads."""
+
+    pk = models.CompositePrimaryKey("member_id", "occurred_at", "purchase_id")
+    member_id = models.BigIntegerField()
+    occurred_at = models.DateTimeField()
+    purchase_id = models.BigIntegerField()
+    q = models.FloatField()
+    qualified = models.FloatField()
+    base = models.FloatField()
+    kept = models.FloatField()
+    small = models.BooleanField()
+    red = models.FloatField()
+    earned = models.FloatField()
+
+    def __str__(self):
+        return f"{self.member_id} {self.occurred_at:%Y-%m-%d %H:%M}"

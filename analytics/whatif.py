@@ -40,7 +40,9 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Max, Min
+from django.utils import timezone
 
+from analytics.models import ReplayPurchase, Snapshot
 from loyalty.engine.db import by_dialect, dt
 from loyalty.engine.money import money, round_to
 from loyalty.models import ProgramSettings, Purchase, Tier
@@ -112,6 +114,7 @@ class Side:
 
 @dataclass
 class Replay:
+    stored: bool  # read from the nightly inputs
     start: object
     end: object
     today: Side
@@ -181,69 +184,94 @@ def _side_sql(name, rules, period_day, end_day):
     )
 
 
-def _sql(today, proposal, program, *, period_day, end_day):
-    """The statement, in four steps over each member's purchases in time order: what each
-    purchase spends and pays under each rule set (``bought``); the qualifying value before it
-    and the points spent up to its lot's expiry (``qualified``); its lot and the points of the
-    lots up to it (``replayed``); the member's figures (``members``) and their sums."""
+def _real():
+    return by_dialect(postgres="::float8", sqlite=" * 1.0")
+
+
+def _scale(program):
+    """What a purchase adds to the qualifying value is in kopecks (or 1 for a count program)."""
+    return 1 if program.tier_qualification == ProgramSettings.Qualification.COUNT else 100
+
+
+def inputs_sql(program):
+    """Every named purchase in [first, end) of members in [low, high), with what the replay
+    needs of it that no proposal changes: its time ``d``, what it adds to the qualifying value
+    ``q`` and the member's value before it ``qualified``, its amount after discounts ``base``,
+    the share not refunded ``kept``, whether it is below the minimum purchase ``small``, the
+    points it spent ``red`` and earned ``earned`` (``ReplayPurchase`` keeps them nightly)."""
     # Floating point throughout: sums of whole numbers (points, kopecks) are exact in it, and
     # far cheaper for PostgreSQL than numeric in the window sums the statement is made of.
-    real = by_dialect(postgres="::float8", sqlite=" * 1.0")
+    real = _real()
     # A purchase's time: PostgreSQL orders the windows by the timestamp itself, which the
     # (member, time) index gives in order; SQLite by its day number.
     day = by_dialect(postgres="p.occurred_at", sqlite="julianday(p.occurred_at)")
-    if program.tier_qualification == ProgramSettings.Qualification.COUNT:
-        qualifying, scale = f"(CASE WHEN p.qualifying_amount > 0 THEN 1 ELSE 0 END){real}", 1
+    if _scale(program) == 1:
+        qualifying = f"(CASE WHEN p.qualifying_amount > 0 THEN 1 ELSE 0 END){real}"
     else:
-        qualifying, scale = f"ROUND(p.qualifying_amount * 100){real}", 100
-    window_days = program.tier_window_days
-    value = _number(program.point_value)
-    base = f"(p.amount - p.discount_amount){real}"
-    # The share not refunded (the engine reverses a refund's share of the points earned).
+        qualifying = f"ROUND(p.qualifying_amount * 100){real}"
     kept = (
         f"CASE WHEN p.refunded_amount = 0 THEN 1.0"
         f" ELSE 1 - p.refunded_amount{real} / p.amount{real} END"
     )
-    small = f"p.amount < {_number(program.min_purchase_amount)}"
-    bought, qualified, replayed, members = [], [], [], []
+    window = _days(program.tier_window_days)
+    # The value before a purchase: everything up to it less everything up to the window's
+    # length before it.
+    return f"""
+SELECT b.*, SUM(q) OVER ({_until("CURRENT ROW")}) - q
+            - COALESCE(SUM(q) OVER ({_until(f"{window} PRECEDING")}), 0) AS qualified
+FROM (
+    SELECT p.member_id AS m, {day} AS d, p.occurred_at AS occurred_at, p.id AS purchase_id,
+           {qualifying} AS q, (p.amount - p.discount_amount){real} AS base, {kept} AS kept,
+           p.amount < {_number(program.min_purchase_amount)} AS small,
+           p.redeemed_points{real} AS red, (p.earned_points - p.reversed_points){real} AS earned
+    FROM {Purchase._meta.db_table} p
+    WHERE p.member_id >= %(low)s AND p.member_id < %(high)s AND p.is_historical = %(false)s
+      AND p.occurred_at >= %(first)s AND p.occurred_at < %(end)s
+) b"""  # noqa: S608  (numbers from validated settings)
+
+
+def _stored_sql():
+    """The same rows as ``inputs_sql`` from the nightly ``ReplayPurchase`` table."""
+    day = by_dialect(postgres="occurred_at", sqlite="julianday(occurred_at)")
+    return f"""
+SELECT member_id AS m, {day} AS d, q, qualified, base, kept, small, red, earned
+FROM {ReplayPurchase._meta.db_table}
+WHERE member_id >= %(low)s AND member_id < %(high)s
+  AND occurred_at >= %(first)s AND occurred_at < %(end)s"""  # noqa: S608
+
+
+def _sql(today, proposal, program, *, period_day, end_day, stored):
+    """The statement over the inputs (``inputs_sql``, or the nightly copy of them): what each
+    purchase spends under each rule set (``capped``); the points spent up to its lot's expiry and
+    its lot (``lots``); the points of the lots up to it (``replayed``); the member's figures
+    (``members``) and their sums."""
+    real, scale = _real(), _scale(program)
+    value = _number(program.point_value)
+    capped, lots, members = [], [], []
     for name, rules in (("a", today), ("b", proposal)):
-        cap = _floor(f"{_number(rules.cap)} * {base} / {value}")
-        red = (
-            f"CASE WHEN p.redeemed_points = 0 THEN 0{real}"
-            f" ELSE {_least(f'p.redeemed_points{real}', cap)} END"
-        )
-        bought.append(f"{red} AS red_{name}")
-        qualified.append(
-            f"SUM(red_{name}) OVER ({_until(f'{_days(rules.expiry_days)} FOLLOWING')})"
-            f" AS spent_{name}"
-        )
+        cap = _floor(f"{_number(rules.cap)} * base / {value}")
+        capped.append(f"CASE WHEN red = 0 THEN 0{real} ELSE {_least('red', cap)} END AS red_{name}")
         rate = _step_case(rules.steps, "qualified", "rate", scale)
         paid = _greatest(f"base - red_{name} * {value}", 0)
-        replayed.append(
-            f"CASE WHEN small THEN 0 ELSE {_floor(f'{paid} * kept * {rate}')} END AS lot_{name}"
+        lots.append(
+            f"SUM(red_{name}) OVER ({_until(f'{_days(rules.expiry_days)} FOLLOWING')})"
+            f" AS spent_{name},"
+            f" CASE WHEN small THEN 0 ELSE {_floor(f'{paid} * kept * {rate}')} END AS lot_{name}"
         )
         members.append(_side_sql(name, rules, period_day, end_day))
     tiers = [
         f"{_step_case(rules.steps, 'qualified_end', 'tier', scale)} AS tier_{name}"
         for name, rules in (("a", today), ("b", proposal))
     ]
+    source = _stored_sql() if stored else inputs_sql(program)
     return f"""
-WITH bought AS (
-    SELECT p.member_id AS m, {day} AS d, {qualifying} AS q, {base} AS base, {kept} AS kept,
-           {small} AS small, p.redeemed_points{real} AS red,
-           (p.earned_points - p.reversed_points){real} AS earned, {bought[0]}, {bought[1]}
-    FROM {Purchase._meta.db_table} p
-    WHERE p.member_id >= %(low)s AND p.member_id < %(high)s AND p.is_historical = %(false)s
-      AND p.occurred_at >= %(first)s AND p.occurred_at < %(end)s
-), qualified AS (
-    SELECT b.*,
-           SUM(q) OVER ({_until("CURRENT ROW")}) - q
-           - COALESCE(SUM(q) OVER ({_until(f"{_days(window_days)} PRECEDING")}), 0) AS qualified,
-           {qualified[0]}, {qualified[1]}
-    FROM bought b
+WITH inputs AS ({source}
+), capped AS (
+    SELECT i.m, i.d, i.q, i.qualified, i.base, i.kept, i.small, i.red, i.earned,
+           {capped[0]}, {capped[1]}
+    FROM inputs i
 ), lots AS (
-    SELECT m, d, q, earned, red, red_a, red_b, spent_a, spent_b, {replayed[0]}, {replayed[1]}
-    FROM qualified
+    SELECT m, d, q, earned, red, red_a, red_b, {lots[0]}, {lots[1]} FROM capped
 ), replayed AS (
     SELECT l.*, SUM(lot_a) OVER ({_until("CURRENT ROW")}) - spent_a AS x_a,
            SUM(lot_b) OVER ({_until("CURRENT ROW")}) - spent_b AS x_b
@@ -252,7 +280,8 @@ WITH bought AS (
     SELECT m, SUM(CASE WHEN d >= {period_day} THEN 1 ELSE 0 END) AS purchases,
            SUM(CASE WHEN d >= {period_day} THEN earned ELSE 0 END) AS recorded_issued,
            SUM(CASE WHEN d >= {period_day} THEN red ELSE 0 END) AS recorded_redeemed,
-           SUM(CASE WHEN d > {end_day} - {_days(window_days)} THEN q ELSE 0 END) AS qualified_end,
+           SUM(CASE WHEN d > {end_day} - {_days(program.tier_window_days)} THEN q ELSE 0 END)
+               AS qualified_end,
            {members[0]}, {members[1]}
     FROM replayed GROUP BY m
 ), ended AS (
@@ -291,18 +320,51 @@ def _moment(name, moment):
     )
 
 
-def _statement(proposal, as_of, today, program):
-    end = as_of
+def _reach(program, expiry_days, end):
+    """(start of the period, first purchase replayed) for a period ending at ``end``."""
     start = end - timedelta(days=PERIOD_DAYS)
-    first = start - timedelta(days=max(program.tier_window_days, 2 * today.expiry_days))
+    return start, start - timedelta(days=max(program.tier_window_days, 2 * expiry_days))
+
+
+def _statement(proposal, as_of, today, program, *, stored=False):
+    end = as_of
+    start, first = _reach(program, today.expiry_days, end)
     sql = _sql(
         today,
         proposal,
         program,
         period_day=_moment("start", start),
         end_day=_moment("end", end),
+        stored=stored,
     )
     return start, end, sql, {"false": False, "first": dt(first), "start": dt(start), "end": dt(end)}
+
+
+def refresh_inputs(as_of, program=None):
+    """Rebuild ``ReplayPurchase`` for a period ending at ``as_of`` (the nightly job's step):
+    one statement, in the order the replay reads, and the moment on the job's snapshot. Returns
+    the number of purchases kept."""
+    program = program or ProgramSettings.load()
+    _start, first = _reach(program, program.expiry_days, as_of)
+    table = ReplayPurchase._meta.db_table
+    columns = "member_id, occurred_at, purchase_id, q, qualified, base, kept, small, red, earned"
+    picked = "m, occurred_at, purchase_id, q, qualified, base, kept, small, red, earned"
+    params = {"false": False, "first": dt(first), "end": dt(as_of), "low": 0, "high": 2**62}
+    with transaction.atomic(), connection.cursor() as cursor:
+        empty = by_dialect(postgres="TRUNCATE {}", sqlite="DELETE FROM {}")
+        cursor.execute(empty.format(table))
+        if by_dialect(postgres=True, sqlite=False):
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {picked} FROM ({inputs_sql(program)}) i"  # noqa: S608
+            " ORDER BY m, occurred_at, purchase_id",
+            params,
+        )
+        rows = cursor.rowcount
+        if by_dialect(postgres=True, sqlite=False):
+            cursor.execute(f"ANALYZE {table}")
+        Snapshot.objects.filter(pk=1).update(replay_as_of=as_of)
+    return rows
 
 
 def _run(sql, params):
@@ -346,11 +408,15 @@ def auto_workers():
     return max(1, min(os.cpu_count() or 1, 4)) if rows >= SLICE_FROM else 1
 
 
-def explain(proposal, *, as_of):
+def explain(proposal, *, as_of=None):
     """Print the plan of the replay of every member with its timings (PostgreSQL; for
-    bench.whatif)."""
+    bench.whatif): from the nightly inputs without ``as_of``."""
     program = ProgramSettings.load()
-    _start, _end, sql, params = _statement(proposal, as_of, Rules.today(program), program)
+    stored = as_of is None
+    as_of = as_of or stored_as_of()
+    _start, _end, sql, params = _statement(
+        proposal, as_of, Rules.today(program), program, stored=stored
+    )
     low, high = _slices(1)[0]
     for (line,) in _run("EXPLAIN (ANALYZE, BUFFERS) " + sql, {**params, "low": low, "high": high}):
         print(line)
@@ -374,11 +440,22 @@ def _merge(results):
     return totals, tiers
 
 
-def replay(proposal, *, as_of, today=None, program=None, workers=None):
-    """The 12 months before ``as_of`` under today's rules and under ``proposal``."""
+def stored_as_of():
+    """The end of the period the nightly inputs cover, or None before the job's first run."""
+    return Snapshot.objects.filter(pk=1).values_list("replay_as_of", flat=True).first()
+
+
+def replay(proposal, *, as_of=None, today=None, program=None, workers=None):
+    """The 12 months before ``as_of`` under today's rules and under ``proposal``; without
+    ``as_of``, the 12 months the nightly inputs cover (read from ``ReplayPurchase``: the
+    qualifying values are worked out already), or the 12 months to now before the job's first
+    run."""
     program = program or ProgramSettings.load()
     today = today or Rules.today(program)
-    start, end, sql, params = _statement(proposal, as_of, today, program)
+    stored = as_of is None and stored_as_of() is not None
+    if as_of is None:
+        as_of = stored_as_of() if stored else timezone.now()
+    start, end, sql, params = _statement(proposal, as_of, today, program, stored=stored)
     workers = workers or auto_workers()
     slices = [{**params, "low": low, "high": high} for low, high in _slices(workers)]
     if len(slices) == 1:
@@ -406,6 +483,7 @@ def replay(proposal, *, as_of, today=None, program=None, workers=None):
             Side(issued, redeemed, expired, liability, shortfall, due, tiers, program.point_value)
         )
     return Replay(
+        stored=stored,
         start=start,
         end=end,
         today=sides[0],

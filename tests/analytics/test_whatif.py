@@ -26,8 +26,9 @@ from django.urls import reverse
 
 from analytics import whatif
 from analytics.whatif import Rules, Step
+from loyalty.jobs.runner import run_job
 from loyalty.models import ProgramSettings, Tier
-from tests.analytics.conftest import MSK, Program, msk
+from tests.analytics.conftest import AS_OF, MSK, Program, msk
 
 END = datetime(2027, 1, 1, 0, 0, tzinfo=MSK)
 
@@ -195,3 +196,27 @@ def test_slices_on_several_connections_add_up_to_the_whole(history):
     assert len(whatif._slices(2)) == 2
     assert sliced == whole
     assert sliced.proposal.issued == 1380
+
+
+def test_the_nightly_inputs_give_the_same_figures_as_the_purchases(history):
+    """The page reads the inputs the nightly job keeps (the qualifying value before each
+    purchase already worked out): the same figures as the replay from the purchases."""
+    live = whatif.replay(proposal(), as_of=END)
+    assert whatif.stored_as_of() is None
+
+    run = run_job("refresh_analytics", as_of=END)
+    stored = whatif.replay(proposal())
+
+    assert run.counts["replay_inputs"] == 5
+    assert stored.stored and not live.stored
+    assert (stored.start, stored.end) == (live.start, live.end)
+    assert (stored.today, stored.proposal) == (live.today, live.proposal)
+    assert stored.recorded_issued == live.recorded_issued == 680
+
+
+def test_the_nightly_job_keeps_the_inputs(program):
+    run = run_job("refresh_analytics", as_of=AS_OF)
+
+    assert whatif.stored_as_of() == AS_OF
+    assert run.counts["replay_inputs"] == 6  # A's three, B's, C's and E's receipts
+    assert whatif.replay(Rules.today()).today.issued == 248
