@@ -138,6 +138,8 @@ def segment_members(definition, *, now=None, snapshot=_READ):
       at least once in one of them; ``tiers``: in one of these tiers (ids);
     - ``enrolled_from`` / ``enrolled_to``: enrolled on or after / on or before these dates;
     - ``lapsed_days``: bought before, but not in the last N days;
+    - ``last_purchase_on`` (a date; a win-back's daily run, no form field): the last purchase
+      was that day, from the receipts;
     - ``purchases_min`` / ``purchases_max`` and ``spend_min`` / ``spend_max``: the number of
       purchases and their amount net of refunds in the last ``activity_days`` days (30, 90 or
       365, default 90: ``activity_window``), bounds included; a lower bound of 0 or none keeps
@@ -175,6 +177,8 @@ def segment_members(definition, *, now=None, snapshot=_READ):
         members = members.filter(id__in=_bought_at(stores, snapshot))
     if lapsed := _int(d.get("lapsed_days")):
         members = _lapsed(members, lapsed, now, snapshot)
+    if (day := _day_start(d.get("last_purchase_on"))) is not None:
+        members = _last_bought_on(members, day)
     if snapshot is None:
         members = _activity(members, d, now)
     else:
@@ -226,6 +230,15 @@ def _lapsed(members, days, now, snapshot):
     return members.filter(
         id__in=MemberStats.objects.filter(last_age__gte=days).values("member_id")
     ).exclude(id__in=since.order_by().values("member_id"))
+
+
+def _last_bought_on(members, start):
+    """Members whose last purchase was on the day that begins at ``start`` (read live: the
+    day's buyers by the receipts' time index, less those who bought since)."""
+    end = _day_start((start + timedelta(days=1)).date())
+    day = Purchase.objects.filter(occurred_at__gte=start, occurred_at__lt=end, member__isnull=False)
+    since = Purchase.objects.filter(member=OuterRef("pk"), occurred_at__gte=end)
+    return members.filter(id__in=day.order_by().values("member_id")).filter(~Exists(since))
 
 
 def _bounds(d):
