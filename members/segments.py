@@ -3,7 +3,8 @@
 The live count on the segment page, a campaign's send and a survey's send all use
 ``segment_members``, so what a marketer counts is what a campaign or a survey reaches. Each
 criterion is a filter or a set-based subquery on the members table (the Python form of a
-criterion is its queryset; there is no per-member loop anywhere).
+criterion is its queryset; there is no per-member loop anywhere). ``segment_count`` counts the
+same members, from the snapshot's side when the criteria are about purchases alone.
 """
 
 import datetime

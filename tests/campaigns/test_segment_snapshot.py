@@ -34,6 +34,27 @@ def refresh():
     run_job("refresh_analytics", as_of=SNAPSHOT_AS_OF)
 
 
+def refund(stores, receipt, amount, when):
+    refund_purchase(
+        store=stores["MSK-01"],
+        external_id=receipt["external_id"],
+        refund_id=f"R-{receipt['external_id']}",
+        amount=Decimal(amount),
+        now=at(when),
+    )
+
+
+def anonymous_receipt(stores, when):
+    """A receipt at SPB-01 without a card."""
+    record_purchase(
+        store=stores["SPB-01"],
+        external_id="K-anonymous",
+        amount=Decimal("100.00"),
+        occurred_at=at(when),
+        now=at(when),
+    )
+
+
 def test_lapsed_counts_days_before_the_snapshot_end_not_before_now(enrol, buy):
     lapsed_at_snapshot, lapsed_only_now, _never = enrol(), enrol(), enrol()
     buy(lapsed_at_snapshot, "100.00", "2024-11-01 10:00")  # 121 days before the snapshot end
@@ -65,13 +86,7 @@ def test_bought_at_reads_the_snapshot_pairs_and_the_receipts_since(enrol, buy, s
     buy(elsewhere, "100.00", "2025-03-05 10:00", store="MSK-02")
     # An anonymous receipt since: its NULL member is in the union and must match no one (it
     # would empty the segment if the union were ever used under NOT IN).
-    record_purchase(
-        store=stores["SPB-01"],
-        external_id="K-anonymous",
-        amount=Decimal("100.00"),
-        occurred_at=at("2025-03-05 11:00"),
-        now=at("2025-03-05 11:00"),
-    )
+    anonymous_receipt(stores, "2025-03-05 11:00")
     spb = [stores["SPB-01"].pk]
 
     assert "analytics_storebuyer" in str(segment_members({"bought_at_stores": spb}).query)
@@ -128,18 +143,9 @@ def test_snapshot_spend_is_net_of_refunds_made_before_and_after_it(enrol, buy, s
     after = buy(refunded_after, "5000.00", "2025-02-01 10:00")
     buy(small, "500.00", "2025-02-01 10:00")
 
-    def refund(receipt, refund_id, when):
-        refund_purchase(
-            store=stores["MSK-01"],
-            external_id=receipt["external_id"],
-            refund_id=refund_id,
-            amount=Decimal("3000.00"),
-            now=at(when),
-        )
-
-    refund(before, "R-1", "2025-02-02 10:00")
+    refund(stores, before, "3000.00", "2025-02-02 10:00")
     refresh()
-    refund(after, "R-2", "2025-03-05 10:00")
+    refund(stores, after, "3000.00", "2025-03-05 10:00")
 
     assert count(spend_min="5000.00") == 1
     assert count(spend_min="1000.00", spend_max="2000.00") == 2
@@ -292,20 +298,11 @@ def buyers_of_every_kind(enrol, buy, stores, support):
     table: a refund before and one after the snapshot, a buyer blocked and a card merged after
     it, a member who came back since, one enrolled since, and an anonymous receipt since."""
 
-    def refund(receipt, refund_id, when):
-        refund_purchase(
-            store=stores["MSK-01"],
-            external_id=receipt["external_id"],
-            refund_id=refund_id,
-            amount=Decimal("5000.00"),
-            now=at(when),
-        )
-
     lapsed, refunded_before, refunded_after, regular = enrol(), enrol(), enrol(), enrol()
     blocked, came_back, duplicate, keep, _never = enrol(), enrol(), enrol(), enrol(), enrol()
     buy(lapsed, "12000.00", "2024-10-01 10:00")
     before = buy(refunded_before, "12000.00", "2025-02-10 10:00")
-    refund(before, "R-1", "2025-02-11 10:00")
+    refund(stores, before, "5000.00", "2025-02-11 10:00")
     after = buy(refunded_after, "12000.00", "2025-02-10 10:00")
     for day in ("2025-02-10", "2025-02-11", "2025-02-12"):
         buy(regular, "4000.00", f"{day} 10:00")
@@ -313,19 +310,13 @@ def buyers_of_every_kind(enrol, buy, stores, support):
     buy(came_back, "500.00", "2024-10-01 10:00")
     buy(duplicate, "500.00", "2024-10-01 10:00", store="SPB-01")
     refresh()
-    refund(after, "R-2", "2025-03-05 10:00")
+    refund(stores, after, "5000.00", "2025-03-05 10:00")
     set_member_blocked(member_id=blocked.pk, blocked=True, reason="fraud", staff=support)
     buy(came_back, "500.00", "2025-03-05 10:00")
     merge_members(source_id=duplicate.pk, target_id=keep.pk, reason="same person", staff=support)
     newcomer = enrol(when="2025-03-10 10:00")
     buy(newcomer, "200.00", "2025-03-11 10:00", store="SPB-01")
-    record_purchase(
-        store=stores["SPB-01"],
-        external_id="K-anonymous",
-        amount=Decimal("100.00"),
-        occurred_at=at("2025-03-12 11:00"),
-        now=at("2025-03-12 11:00"),
-    )
+    anonymous_receipt(stores, "2025-03-12 11:00")
 
 
 @pytest.mark.parametrize(
