@@ -196,7 +196,7 @@ def _count_buyers(d, snapshot):
             rows = rows.filter(member_id__in=_bought_at(stores, snapshot))
         return rows.exclude(member_id__in=inactive).count()
     if stores and above is None:
-        return _bought_at(stores, snapshot, active=True).count()
+        return _count_bought_at(stores, snapshot, inactive)
     if above is not None and not stores:
         # Everyone but the members above the bounds: the active members less the active ones
         # among the rows above (two counts; a member without a row bought nothing).
@@ -233,32 +233,16 @@ def _member_criteria(d):
     return conditions
 
 
-def _bought_at(stores, snapshot, *, active=False):
+def _bought_at(stores, snapshot):
     """The ids of members who bought at one of ``stores``, for an IN (hashed once against the
     members rather than probed per member: a million probes at scale). With a snapshot: its
     (store, member) pairs, the receipts since (recorded after the snapshot's mark of receipt
     ids, whatever their purchase time, or dated after its end), and the members into whom a
-    buyer's card was merged. Before the first snapshot: the receipts.
-
-    ``active``: only the ids of active members, each once and no NULL, for a count of them."""
-    receipts = Purchase.objects.filter(store_id__in=stores).order_by()
+    buyer's card was merged. Before the first snapshot: the receipts."""
     if snapshot is None:
-        return receipts.filter(member__isnull=False).values("member_id")
-    since = Q(occurred_at__gte=snapshot_end(snapshot))
-    if (mark := (snapshot.marks or {}).get("purchase")) is not None:
-        since |= Q(pk__gt=mark)
-    pairs = StoreBuyer.objects.filter(store_id__in=stores).order_by()
-    absorbed = Member.objects.filter(
-        merged_into__isnull=False, id__in=pairs.values("member_id")
-    ).order_by()
-    receipts = receipts.filter(since)
-    if active:
-        # The pairs' members less the few not active; the receipts since (a day's) and the
-        # merged cards' targets joined to their members, which drops anonymous receipts too.
-        inactive = Member.objects.exclude(status=Member.Status.ACTIVE).values("id")
-        pairs = pairs.exclude(member_id__in=inactive)
-        receipts = receipts.filter(member__status=Member.Status.ACTIVE)
-        absorbed = absorbed.filter(merged_into__status=Member.Status.ACTIVE)
+        receipts = Purchase.objects.filter(store_id__in=stores, member__isnull=False)
+        return receipts.order_by().values("member_id")
+    pairs, since, absorbed = _bought_at_parts(stores, snapshot)
     # UNION, not UNION ALL: the planner estimates a UNION ALL under IN at 200 rows and probes
     # the members' index once per pair (4x slower at 1M members). The receipts since are made
     # distinct first: a busy day's receipts come from far fewer members, and the UNION then
@@ -267,9 +251,43 @@ def _bought_at(stores, snapshot, *, active=False):
     # with 458k receipts since).
     return (
         pairs.values("member_id")
-        .union(receipts.values("member_id").distinct())
+        .union(since.values("member_id").distinct())
         .union(absorbed.values("merged_into_id"))
     )
+
+
+def _bought_at_parts(stores, snapshot):
+    """The snapshot's pairs at ``stores``, the receipts there since it, and the merged cards of
+    the pairs' members (``_bought_at``)."""
+    since = Q(occurred_at__gte=snapshot_end(snapshot))
+    if (mark := (snapshot.marks or {}).get("purchase")) is not None:
+        since |= Q(pk__gt=mark)
+    pairs = StoreBuyer.objects.filter(store_id__in=stores).order_by()
+    receipts = Purchase.objects.filter(since, store_id__in=stores).order_by()
+    absorbed = Member.objects.filter(
+        merged_into__isnull=False, id__in=pairs.values("member_id")
+    ).order_by()
+    return pairs, receipts, absorbed
+
+
+def _count_bought_at(stores, snapshot, inactive):
+    """The active members who bought at one of ``stores``: the pairs' members (one pair each at
+    one store) plus those of the receipts since and the merged cards' targets who have no pair
+    there. Two counts, so the 460,000 pairs of a large store are counted from their index
+    rather than hashed against the rest for a UNION (290 -> 115 ms at 1M members)."""
+    pairs, since, absorbed = _bought_at_parts(stores, snapshot)
+    buyers = pairs.exclude(member_id__in=inactive).values("member_id")
+    if len(stores) > 1:
+        buyers = buyers.distinct()
+
+    def no_pair(column):
+        return ~Exists(StoreBuyer.objects.filter(store_id__in=stores, member_id=OuterRef(column)))
+
+    # Joined to their members (a day's receipts, a few merged cards): drops anonymous receipts.
+    since = since.filter(no_pair("member_id"), member__status=Member.Status.ACTIVE)
+    absorbed = absorbed.filter(no_pair("merged_into_id"), merged_into__status=Member.Status.ACTIVE)
+    others = since.values("member_id").distinct().union(absorbed.values("merged_into_id"))
+    return buyers.count() + others.count()
 
 
 def _lapsed(members, days, now):

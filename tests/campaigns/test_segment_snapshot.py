@@ -300,6 +300,7 @@ def buyers_of_every_kind(enrol, buy, stores, support):
 
     lapsed, refunded_before, refunded_after, regular = enrol(), enrol(), enrol(), enrol()
     blocked, came_back, duplicate, keep, _never = enrol(), enrol(), enrol(), enrol(), enrol()
+    buy(lapsed, "100.00", "2024-09-01 10:00", store="SPB-01")  # a buyer at both stores
     buy(lapsed, "12000.00", "2024-10-01 10:00")
     before = buy(refunded_before, "12000.00", "2025-02-10 10:00")
     refund(stores, before, "5000.00", "2025-02-11 10:00")
@@ -325,11 +326,11 @@ def buyers_of_every_kind(enrol, buy, stores, support):
         ({"lapsed_days": 90}, 1),  # lapsed (blocked, came back, merged card: not counted)
         ({"lapsed_days": 90, "purchases_max": 0}, 1),
         ({"lapsed_days": 90, "spend_max": "1000.00", "activity_days": 365}, 0),
-        ({"bought_at_stores": ["SPB-01"]}, 2),  # the merged card's member and the newcomer
+        ({"bought_at_stores": ["SPB-01"]}, 3),  # lapsed, the merged card's member, the newcomer
         ({"bought_at_stores": ["MSK-01"]}, 5),
-        ({"bought_at_stores": ["SPB-01", "MSK-01"]}, 7),
+        ({"bought_at_stores": ["SPB-01", "MSK-01"]}, 7),  # lapsed once
         ({"bought_at_stores": ["MSK-01"], "lapsed_days": 90}, 1),
-        ({"bought_at_stores": ["SPB-01"], "purchases_max": 0}, 2),
+        ({"bought_at_stores": ["SPB-01"], "purchases_max": 0}, 3),
         ({"purchases_min": 3}, 1),
         ({"purchases_min": 1, "activity_days": 365}, 5),
         ({"spend_min": "10000.00", "activity_days": 365}, 2),  # net of both refunds
