@@ -354,7 +354,7 @@ def test_a_count_gives_the_members_a_send_reaches(
 
 
 def test_a_count_of_purchase_criteria_alone_does_not_read_the_members_table(
-    buyers_of_every_kind, django_assert_num_queries
+    buyers_of_every_kind, stores, django_assert_num_queries
 ):
     statements = []
 
@@ -369,6 +369,8 @@ def test_a_count_of_purchase_criteria_alone_does_not_read_the_members_table(
     assert statements[-1].count('"members_member"') == 1
     with django_assert_num_queries(3):  # the snapshot, the active members, the ones above
         assert count(purchases_max=0) == 5
+    with django_assert_num_queries(3):  # the snapshot, the pairs, the others since
+        assert count(bought_at_stores=[stores["SPB-01"].pk]) == 3
 
 
 def test_the_rebuild_leaves_the_snapshot_tables_vacuumed(transactional_db, enrol, buy):
