@@ -327,7 +327,7 @@ def _snapshot_rows(d, end):
     days = activity_window(d.get("activity_days"))
     n, gross = f"n{days}", f"r{days}"
     refunded = Q()
-    if bounded and (low_s is not None or high_s is not None):
+    if low_s is not None or high_s is not None:
         window = Purchase.objects.filter(
             refunded_amount__gt=0,
             occurred_at__gte=end - timedelta(days=days),

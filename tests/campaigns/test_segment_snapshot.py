@@ -325,7 +325,8 @@ def buyers_of_every_kind(enrol, buy, stores, support):
     [
         ({"lapsed_days": 90}, 1),  # lapsed (blocked, came back, merged card: not counted)
         ({"lapsed_days": 90, "purchases_max": 0}, 1),
-        ({"lapsed_days": 90, "spend_max": "1000.00", "activity_days": 365}, 0),
+        ({"lapsed_days": 90, "spend_max": "12000.00", "activity_days": 365}, 0),  # 12,100
+        ({"lapsed_days": 90, "spend_max": "12100.00", "activity_days": 365}, 1),
         ({"bought_at_stores": ["SPB-01"]}, 3),  # lapsed, the merged card's member, the newcomer
         ({"bought_at_stores": ["MSK-01"]}, 5),
         ({"bought_at_stores": ["SPB-01", "MSK-01"]}, 7),  # lapsed once
