@@ -475,7 +475,20 @@ def refresh_snapshot(*, as_of, through, first_day, full, marks=None, run=None):
                 "finished_at": timezone.now(),
             },
         )
+    _vacuum_snapshot()
     return members
+
+
+def _vacuum_snapshot():
+    """VACUUM the two tables the segment counts read all day, once the rebuild is committed
+    (PostgreSQL): it frees the previous snapshot's rows, which the DELETE left dead (twice the
+    table to scan until autovacuum comes, if it is on), and marks the pages all-visible, so "bought
+    at a store" reads the (store, member) pairs from their index alone. Half a second at 1M
+    members. Not inside a transaction (VACUUM cannot be): a test's transaction skips it."""
+    if not by_dialect(postgres=True, sqlite=False) or connection.in_atomic_block:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM analytics_memberstats, analytics_storebuyer")
 
 
 def _refresh_segments(cursor):

@@ -248,6 +248,14 @@ class ProgramEconomics(models.Model):
     def load(cls):
         return cls.objects.get_or_create(pk=1)[0]
 
+    def message_price(self, channel):
+        """What one message sent through ``channel`` costs (a channel without a price: 0)."""
+        return {"email": self.email_price, "sms": self.sms_price}.get(channel, Decimal("0.00"))
+
+    def margin_on(self, revenue):
+        """The gross margin earned on ``revenue`` (unrounded)."""
+        return revenue * self.gross_margin_pct / 100
+
 
 class KpiTarget(models.Model):
     """A marketer's targets for one month; an empty target is not shown against its actual."""

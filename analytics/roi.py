@@ -23,7 +23,7 @@ from analytics import effect, matching
 from analytics.liability import month_moment, months_between, next_month
 from analytics.models import KpiTarget, ProgramEconomics
 from analytics.sql import rows_over
-from loyalty.engine.money import money, round_to
+from loyalty.engine.money import money, roi_pct, round_to
 from loyalty.engine.pricing import tier_discount_of_purchase
 from loyalty.models import Purchase
 from members.models import Member
@@ -81,9 +81,7 @@ class MonthRoi:
 
     @property
     def roi_pct(self):
-        if self.incremental_margin is None or not self.cost:
-            return None
-        return round_to((self.incremental_margin - self.cost) / self.cost * 100, 1)
+        return roi_pct(self.incremental_margin, self.cost)
 
 
 def _month_of(value):
@@ -121,7 +119,6 @@ def roi_by_month(first, last, *, store_id=None, lift=None):
         target.points = row["points"] or ZERO
         target.tier_discounts = money(row["tier"] or ZERO)
         target.coupon_discounts = (row["discounts"] or ZERO) - target.tier_discounts
-    prices = {"email": economics.email_price, "sms": economics.sms_price}
     for row in (
         messages.annotate(month=TruncMonth("sent_at", tzinfo=zone))
         .values("month", "channel")
@@ -130,7 +127,7 @@ def roi_by_month(first, last, *, store_id=None, lift=None):
     ):
         target = rows[_month_of(row["month"])]
         target.messages[row["channel"]] = row["sent"]
-        target.messages_cost += money(prices.get(row["channel"], ZERO) * row["sent"])
+        target.messages_cost += money(economics.message_price(row["channel"]) * row["sent"])
     enrolled = Member.objects.exclude(status=Member.Status.MERGED)
     if store_id is not None:
         enrolled = enrolled.filter(enrolled_store_id=store_id)
@@ -148,9 +145,7 @@ def roi_by_month(first, last, *, store_id=None, lift=None):
         if lift.per_day is not None:
             days = (next_month(month) - month).days
             row.incremental_revenue = money(lift.per_day * days * row.members)
-            row.incremental_margin = money(
-                row.incremental_revenue * economics.gross_margin_pct / 100
-            )
+            row.incremental_margin = money(economics.margin_on(row.incremental_revenue))
     return [rows[month] for month in months]
 
 

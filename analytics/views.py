@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -21,6 +21,7 @@ from analytics.models import PERIODS, KpiTarget, ProgramEconomics
 from loyalty.engine.db import replica_reads
 from loyalty.models import ProgramSettings
 from loyalty.web.access import require
+from loyalty.web.shortcuts import stream_csv
 from members.queries import sees_all_stores, stores_for
 
 
@@ -270,11 +271,6 @@ def liability_page(request):
     return render(request, "analytics/liability.html", context)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def errors_response(errors):
     """An export asked with bad parameters: 400 and each field's errors as plain text."""
     return HttpResponse(
@@ -282,19 +278,6 @@ def errors_response(errors):
         status=400,
         content_type="text/plain; charset=utf-8",
     )
-
-
-def _stream_csv(filename, header, rows):
-    writer = csv.writer(_Echo())
-
-    def lines():
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow(row)
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 @require("loyalty.view_analytics", "loyalty.all_stores")
@@ -313,7 +296,7 @@ def liability_export(request, kind):
             [f"{row['month']:%Y-%m}", *(row[name] for name in columns)] for row in report["ifrs"]
         )
         header = ["month", *columns, f"breakage_rate={report['breakage'].rate}"]
-        return _stream_csv(f"ifrs15-{span}.csv", header, rows)
+        return stream_csv(f"ifrs15-{span}.csv", header, rows)
     names = [line for line, _label in liability.LINES]
     header = ["month", "opening", *names, "closing"]
     header += [f"{name}_money" for name in header[1:]]
@@ -329,7 +312,7 @@ def liability_export(request, kind):
         ]
         for row in report["months"]
     )
-    return _stream_csv(f"points-rollforward-{span}.csv", header, rows)
+    return stream_csv(f"points-rollforward-{span}.csv", header, rows)
 
 
 @require("loyalty.view_analytics", "loyalty.all_stores")
@@ -455,7 +438,7 @@ def roi_export(request):
         ]  # fmt: skip
         for row in report["months"]
     )
-    return _stream_csv(f"roi-{store.code if store else 'all'}.csv", header, rows)
+    return stream_csv(f"roi-{store.code if store else 'all'}.csv", header, rows)
 
 
 def _blank(value):
@@ -505,4 +488,4 @@ def effect_export(request):
     for name in ("raw_gap", "matched_gap", "low", "high", "surviving", "share_matched"):
         value = getattr(cem, name)
         rows.append(["matching", name, "" if value is None else value])
-    return _stream_csv("effect.csv", ["method", "figure", "value"], rows)
+    return stream_csv("effect.csv", ["method", "figure", "value"], rows)

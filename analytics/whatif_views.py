@@ -11,11 +11,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from analytics import whatif
-from analytics.views import _series, _stream_csv, errors_response
+from analytics.views import _series, errors_response
 from loyalty.engine.db import replica_reads
 from loyalty.engine.money import round_to
 from loyalty.models import ProgramSettings, Tier
 from loyalty.web.access import require
+from loyalty.web.shortcuts import stream_csv
 
 HUNDRED = Decimal(100)
 
@@ -212,7 +213,7 @@ def whatif_export(request):
         [f"members_{row['tier'].code}", row["today"], row["proposal"], row["difference"]]
         for row in tier_rows
     ]
-    return _stream_csv(
+    return stream_csv(
         "what-if.csv",
         ["figure", "today", "proposal", "difference"],
         (["" if value is None else value for value in line] for line in lines),

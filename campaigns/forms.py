@@ -10,7 +10,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from campaigns.models import Campaign, Segment
+from campaigns.models import Campaign, CampaignVariant, Segment
 from loyalty.models import Coupon, Store, Tier
 from members.segments import ACTIVITY_WINDOWS, DEFAULT_ACTIVITY_DAYS, activity_window
 
@@ -162,6 +162,55 @@ class SegmentForm(forms.Form):
         return result
 
 
+VARIANT_FIELDS = [
+    "share",
+    "points",
+    "factor",
+    "coupon_value",
+    "subject_ru",
+    "message_ru",
+    "subject_en",
+    "message_en",
+]
+
+
+class VariantForm(forms.ModelForm):
+    """Variant 2, 3 or 4 of a campaign: a row left without a share is no variant."""
+
+    share = forms.IntegerField(
+        label=_("share of the segment, %"),
+        required=False,
+        min_value=1,
+        max_value=89,
+        help_text=_("Leave empty for no such variant."),
+    )
+
+    class Meta:
+        model = CampaignVariant
+        fields = VARIANT_FIELDS
+        widgets = {
+            "message_ru": forms.Textarea(attrs={"rows": 2}),
+            "message_en": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in VARIANT_FIELDS:
+            self.fields[name].required = False
+
+    def clean(self):
+        data = super().clean()
+        for name, default in (("points", 0), ("factor", Decimal(2)), ("coupon_value", 0)):
+            if data.get(name) is None:
+                data[name] = default
+        return data
+
+
+VariantFormSet = forms.formset_factory(
+    VariantForm, extra=CampaignVariant.MAX_NUMBER - 1, max_num=CampaignVariant.MAX_NUMBER - 1
+)
+
+
 class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
@@ -186,6 +235,8 @@ class CampaignForm(forms.ModelForm):
             "subject_en",
             "message_en",
             "results_days",
+            "survey_at_end",
+            "lapsed_days",
         ]
         widgets = {
             "kind": forms.RadioSelect,
@@ -211,6 +262,18 @@ class CampaignForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Variants 2-4 (a formset). A post without the formset's fields (an older form) leaves
+        # the campaign's variants as they are: ``variants`` is None then.
+        initial = [
+            {name: getattr(variant, name) for name in VARIANT_FIELDS}
+            for variant in (self.instance.variants.all() if self.instance.pk else [])
+        ]
+        if self.is_bound and "variants-TOTAL_FORMS" not in self.data:
+            self.variants = None
+        else:
+            self.variants = VariantFormSet(
+                self.data if self.is_bound else None, initial=initial, prefix="variants"
+            )
         self.fields["segment"].queryset = Segment.objects.order_by("name")
         self.fields["stores"].queryset = _stores()
         self.fields["kind"].choices = Campaign.Kind.choices
@@ -255,7 +318,57 @@ class CampaignForm(forms.ModelForm):
         for name in ("points_expiry_days", "coupon_valid_days", "results_days"):
             if data.get(name) is not None and data[name] < 1:
                 self.add_error(name, _("At least one day."))
+        if kind == Campaign.Kind.MULTIPLIER and data.get("lapsed_days"):
+            self.add_error("lapsed_days", _("A win-back cannot be an earn multiplier."))
+        self._clean_variants(data)
         return data
+
+    def _clean_variants(self, data):
+        """Each variant's offer as the campaign's kind needs it; control and the variants
+        leave at least 1% of the segment to the campaign's own offer (variant 1)."""
+        if self.variants is None or not self.variants.is_valid():
+            return
+        kind, required = data.get("kind"), _("Required for this kind of campaign.")
+        for form in self.variant_forms():
+            row = form.cleaned_data
+            if kind == Campaign.Kind.BONUS_POINTS and not row["points"]:
+                form.add_error("points", required)
+            if kind == Campaign.Kind.MULTIPLIER and row["factor"] <= Decimal(1):
+                form.add_error("factor", _("A multiplier must be above 1."))
+            if kind == Campaign.Kind.COUPON and data.get("coupon_kind") in (
+                Coupon.Kind.PERCENT,
+                Coupon.Kind.FIXED,
+            ):
+                if row["coupon_value"] <= 0:
+                    form.add_error("coupon_value", required)
+                elif data["coupon_kind"] == Coupon.Kind.PERCENT and row["coupon_value"] > 100:
+                    form.add_error("coupon_value", _("At most 100%."))
+            for language in ("ru", "en"):
+                if row.get(f"subject_{language}") and not row.get(f"message_{language}"):
+                    form.add_error(f"message_{language}", _("A subject needs a message."))
+        shares = sum(form.cleaned_data["share"] for form in self.variant_forms())
+        if data.get("control_percent") is not None and data["control_percent"] + shares > 99:
+            self.add_error(
+                "control_percent",
+                _("The control group and the variants leave no members for variant 1."),
+            )
+
+    def variant_forms(self):
+        """The filled rows of the variants formset (a share given)."""
+        return [form for form in self.variants if form.cleaned_data.get("share")]
+
+    def variant_rows(self):
+        """The variants to save, numbered 2, 3, 4 in the order given; None: keep them."""
+        if self.variants is None:
+            return None
+        return [
+            {"number": number, **{name: form.cleaned_data[name] for name in VARIANT_FIELDS}}
+            for number, form in enumerate(self.variant_forms(), start=2)
+        ]
+
+    def is_valid(self):
+        valid = super().is_valid()  # runs clean(), which checks the variants against the kind
+        return valid and (self.variants is None or self.variants.is_valid())
 
 
 class ScheduleForm(forms.Form):

@@ -1,5 +1,7 @@
 """Campaign mechanics: segments, campaigns, recipients (coupons: loyalty.models.coupons)."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -44,6 +46,7 @@ class Campaign(models.Model):
         DRAFT = "draft", pgettext_lazy("campaign", "Draft")
         SCHEDULED = "scheduled", pgettext_lazy("campaign", "Scheduled")
         SENDING = "sending", pgettext_lazy("campaign", "Sending")
+        RUNNING = "running", pgettext_lazy("campaign", "Running daily")
         DONE = "done", pgettext_lazy("campaign", "Sent")
         CANCELLED = "cancelled", pgettext_lazy("campaign", "Cancelled")
 
@@ -93,6 +96,33 @@ class Campaign(models.Model):
     subject_en = models.CharField(_("subject (English)"), max_length=200, blank=True)
     message_en = models.TextField(_("message (English)"), blank=True)
     results_days = models.PositiveIntegerField(_("results window, days"), default=30)
+    # Win-back: a campaign that runs every day (status running) for the segment's members
+    # whose last purchase was exactly this many days before; each day's run is a campaign of
+    # its own (``parent``: the win-back; ``run_on``: its day), sent as any other.
+    lapsed_days = models.PositiveIntegerField(
+        _("win-back: last purchase this many days ago"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Leave empty for a one-off send. Filled in, the campaign runs every day for the "
+            "segment's members whose last purchase was exactly this many days before, so each "
+            "member gets it once each time they lapse."
+        ),
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="runs"
+    )
+    run_on = models.DateField(_("run of"), null=True, blank=True)
+    # The window the results count purchases in, fixed when the send starts (results_window).
+    results_from = models.DateTimeField(null=True, blank=True)
+    results_until = models.DateTimeField(null=True, blank=True)
+    survey_at_end = models.BooleanField(
+        _("ask for NPS when the results window ends"),
+        default=False,
+        help_text=_("Test and control groups alike, members with marketing consent."),
+    )
+    # When the end-of-campaign survey went out (surveys.jobs.campaign_surveys).
+    surveyed_at = models.DateTimeField(_("surveyed"), null=True, blank=True)
     # The segment's criteria as they were when the send started: every chunk selects by this
     # copy, so editing the segment during a send cannot change who the send reaches.
     definition = models.JSONField(_("criteria at send"), default=dict, blank=True)
@@ -114,9 +144,18 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(control_percent__lte=90), name="campaign_control_lte_90"
             ),
+            models.CheckConstraint(
+                condition=Q(lapsed_days__isnull=True) | Q(lapsed_days__gte=1),
+                name="campaign_lapsed_days_gte_1",
+            ),
             models.CheckConstraint(condition=Q(factor__gte=1), name="campaign_factor_gte_1"),
             models.CheckConstraint(
                 condition=Q(done__lte=F("total")), name="campaign_done_lte_total"
+            ),
+            models.UniqueConstraint(
+                fields=["parent", "run_on"],
+                condition=Q(parent__isnull=False),
+                name="campaign_run_once_a_day",
             ),
         ]
         indexes = [
@@ -152,7 +191,12 @@ class Campaign(models.Model):
     def can_cancel(self, now=None):
         """Before or during its send; a sent multiplier also while its window is still open
         (cancelling it stops the extra points)."""
-        if self.status in (self.Status.DRAFT, self.Status.SCHEDULED, self.Status.SENDING):
+        if self.status in (
+            self.Status.DRAFT,
+            self.Status.SCHEDULED,
+            self.Status.SENDING,
+            self.Status.RUNNING,
+        ):
             return True
         return (
             self.status == self.Status.DONE
@@ -164,6 +208,85 @@ class Campaign(models.Model):
     @property
     def is_cancellable(self):
         return self.can_cancel()
+
+    def results_window(self):
+        """(start, end) of the purchases its results count: from the send (a multiplier: from
+        its window's start) for ``results_days``; (None, None) before the send. A win-back's
+        window is its first run's start to its last run's end."""
+        if self.results_from is not None:
+            return self.results_from, self.results_until
+        start = self.starts_at if self.kind == self.Kind.MULTIPLIER else None
+        start = start or self.sent_at
+        if start is None:
+            return None, None
+        return start, start + timedelta(days=self.results_days)
+
+    def offers(self, variants=None):
+        """Variant 1 (the campaign's own offer) and its other variants, in number order, each
+        with its share of the segment: variant 1 takes what control and the others leave.
+        ``variants`` are the campaign's ``CampaignVariant`` rows when already read."""
+        others = sorted(
+            self.variants.all() if variants is None else variants, key=lambda v: v.number
+        )
+        first = CampaignVariant(
+            campaign=self,
+            number=1,
+            share=100 - self.control_percent - sum(v.share for v in others),
+            points=self.points,
+            factor=self.factor,
+            coupon_value=self.coupon_value,
+            subject_ru=self.subject_ru,
+            message_ru=self.message_ru,
+            subject_en=self.subject_en,
+            message_en=self.message_en,
+        )
+        return [first, *others]
+
+
+class CampaignVariant(models.Model):
+    """A second, third or fourth offer of a campaign, each with its own share of the segment,
+    compared with the same control group. Variant 1 is the campaign's own offer (its fields);
+    a variant's empty message means the campaign's message."""
+
+    MAX_NUMBER = 4
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    number = models.PositiveSmallIntegerField(_("variant"))
+    share = models.PositiveSmallIntegerField(_("share of the segment, %"))
+    points = models.PositiveIntegerField(_("bonus points"), default=0)
+    factor = models.DecimalField(_("multiplier"), max_digits=4, decimal_places=2, default=2)
+    coupon_value = models.DecimalField(
+        _("coupon value"), max_digits=12, decimal_places=2, default=0
+    )
+    subject_ru = models.CharField(_("subject (Russian)"), max_length=200, blank=True)
+    message_ru = models.TextField(_("message (Russian)"), blank=True)
+    subject_en = models.CharField(_("subject (English)"), max_length=200, blank=True)
+    message_en = models.TextField(_("message (English)"), blank=True)
+
+    class Meta:
+        ordering = ["campaign", "number"]
+        verbose_name = _("campaign variant")
+        verbose_name_plural = _("campaign variants")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "number"], name="campaign_variant_unique"),
+            models.CheckConstraint(
+                condition=Q(number__gte=2) & Q(number__lte=4), name="campaign_variant_2_4"
+            ),
+            models.CheckConstraint(condition=Q(share__gte=1), name="campaign_variant_share"),
+            models.CheckConstraint(condition=Q(factor__gte=1), name="campaign_variant_factor"),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign_id} #{self.number}"
+
+    def text(self, language):
+        """(subject, message) in a language, the campaign's own when this variant has none."""
+        subject = getattr(self, f"subject_{language}")
+        message = getattr(self, f"message_{language}")
+        if self.number > 1 and not (self.message_ru or self.message_en):
+            subject = getattr(self.campaign, f"subject_{language}")
+            message = getattr(self.campaign, f"message_{language}")
+        return subject, message
 
 
 class CampaignChunk(models.Model):
@@ -200,6 +323,9 @@ class CampaignRecipient(models.Model):
         "members.Member", on_delete=models.PROTECT, related_name="campaign_recipients"
     )
     group = models.CharField(_("group"), max_length=8, choices=Group.choices, db_column="grp")
+    # The offer a test-group member got (CampaignVariant.number; 1 is the campaign's own), 0
+    # in the control group.
+    variant = models.PositiveSmallIntegerField(_("variant"), default=1)
     # The chunk run that inserted the row: its grants, coupons and messages find it by this.
     batch = models.CharField(max_length=36)
     created_at = models.DateTimeField()

@@ -3,26 +3,33 @@ members/segments.py)."""
 
 import math
 from collections import namedtuple
-from datetime import timedelta
+from dataclasses import dataclass, field
 from decimal import Decimal
 from statistics import NormalDist
 
 from django.db import connection
+from django.db.models import Case, CharField, Count, DecimalField, F, Q, Sum, Value, When
+from django.db.models.functions import Cast, Concat
+from django.utils.translation import gettext
 from scipy import stats
 
-from campaigns.models import Campaign, CampaignRecipient
-from loyalty.engine.money import money
-from loyalty.models.program import cached_rule, clear_rules_cache
+from analytics.models import ProgramEconomics
+from campaigns.models import Campaign, CampaignRecipient, CampaignVariant
+from loyalty.engine.money import money, roi_pct
+from loyalty.engine.pricing import tier_discount_of_purchase
+from loyalty.models import Purchase
+from loyalty.models.program import ProgramSettings, cached_rule, clear_rules_cache
 
 # --- The engine's read: earn multipliers ------------------------------------------------------
 
-Multiplier = namedtuple("Multiplier", "campaign_id factor store_ids starts ends")
+# ``factors``: the factor of each variant, by number (1 is the campaign's own).
+Multiplier = namedtuple("Multiplier", "campaign_id factors store_ids starts ends")
 
 
 def _load_multipliers():
     """Every sent (or sending) multiplier campaign, ended ones included: a receipt may reach
     the API long after the purchase (an offline till, an import that earns) and still earns
-    by the purchase time. Two queries over a few rows (a merchant runs a few a month)."""
+    by the purchase time. Three queries over a few rows (a merchant runs a few a month)."""
     rows = list(
         Campaign.objects.filter(
             kind=Campaign.Kind.MULTIPLIER,
@@ -33,13 +40,18 @@ def _load_multipliers():
     )
     if not rows:
         return ()
+    ids = [row[0] for row in rows]
     stores = {}
-    through = Campaign.stores.through.objects.filter(campaign_id__in=[row[0] for row in rows])
+    through = Campaign.stores.through.objects.filter(campaign_id__in=ids)
     for campaign_id, store_id in through.values_list("campaign_id", "store_id"):
         stores.setdefault(campaign_id, set()).add(store_id)
+    factors = {pk: {1: factor} for pk, factor, _start, _end in rows}
+    variants = CampaignVariant.objects.filter(campaign_id__in=ids)
+    for campaign_id, number, factor in variants.values_list("campaign_id", "number", "factor"):
+        factors[campaign_id][number] = factor
     return tuple(
-        Multiplier(pk, factor, frozenset(stores[pk]) if pk in stores else None, start, end)
-        for pk, factor, start, end in rows
+        Multiplier(pk, factors[pk], frozenset(stores[pk]) if pk in stores else None, start, end)
+        for pk, _factor, start, end in rows
     )
 
 
@@ -73,7 +85,8 @@ def earn_multiplier(member_id, store_id, when):
 
 def member_multiplier(member_id, store_id, multipliers):
     """The product of the factors of ``multipliers`` (from ``active_multipliers``) that apply
-    to this member at this store: the member must be in the campaign's TEST group. One query
+    to this member at this store: the member must be in the campaign's TEST group, and earns
+    by the factor of their variant. One query
     on the (member, campaign) index, none at all when no multiplier covers the store."""
     candidates = {
         m.campaign_id: m for m in multipliers if m.store_ids is None or store_id in m.store_ids
@@ -81,12 +94,13 @@ def member_multiplier(member_id, store_id, multipliers):
     if not candidates or member_id is None:
         return Decimal(1)
     factor = Decimal(1)
-    for campaign_id in CampaignRecipient.objects.filter(
+    for campaign_id, variant in CampaignRecipient.objects.filter(
         member_id=member_id,
         campaign_id__in=sorted(candidates),
         group=CampaignRecipient.Group.TEST,
-    ).values_list("campaign_id", flat=True):
-        factor *= candidates[campaign_id].factor
+    ).values_list("campaign_id", "variant"):
+        factors = candidates[campaign_id].factors
+        factor *= factors.get(variant, factors[1])
     return factor
 
 
@@ -104,66 +118,176 @@ def member_campaigns(member, limit=10):
 
 
 def campaign_list():
-    return Campaign.objects.select_related("segment").order_by("-created_at", "-id")
+    """Campaigns, newest first; a win-back's daily runs are read on the win-back's page."""
+    campaigns = Campaign.objects.filter(parent__isnull=True).select_related("segment")
+    return campaigns.order_by("-created_at", "-id")
 
 
 # --- Results against the control group ----------------------------------------------------------
 
 Z95 = NormalDist().inv_cdf(0.975)
 
+# Each statement reads the recipients of the campaign and, of a win-back, of its daily runs
+# ("id = %s OR parent_id = %s").
+#
+# Per arm (0: control, else the variant): members, buyers, revenue and its sum of squares per
+# member, purchases, points redeemed and the discounts of the campaign's own coupons, from each
+# recipient's purchases in its campaign's results window (``_purchases_per_recipient``; a
+# member targeted by two runs of a win-back counts twice).
 RESULTS_SQL = """
-SELECT r.grp,
+SELECT CASE WHEN r.grp = 'control' THEN 0 ELSE r.variant END AS arm,
        COUNT(*),
-       COUNT(p.member_id),
+       COUNT(p.recipient_id),
        COALESCE(SUM(p.revenue), 0),
        COALESCE(SUM(p.revenue * p.revenue), 0),
        COALESCE(SUM(p.purchases), 0),
-       COALESCE(SUM(p.redeemed), 0)
+       COALESCE(SUM(p.redeemed), 0),
+       COALESCE(SUM(p.coupon_discounts), 0)
 FROM campaigns_campaignrecipient r
-LEFT JOIN (
-    SELECT pu.member_id, SUM(pu.amount - pu.refunded_amount) AS revenue,
-           COUNT(*) AS purchases, SUM(pu.redeemed_points) AS redeemed
-    FROM loyalty_purchase pu
-    JOIN campaigns_campaignrecipient rr
-      ON rr.member_id = pu.member_id AND rr.campaign_id = %s
-    WHERE pu.occurred_at >= %s AND pu.occurred_at < %s
-    GROUP BY pu.member_id
-) p ON p.member_id = r.member_id
-WHERE r.campaign_id = %s
-GROUP BY r.grp
+LEFT JOIN ({purchases}) p ON p.recipient_id = r.id
+WHERE r.campaign_id IN (SELECT id FROM campaigns_campaign WHERE id = %s OR parent_id = %s)
+GROUP BY CASE WHEN r.grp = 'control' THEN 0 ELSE r.variant END
 """
 
 
-def results_window(campaign):
-    start = campaign.starts_at if campaign.kind == Campaign.Kind.MULTIPLIER else None
-    start = start or campaign.sent_at
-    if start is None:
-        return None, None
-    return start, start + timedelta(days=campaign.results_days)
+def _purchases_per_recipient(campaign):
+    """Per recipient of the campaign (and of a win-back's runs): revenue net of refunds,
+    purchases, points redeemed and the part of their discounts that was the campaign's own
+    coupon's (the discount less the tier's share, ``pricing.tier_discount_of_purchase``), in
+    the recipient's campaign's results window."""
+    recipient = "member__campaign_recipients"
+    own_coupon = Q(
+        coupon_code__startswith=Concat(
+            Value("C"), Cast(f"{recipient}__campaign_id", CharField()), Value("-")
+        )
+    )
+    coupon_part = Case(
+        When(own_coupon, then=F("discount_amount") - tier_discount_of_purchase()),
+        default=Value(Decimal("0.00")),
+        output_field=DecimalField(max_digits=12, decimal_places=2),
+    )
+    campaigns = Campaign.objects.filter(Q(pk=campaign.pk) | Q(parent_id=campaign.pk))
+    # One filter() call: every condition is on the same recipient row.
+    in_window = Purchase.objects.filter(
+        **{f"{recipient}__campaign_id__in": campaigns.values("id")},
+        occurred_at__gte=F(f"{recipient}__campaign__results_from"),
+        occurred_at__lt=F(f"{recipient}__campaign__results_until"),
+    )
+    return (
+        in_window.values(recipient_id=F(f"{recipient}__id"))
+        .annotate(
+            revenue=Sum(F("amount") - F("refunded_amount")),
+            purchases=Count("id"),
+            redeemed=Sum("redeemed_points"),
+            coupon_discounts=Sum(coupon_part),
+        )
+        .order_by()
+    )
 
 
-def group_figures(campaign):
-    """Per group: members, buyers, revenue (sum and sum of squares per member), purchases and
-    points redeemed in the results window. One statement."""
-    start, end = results_window(campaign)
-    empty = {"members": 0, "buyers": 0, "revenue": Decimal(0), "revenue_sq": Decimal(0)}
-    groups = CampaignRecipient.Group.values
-    figures = {group: dict(empty, purchases=0, redeemed=0) for group in groups}
+# Bonus points each variant granted: the lots of the send's batches (campaigns.services).
+GRANTED_SQL = """
+SELECT r.variant, COALESCE(SUM(l.points), 0)
+FROM campaigns_campaignrecipient r
+JOIN loyalty_pointslot l ON l.batch = r.batch AND l.member_id = r.member_id
+WHERE r.campaign_id IN (SELECT id FROM campaigns_campaign WHERE id = %s OR parent_id = %s)
+  AND r.grp = 'test'
+GROUP BY r.variant
+"""
+
+# Messages sent per variant and channel: the outbox row of each recipient's campaign message
+# (its key, as campaigns.services writes it) and the messages delivered from it.
+MESSAGES_SQL = """
+SELECT r.variant, msg.channel, COUNT(*)
+FROM campaigns_campaignrecipient r
+JOIN messaging_outbox o ON o.key = 'campaign:' || CAST(r.campaign_id AS TEXT) || ':'
+                                 || CAST(r.member_id AS TEXT)
+JOIN messaging_message msg ON msg.outbox_id = o.id AND msg.status = 'sent'
+WHERE r.campaign_id IN (SELECT id FROM campaigns_campaign WHERE id = %s OR parent_id = %s)
+  AND r.grp = 'test'
+GROUP BY r.variant, msg.channel
+"""
+
+
+def group_figures(campaign, arms):
+    """Per arm (0: control, else the variant's number): members, buyers, revenue (sum and
+    sum of squares per member), purchases, points redeemed and coupon discounts in the results
+    window (a win-back: each run's). One statement."""
+    start, end = campaign.results_window()
+    empty = {
+        "members": 0,
+        "buyers": 0,
+        "revenue": Decimal(0),
+        "revenue_sq": Decimal(0),
+        "purchases": 0,
+        "redeemed": 0,
+        "coupon_discounts": Decimal(0),
+    }
+    figures = {arm: dict(empty) for arm in arms}
     if start is None:
         return figures, start, end
-    adapt = connection.ops.adapt_datetimefield_value
+    purchases, params = _purchases_per_recipient(campaign).query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(RESULTS_SQL, [campaign.pk, adapt(start), adapt(end), campaign.pk])
-        for group, members, buyers, revenue, revenue_sq, purchases, redeemed in cursor.fetchall():
-            figures[group] = {
+        cursor.execute(RESULTS_SQL.format(purchases=purchases), [*params, campaign.pk, campaign.pk])
+        for (
+            arm,
+            members,
+            buyers,
+            revenue,
+            revenue_sq,
+            purchases,
+            redeemed,
+            coupons,
+        ) in cursor.fetchall():
+            figures[arm] = {
                 "members": members,
                 "buyers": buyers,
                 "revenue": Decimal(str(revenue)),
                 "revenue_sq": Decimal(str(revenue_sq)),
                 "purchases": int(purchases),
                 "redeemed": int(redeemed),
+                "coupon_discounts": money(Decimal(str(coupons))),
             }
     return figures, start, end
+
+
+@dataclass
+class VariantCost:
+    """What a variant cost: its bonus points at the point value, the discounts its coupons
+    gave in the results window, and its messages sent at the price of their channel."""
+
+    points: int = 0
+    points_cost: Decimal = Decimal("0.00")
+    coupon_discounts: Decimal = Decimal("0.00")
+    messages: dict = field(default_factory=dict)  # channel -> sent
+    messages_cost: Decimal = Decimal("0.00")
+
+    @property
+    def sent(self):
+        return sum(self.messages.values())
+
+    @property
+    def total(self):
+        return self.points_cost + self.coupon_discounts + self.messages_cost
+
+
+def variant_costs(campaign, figures, economics, point_value):
+    """{variant number: VariantCost}; two statements (points only for a bonus campaign)."""
+    costs = {arm: VariantCost(coupon_discounts=f["coupon_discounts"]) for arm, f in figures.items()}
+    with connection.cursor() as cursor:
+        if campaign.kind == Campaign.Kind.BONUS_POINTS:
+            cursor.execute(GRANTED_SQL, [campaign.pk, campaign.pk])
+            for variant, points in cursor.fetchall():
+                cost = costs.setdefault(variant, VariantCost())
+                cost.points = int(points)
+                cost.points_cost = money(int(points) * point_value)
+        cursor.execute(MESSAGES_SQL, [campaign.pk, campaign.pk])
+        for variant, channel, sent in cursor.fetchall():
+            cost = costs.setdefault(variant, VariantCost())
+            cost.messages[channel] = sent
+            cost.messages_cost += money(economics.message_price(channel) * sent)
+    costs.pop(0, None)  # the control group is given nothing
+    return costs
 
 
 def two_proportions(x1, n1, x2, n2):
@@ -202,51 +326,100 @@ def welch(sum1, sq1, n1, sum2, sq2, n2):
             "t": t, "df": df}  # fmt: skip
 
 
-def campaign_results(campaign):
-    """Test against control in the results window: members, conversion (share who bought),
-    revenue per member, average check, points redeemed; the differences with a 95% confidence
-    interval and p-value (two-proportion z-test; Welch test for revenue per member)."""
-    figures, start, end = group_figures(campaign)
-    rows = {}
-    for group, f in figures.items():
-        n = f["members"]
-        rows[group] = {
-            "members": n,
-            "buyers": f["buyers"],
-            "conversion": f["buyers"] / n if n else None,
-            "revenue": money(f["revenue"]),
-            "revenue_per_member": money(f["revenue"] / n) if n else None,
-            "average_check": money(f["revenue"] / f["purchases"]) if f["purchases"] else None,
-            "purchases": f["purchases"],
-            "redeemed": f["redeemed"],
-        }
-    test, control = figures["test"], figures["control"]
-    conversion = two_proportions(
-        test["buyers"], test["members"], control["buyers"], control["members"]
-    )
+def _row(label, f):
+    n = f["members"]
+    conversion = f["buyers"] / n if n else None
+    return {
+        "label": str(label),
+        "members": n,
+        "buyers": f["buyers"],
+        "conversion": conversion,
+        "conversion_pct": conversion * 100 if conversion is not None else None,
+        "revenue": money(f["revenue"]),
+        "revenue_per_member": money(f["revenue"] / n) if n else None,
+        "average_check": money(f["revenue"] / f["purchases"]) if f["purchases"] else None,
+        "purchases": f["purchases"],
+        "redeemed": f["redeemed"],
+    }
+
+
+def _against_control(f, control):
+    """The two statistics of a variant against control, each marked significant at 5%."""
+    conversion = two_proportions(f["buyers"], f["members"], control["buyers"], control["members"])
     revenue = welch(
-        float(test["revenue"]),
-        float(test["revenue_sq"]),
-        test["members"],
+        float(f["revenue"]),
+        float(f["revenue_sq"]),
+        f["members"],
         float(control["revenue"]),
         float(control["revenue_sq"]),
         control["members"],
     )
-    for row in rows.values():
-        row["conversion_pct"] = row["conversion"] * 100 if row["conversion"] is not None else None
     for stat in (conversion, revenue):
         if stat is not None:
             stat["significant"] = stat["p_value"] < 0.05
     if conversion is not None:
         for key in ("diff", "low", "high"):
             conversion[f"{key}_pct"] = conversion[key] * 100
-    labels = CampaignRecipient.Group
+    return conversion, revenue
+
+
+def variant_label(number, count):
+    """ "Test" for a campaign with one offer, else "Variant 2" and so on."""
+    if count == 1:
+        return CampaignRecipient.Group.TEST.label
+    return gettext("Variant %(number)s") % {"number": number}
+
+
+def campaign_results(campaign):
+    """Each variant against the control group in the results window: members, conversion
+    (share who bought), revenue per member, average check, points redeemed; the differences
+    with a 95% confidence interval and p-value (two-proportion z-test; Welch test for revenue
+    per member); the variant's cost and ROI: the extra revenue per member over control × its
+    members × the gross margin, less the cost, over the cost. Five statements at most."""
+    offers = campaign.offers()
+    figures, start, end = group_figures(campaign, [0, *(offer.number for offer in offers)])
+    economics = ProgramEconomics.load()
+    point_value = ProgramSettings.cached().point_value
+    costs = variant_costs(campaign, figures, economics, point_value)
+    control = figures[0]
+    control_row = _row(CampaignRecipient.Group.CONTROL.label, control)
+    variants = []
+    for offer in offers:
+        f = figures[offer.number]
+        conversion, revenue = _against_control(f, control)
+        cost = costs.get(offer.number, VariantCost())
+        extra = margin = None
+        if f["members"] and control["members"]:
+            extra = money(
+                (f["revenue"] / f["members"] - control["revenue"] / control["members"])
+                * f["members"]
+            )
+            margin = money(economics.margin_on(extra))
+        variants.append(
+            {
+                "number": offer.number,
+                "offer": offer,
+                "row": _row(variant_label(offer.number, len(offers)), f),
+                "conversion": conversion,
+                "revenue": revenue,
+                "cost": cost,
+                "extra_revenue": extra,
+                "extra_margin": margin,
+                "roi_pct": roi_pct(margin, cost.total),
+            }
+        )
+    first = variants[0]
     return {
         "start": start,
         "end": end,
-        "rows": [(labels.TEST.label, rows["test"]), (labels.CONTROL.label, rows["control"])],
-        "test": rows["test"],
-        "control": rows["control"],
-        "conversion": conversion,
-        "revenue": revenue,
+        "rows": [(v["row"]["label"], v["row"]) for v in variants]
+        + [(control_row["label"], control_row)],
+        "control": control_row,
+        "variants": variants,
+        # The first variant against control, as a campaign of one offer has it.
+        "test": first["row"],
+        "conversion": first["conversion"],
+        "revenue": first["revenue"],
+        "economics": economics,
+        "point_value": point_value,
     }

@@ -23,7 +23,13 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Campaign, CampaignChunk, CampaignRecipient, Segment
+from campaigns.models import (
+    Campaign,
+    CampaignChunk,
+    CampaignRecipient,
+    CampaignVariant,
+    Segment,
+)
 from campaigns.queries import clear_multipliers
 from loyalty.engine import outbox
 from loyalty.engine.db import by_dialect, new_batch
@@ -44,11 +50,32 @@ CHUNK_MEMBERS = 1000
 STALE_CHUNK = timedelta(minutes=10)
 
 
-def in_control_group(campaign_id, member_id, control_percent):
-    """Whether a member is in a campaign's control group: a hash of the pair, so the answer
-    never changes, spread evenly over 10,000 buckets."""
+def split_bucket(campaign_id, member_id):
+    """A member's place in a campaign's split: a hash of the pair, so it never changes, spread
+    evenly over 10,000 buckets (0.01% of the segment each)."""
     digest = hashlib.sha256(f"campaign:{campaign_id}:member:{member_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % 10_000 < control_percent * 100
+    return int.from_bytes(digest[:4], "big") % 10_000
+
+
+def in_control_group(campaign_id, member_id, control_percent):
+    """Whether a member is in a campaign's control group: the first ``control_percent`` of
+    the buckets."""
+    return split_bucket(campaign_id, member_id) < control_percent * 100
+
+
+def variant_bounds(offers, control_percent):
+    """[(variant number, first bucket after it)]: after the control group's buckets, each
+    variant takes its share of the 10,000 in number order (the last one the rest)."""
+    bounds, edge = [], control_percent * 100
+    for offer in offers:
+        edge += offer.share * 100
+        bounds.append((offer.number, edge))
+    return bounds
+
+
+def variant_of(bucket, bounds):
+    """The variant of a test-group member's bucket (``variant_bounds``)."""
+    return next((number for number, edge in bounds if bucket < edge), bounds[-1][0])
 
 
 def coupon_code(campaign_id, member_id):
@@ -57,7 +84,7 @@ def coupon_code(campaign_id, member_id):
     mac = hmac.new(
         settings.SECRET_KEY.encode(), f"coupon:{campaign_id}:{member_id}".encode(), "sha256"
     )
-    return f"C{campaign_id}-{mac.hexdigest()[:10].upper()}"
+    return f"C{campaign_id}-{mac.hexdigest()[:10].upper()}"  # the results read this prefix
 
 
 def _not_editable():
@@ -130,16 +157,36 @@ def save_campaign(*, form, staff):
     if creating:
         campaign.created_by = staff
     saved = form.save()
+    after = {name: _plain(form.cleaned_data[name]) for name in changed}
+    variants = form.variant_rows()
+    if variants is not None:
+        old = [] if creating else _variant_values(saved.variants.all())
+        new = _variant_values(CampaignVariant(**row) for row in variants)
+        if new != old:
+            saved.variants.all().delete()
+            CampaignVariant.objects.bulk_create(
+                [CampaignVariant(campaign=saved, **row) for row in variants]
+            )
+            if before is not None:
+                before["variants"] = old
+            after["variants"] = new
     transaction.on_commit(clear_multipliers)
-    if creating or changed:
+    if creating or after:
         audit(
             actor=staff,
             action="campaign.create" if creating else "campaign.edit",
             obj=saved,
             before=before,
-            after={name: _plain(form.cleaned_data[name]) for name in changed},
+            after=after,
         )
     return saved
+
+
+def _variant_values(variants):
+    """Variants as the audit log keeps them: plain values, in number order."""
+    fields = ("number", "share", "points", "factor", "coupon_value", "message_ru", "message_en")
+    rows = sorted(variants, key=lambda variant: variant.number)
+    return [{name: _plain(getattr(variant, name)) for name in fields} for variant in rows]
 
 
 @transaction.atomic(durable=True)
@@ -232,7 +279,12 @@ def start_send(*, campaign_id, now, chunk_members=CHUNK_MEMBERS):
     if not claimed:
         return []
     campaign = Campaign.objects.select_related("segment").get(pk=campaign_id)
-    definition = campaign.segment.definition
+    if campaign.lapsed_days:
+        return _start_win_back(campaign, now)
+    # A win-back's run was given its day's criteria when it was made (create_run).
+    definition = campaign.definition if campaign.parent_id else campaign.segment.definition
+    campaign.sent_at = now
+    results_from, results_until = campaign.results_window()
     members = segment_members(definition, now=now)
     bounds = chunk_bounds(members, chunk_members)
     CampaignChunk.objects.bulk_create(
@@ -242,12 +294,16 @@ def start_send(*, campaign_id, now, chunk_members=CHUNK_MEMBERS):
         ]
     )
     total = sum(size for _low, _high, size in bounds)
+    window = {"results_from": results_from, "results_until": results_until}
     if not bounds:
         Campaign.objects.filter(pk=campaign_id).update(
-            status=Campaign.Status.DONE, finished_at=timezone.now(), definition=definition
+            status=Campaign.Status.DONE,
+            finished_at=timezone.now(),
+            definition=definition,
+            **window,
         )
     else:
-        Campaign.objects.filter(pk=campaign_id).update(total=total, definition=definition)
+        Campaign.objects.filter(pk=campaign_id).update(total=total, definition=definition, **window)
     audit(
         actor=None,
         action="campaign.send",
@@ -258,6 +314,85 @@ def start_send(*, campaign_id, now, chunk_members=CHUNK_MEMBERS):
     if campaign.kind == Campaign.Kind.MULTIPLIER:
         transaction.on_commit(clear_multipliers)
     return list(campaign.chunks.order_by("low").values_list("id", flat=True))
+
+
+def _start_win_back(campaign, now):
+    """A win-back's send starts its daily runs (the win_back job makes them): no chunks."""
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.RUNNING)
+    audit(
+        actor=None,
+        action="campaign.send",
+        obj=campaign,
+        before={"status": Campaign.Status.SCHEDULED},
+        after={"status": Campaign.Status.RUNNING, "lapsed_days": campaign.lapsed_days},
+    )
+    return []
+
+
+# What a win-back's daily run copies of it (its offer, texts and measurement).
+RUN_FIELDS = [
+    "kind", "control_percent", "points", "points_expiry_days", "factor", "coupon_kind",
+    "coupon_value", "coupon_sku", "coupon_min_amount", "coupon_valid_days", "subject_ru",
+    "message_ru", "subject_en", "message_en", "results_days", "survey_at_end",
+]  # fmt: skip
+
+
+def running_win_backs(as_of):
+    """Ids of the win-backs running at ``as_of``."""
+    running = Campaign.objects.filter(
+        status=Campaign.Status.RUNNING, lapsed_days__isnull=False, sent_at__lte=as_of
+    )
+    return list(running.order_by("id").values_list("id", flat=True))
+
+
+@retry_on_conflict
+@transaction.atomic(durable=True)
+def create_run(*, win_back_id, now):
+    """The day's run of a running win-back: a campaign of its own with the win-back's offer and
+    variants, for the segment's members whose last purchase was exactly ``lapsed_days`` days
+    before the day (in the project's time zone), scheduled at ``now``. Once a day: returns the
+    run's id, the existing one's when the day already has a run, or None when the win-back no
+    longer runs."""
+    win_back = (
+        Campaign.objects.select_for_update(of=("self",))
+        .select_related("segment")
+        .filter(pk=win_back_id, status=Campaign.Status.RUNNING)
+        .first()
+    )
+    if win_back is None:
+        return None
+    day = timezone.localdate(now)
+    existing = win_back.runs.filter(run_on=day).values_list("id", flat=True).first()
+    if existing is not None:
+        return existing
+    lapsed_on = day - timedelta(days=win_back.lapsed_days)
+    run = Campaign.objects.create(
+        name=f"{win_back.name} · {day.isoformat()}"[:200],
+        segment=win_back.segment,
+        parent=win_back,
+        run_on=day,
+        status=Campaign.Status.SCHEDULED,
+        scheduled_at=now,
+        definition={**win_back.segment.definition, "last_purchase_on": lapsed_on.isoformat()},
+        created_by=win_back.created_by,
+        **{name: getattr(win_back, name) for name in RUN_FIELDS},
+    )
+    CampaignVariant.objects.bulk_create(
+        [
+            CampaignVariant(
+                campaign=run,
+                **{name: getattr(variant, name) for name in VARIANT_COPY},
+            )
+            for variant in win_back.variants.all()
+        ]
+    )
+    return run.pk
+
+
+VARIANT_COPY = [
+    "number", "share", "points", "factor", "coupon_value", "subject_ru", "message_ru",
+    "subject_en", "message_en",
+]  # fmt: skip
 
 
 @transaction.atomic(durable=True)
@@ -283,16 +418,13 @@ def send_now(*, campaign_id, staff, now=None):
     return campaign
 
 
-def _message(campaign, language, code):
-    """The outbox context of a member's message: the text in the member's language (the other
-    one when only that was written), and the personal coupon's code, if any."""
+def _message(campaign, offer, language, code):
+    """The outbox context of a member's message: the variant's text in the member's language
+    (the other one when only that was written), and the personal coupon's code, if any."""
     language = "en" if language == "en" else "ru"
-    if language == "en":
-        subject = campaign.subject_en or campaign.subject_ru
-        text = campaign.message_en or campaign.message_ru
-    else:
-        subject = campaign.subject_ru or campaign.subject_en
-        text = campaign.message_ru or campaign.message_en
+    other = "ru" if language == "en" else "en"
+    own, fallback = offer.text(language), offer.text(other)
+    subject, text = own[0] or fallback[0], own[1] or fallback[1]
     if code:
         with translation.override(language):
             line = gettext("Your coupon code: %(code)s") % {"code": code}
@@ -320,13 +452,21 @@ def run_chunk(chunk_id):
     members = segment_members(campaign.definition, now=now).filter(
         id__gte=chunk.low, id__lt=chunk.high
     )
+    offers = campaign.offers()
     insert_recipients = by_dialect(postgres=_insert_recipients_sql, sqlite=_insert_recipients)
-    insert_recipients(campaign, members, batch, now)
+    insert_recipients(campaign, offers, members, batch, now)
     # Only rows this run inserted carry its batch: a re-run finds none of the earlier ones.
-    new = dict(CampaignRecipient.objects.filter(batch=batch).values_list("member_id", "group"))
-    test = sorted(member_id for member_id, group in new.items() if group == "test")
+    new = {
+        member_id: (group, variant)
+        for member_id, group, variant in CampaignRecipient.objects.filter(batch=batch).values_list(
+            "member_id", "group", "variant"
+        )
+    }
+    test = {
+        member_id: variant for member_id, (group, variant) in sorted(new.items()) if group == "test"
+    }
     if test:
-        _offer(campaign, test, batch, now)
+        _offer(campaign, offers, test, batch, now)
     CampaignChunk.objects.filter(pk=chunk.pk).update(
         is_done=True, recipients=len(new), done_at=timezone.now()
     )
@@ -340,93 +480,126 @@ def run_chunk(chunk_id):
     return len(new)
 
 
-# in_control_group in SQL: the first 4 bytes of the same SHA-256, as a big-endian integer.
-CONTROL_HASH_SQL = (
+# split_bucket in SQL: the first 4 bytes of the same SHA-256, as a big-endian integer.
+BUCKET_SQL = (
     "(('x' || encode(substring(sha256(convert_to("
     "'campaign:' || %s || ':member:' || m.id, 'UTF8')) from 1 for 4), 'hex'))::bit(32)::bigint"
     " %% 10000)"
 )
 
 
-def _insert_recipients(campaign, members, batch, now):
-    """The chunk's recipients, their group decided in Python (``in_control_group``)."""
-    CampaignRecipient.objects.bulk_create(
-        [
+def _insert_recipients(campaign, offers, members, batch, now):
+    """The chunk's recipients, their group and variant decided in Python (``split_bucket``)."""
+    control = campaign.control_percent * 100
+    bounds = variant_bounds(offers, campaign.control_percent)
+    group = CampaignRecipient.Group
+    rows = []
+    for member_id in members.order_by("id").values_list("id", flat=True):
+        bucket = split_bucket(campaign.pk, member_id)
+        in_control = bucket < control
+        rows.append(
             CampaignRecipient(
                 campaign_id=campaign.pk,
                 member_id=member_id,
-                group=CampaignRecipient.Group.CONTROL
-                if in_control_group(campaign.pk, member_id, campaign.control_percent)
-                else CampaignRecipient.Group.TEST,
+                group=group.CONTROL if in_control else group.TEST,
+                variant=0 if in_control else variant_of(bucket, bounds),
                 batch=batch,
                 created_at=now,
             )
-            for member_id in members.order_by("id").values_list("id", flat=True)
-        ],
-        ignore_conflicts=True,
-    )
+        )
+    CampaignRecipient.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-def _insert_recipients_sql(campaign, members, batch, now):
+def _insert_recipients_sql(campaign, offers, members, batch, now):
     """PostgreSQL: the chunk's recipients in one INSERT … SELECT (no rows through Python), the
-    group decided by the same hash as ``in_control_group``."""
+    group and variant decided by the same hash as ``split_bucket``."""
     sql, params = members.values("id").query.sql_with_params()
+    bounds = variant_bounds(offers, campaign.control_percent)
+    variant_sql = " ".join("WHEN b.bucket < %s THEN %s" for _bound in bounds[:-1])
+    variant_params = [value for number, edge in bounds[:-1] for value in (edge, number)]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO campaigns_campaignrecipient (campaign_id, member_id, grp, batch, created_at)
-            SELECT %s, m.id,
-                   CASE WHEN {CONTROL_HASH_SQL} < %s THEN 'control' ELSE 'test' END, %s, %s
-            FROM ({sql}) AS m
-            ORDER BY m.id
+            INSERT INTO campaigns_campaignrecipient
+                (campaign_id, member_id, grp, variant, batch, created_at)
+            SELECT %s, b.id,
+                   CASE WHEN b.bucket < %s THEN 'control' ELSE 'test' END,
+                   CASE WHEN b.bucket < %s THEN 0 {variant_sql} ELSE %s END,
+                   %s, %s
+            FROM (SELECT m.id, {BUCKET_SQL} AS bucket FROM ({sql}) AS m) AS b
+            ORDER BY b.id
             ON CONFLICT DO NOTHING
             """,  # noqa: S608 (the segment's SQL is the ORM's; values are parameters)
-            [campaign.pk, campaign.pk, campaign.control_percent * 100, batch, now, *params],
+            [
+                campaign.pk,
+                campaign.control_percent * 100,
+                campaign.control_percent * 100,
+                *variant_params,
+                bounds[-1][0],
+                batch,
+                now,
+                campaign.pk,
+                *params,
+            ],
         )
 
 
-def _insert_messages_sql(campaign, batch, now):
-    """PostgreSQL: one outbox message per new test recipient, in the member's language, in one
-    INSERT … SELECT (the two texts are built once, here)."""
+def _has_text(offer):
+    return any(offer.text(language)[1] for language in ("ru", "en"))
+
+
+def _insert_messages_sql(campaign, offers, batch, now):
+    """PostgreSQL: one outbox message per new test recipient of a variant with a text, in the
+    member's language, in one INSERT … SELECT (the texts are built once, here)."""
+    cases, params = [], []
+    for offer in offers:
+        cases.append("WHEN r.variant = %s AND m.language = 'en' THEN %s::jsonb")
+        cases.append("WHEN r.variant = %s THEN %s::jsonb")
+        params += [offer.number, json.dumps(_message(campaign, offer, "en", None))]
+        params += [offer.number, json.dumps(_message(campaign, offer, "ru", None))]
     with connection.cursor() as cursor:
         cursor.execute(
             *outbox.insert_sql(
                 Purpose.CAMPAIGN,
-                """
-                SELECT r.member_id,
-                       CASE WHEN m.language = 'en' THEN %s::jsonb ELSE %s::jsonb END AS context,
+                f"""
+                SELECT r.member_id, CASE {" ".join(cases)} END AS context,
                        %s || ':' || r.member_id AS event
                 FROM campaigns_campaignrecipient r JOIN members_member m ON m.id = r.member_id
-                WHERE r.batch = %s AND r.grp = 'test'
-                """,
-                [
-                    json.dumps(_message(campaign, "en", None)),
-                    json.dumps(_message(campaign, "ru", None)),
-                    campaign.pk,
-                    batch,
-                ],
+                WHERE r.batch = %s AND r.grp = 'test' AND r.variant IN ({
+                    ", ".join("%s" for _offer in offers)
+                })
+                """,  # noqa: S608 (only placeholders are written in)
+                [*params, campaign.pk, batch, *(offer.number for offer in offers)],
                 now=now,
             )
         )
 
 
-def _offer(campaign, test, batch, now):
-    """What the test group's new recipients get: points, a coupon, a message."""
-    if campaign.kind == Campaign.Kind.BONUS_POINTS and campaign.points > 0:
-        with connection.cursor() as cursor:
-            credit_batch(
-                cursor,
-                batch=batch,
-                grants_sql=(
-                    "SELECT member_id, %s AS points FROM campaigns_campaignrecipient "
-                    "WHERE batch = %s AND grp = 'test'"
-                ),
-                params=[campaign.points, batch],
-                now=now,
-                expires_at=expires_after(now, campaign.points_expiry_days),
-                reason=f"{campaign.name} (#{campaign.pk})"[:500],
-                job="send_campaigns",
-            )
+def _grant_points(campaign, offers, batch, now):
+    """Each new test recipient's bonus points, by variant, through the ledger in one batch."""
+    cases = " ".join("WHEN %s THEN %s" for _offer in offers)
+    with connection.cursor() as cursor:
+        credit_batch(
+            cursor,
+            batch=batch,
+            grants_sql=(
+                f"SELECT member_id, CASE variant {cases} ELSE 0 END AS points"  # noqa: S608
+                " FROM campaigns_campaignrecipient WHERE batch = %s AND grp = 'test'"
+            ),
+            params=[*(value for offer in offers for value in (offer.number, offer.points)), batch],
+            now=now,
+            expires_at=expires_after(now, campaign.points_expiry_days),
+            reason=f"{campaign.name} (#{campaign.pk})"[:500],
+            job="send_campaigns",
+        )
+
+
+def _offer(campaign, offers, test, batch, now):
+    """What the test group's new recipients get (``test``: member id -> variant), each by the
+    offer of their variant: points, a coupon, a message."""
+    by_number = {offer.number: offer for offer in offers}
+    if campaign.kind == Campaign.Kind.BONUS_POINTS and any(offer.points for offer in offers):
+        _grant_points(campaign, offers, batch, now)
     codes = {}
     if campaign.kind == Campaign.Kind.COUPON:
         codes = {member_id: coupon_code(campaign.pk, member_id) for member_id in test}
@@ -435,7 +608,7 @@ def _offer(campaign, test, batch, now):
                 Coupon(
                     code=code,
                     kind=campaign.coupon_kind,
-                    value=campaign.coupon_value,
+                    value=by_number[test[member_id]].coupon_value,
                     sku=campaign.coupon_sku,
                     min_amount=campaign.coupon_min_amount,
                     member_id=member_id,
@@ -447,24 +620,32 @@ def _offer(campaign, test, batch, now):
             ],
             ignore_conflicts=True,
         )
-    if not (campaign.message_ru or campaign.message_en or codes):
+    worded = [offer for offer in offers if _has_text(offer)]
+    if not (worded or codes):
         return
     # A coupon is always announced (its code is in no other place the member sees).
     # Consent, quiet hours and the frequency cap are applied by delivery.
     if not codes and by_dialect(postgres=True, sqlite=False):
-        _insert_messages_sql(campaign, batch, now)
+        _insert_messages_sql(campaign, worded, batch, now)
         return
-    languages = dict(Member.objects.filter(pk__in=test).values_list("id", "language"))
+    worded_numbers = {offer.number for offer in worded}
+    told = [m for m in test if m in codes or test[m] in worded_numbers]
+    languages = dict(Member.objects.filter(pk__in=told).values_list("id", "language"))
     outbox.enqueue_many(
         [
             outbox.new_row(
                 member_id=member_id,
                 purpose=Purpose.CAMPAIGN,
                 key=f"campaign:{campaign.pk}:{member_id}",
-                context=_message(campaign, languages.get(member_id), codes.get(member_id)),
+                context=_message(
+                    campaign,
+                    by_number[test[member_id]],
+                    languages.get(member_id),
+                    codes.get(member_id),
+                ),
                 now=now,
             )
-            for member_id in test
+            for member_id in told
         ]
     )
 

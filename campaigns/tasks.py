@@ -9,7 +9,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from campaigns.models import CampaignChunk
-from campaigns.services import CHUNK_MEMBERS, chunks_to_resend, due_campaigns, run_chunk, start_send
+from campaigns.services import (
+    CHUNK_MEMBERS,
+    chunks_to_resend,
+    create_run,
+    due_campaigns,
+    run_chunk,
+    running_win_backs,
+    start_send,
+)
 from loyalty.engine import progress
 from loyalty.web.taskqueue import RETRY_WHEN_BUSY
 
@@ -70,4 +78,21 @@ def send_campaigns(*, as_of, run=None, batch_size=CHUNK_MEMBERS, queue=None):
     if stale:
         enqueue_chunks(stale, queue=queue)
         progress.checkpoint(run, len(stale), resent_chunks=len(stale))
+    return started
+
+
+def win_back(*, as_of, run=None, batch_size=CHUNK_MEMBERS, queue=None):
+    """The day's run of every running win-back, made once (``create_run``) and sent in chunks
+    as any campaign. Safe to run twice: a day has one run, and only the first start of a run
+    makes chunks; a run made but not started (an interrupted job) is started by the next run
+    of this job or by send_campaigns."""
+    started = 0
+    for win_back_id in running_win_backs(as_of):
+        run_id = create_run(win_back_id=win_back_id, now=as_of)
+        if run_id is None:
+            continue
+        chunk_ids = start_send(campaign_id=run_id, now=as_of, chunk_members=batch_size)
+        enqueue_chunks(chunk_ids, queue=queue)
+        started += 1
+        progress.checkpoint(run, len(chunk_ids), campaigns=1, chunks=len(chunk_ids))
     return started

@@ -1,12 +1,9 @@
 """Segment and campaign pages: a live count while building a segment, a send with a live
 progress bar, and the results against the control group."""
 
-import csv
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,7 +22,9 @@ from campaigns.services import (
 from campaigns.tasks import start_soon
 from loyalty.engine.errors import LoyaltyError
 from loyalty.web.access import is_fragment, require
+from loyalty.web.shortcuts import stream_csv
 from members import segments
+from surveys.queries import nps_by_campaign, nps_figures
 
 PERMISSION = "loyalty.manage_campaigns"
 
@@ -111,19 +110,36 @@ def campaign_edit(request, pk=None):
 def _detail_context(campaign, schedule_form=None):
     context = {
         "campaign": campaign,
+        "offers": campaign.offers(),
+        "runs": campaign.runs.count() if campaign.lapsed_days else None,
         "schedule_form": schedule_form
         or ScheduleForm(
             initial={"scheduled_at": timezone.localtime(campaign.scheduled_at or timezone.now())}
         ),
     }
     if campaign.sent_at is not None:
-        context["results"] = queries.campaign_results(campaign)
+        context["results"] = results = _results(campaign)
+        context["charts"] = _results_charts(results)
     return context
+
+
+def _results(campaign):
+    """The campaign's results, and with an end-of-campaign survey each group's NPS
+    (``nps``: the figures of surveys.queries.nps_figures, None without a survey)."""
+    results = queries.campaign_results(campaign)
+    nps = nps_by_campaign(campaign.pk) if campaign.survey_at_end else {}
+    none = nps_figures(0, 0, 0) if campaign.survey_at_end else None
+    for variant in results["variants"]:
+        variant["nps"] = nps.get(variant["number"], none)
+    results["control_nps"] = nps.get(0, none)
+    return results
 
 
 @require(PERMISSION)
 def campaign_detail(request, pk):
-    campaign = get_object_or_404(Campaign.objects.select_related("segment"), pk=pk)
+    campaign = get_object_or_404(
+        Campaign.objects.select_related("segment").prefetch_related("variants"), pk=pk
+    )
     if is_fragment(request):
         response = render(
             request, "campaigns/campaign_detail.html#progress", {"campaign": campaign}
@@ -142,7 +158,9 @@ def campaign_detail(request, pk):
 @require_POST
 def campaign_send(request, pk):
     """Send now, or schedule for a time (the send_campaigns job starts it then)."""
-    campaign = get_object_or_404(Campaign.objects.select_related("segment"), pk=pk)
+    campaign = get_object_or_404(
+        Campaign.objects.select_related("segment").prefetch_related("variants"), pk=pk
+    )
     form = None
     try:
         if request.POST.get("action") == "schedule":
@@ -184,51 +202,130 @@ def _number(value, digits=4):
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _blank(value):
+    return "" if value is None else value
+
+
+RESULTS_HEADER = [
+    "group",
+    "variant",
+    "members",
+    "buyers",
+    "conversion",
+    "revenue",
+    "revenue_per_member",
+    "purchases",
+    "average_check",
+    "points_redeemed",
+    "conversion_diff",
+    "conversion_ci95_low",
+    "conversion_ci95_high",
+    "conversion_p_value",
+    "revenue_per_member_diff",
+    "revenue_per_member_ci95_low",
+    "revenue_per_member_ci95_high",
+    "revenue_per_member_p_value",
+    "points_granted",
+    "points_cost",
+    "coupon_discounts",
+    "messages",
+    "messages_cost",
+    "cost",
+    "extra_revenue",
+    "extra_margin",
+    "roi_pct",
+    "nps_answers",
+    "nps",
+    "nps_ci95_low",
+    "nps_ci95_high",
+]
+
+
+def _figures(row):
+    return [
+        row["members"],
+        row["buyers"],
+        _number(row["conversion"]),
+        row["revenue"],
+        _blank(row["revenue_per_member"]),
+        row["purchases"],
+        _blank(row["average_check"]),
+        row["redeemed"],
+    ]
+
+
+def _statistic(stat):
+    if stat is None:
+        return ["", "", "", ""]
+    return [_number(stat[key]) for key in ("diff", "low", "high", "p_value")]
+
+
+def _nps(figures):
+    if figures is None:
+        return ["", "", "", ""]
+    return [figures["n"], *(_blank(figures[key]) for key in ("nps", "low", "high"))]
+
+
+def _result_lines(results):
+    """The results table as CSV rows: each variant with its comparison with control, its cost
+    and ROI, then the control group."""
+    for variant in results["variants"]:
+        cost = variant["cost"]
+        yield [
+            "test",
+            variant["number"],
+            *_figures(variant["row"]),
+            *_statistic(variant["conversion"]),
+            *_statistic(variant["revenue"]),
+            cost.points,
+            cost.points_cost,
+            cost.coupon_discounts,
+            cost.sent,
+            cost.messages_cost,
+            cost.total,
+            _blank(variant["extra_revenue"]),
+            _blank(variant["extra_margin"]),
+            _blank(variant["roi_pct"]),
+            *_nps(variant["nps"]),
+        ]
+    yield ["control", 0, *_figures(results["control"]), *[""] * 17, *_nps(results["control_nps"])]
+
+
 @require(PERMISSION)
 def campaign_results_csv(request, pk):
-    """The results table as CSV: one row per group, then the differences."""
-    campaign = get_object_or_404(Campaign, pk=pk)
-    results = queries.campaign_results(campaign)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-results.csv"'
-    writer = csv.writer(response)
-    writer.writerow(
-        [
-            "group",
-            "members",
-            "buyers",
-            "conversion",
-            "revenue",
-            "revenue_per_member",
-            "purchases",
-            "average_check",
-            "points_redeemed",
-        ]
-    )
-    for group in ("test", "control"):
-        row = results[group]
-        writer.writerow(
-            [
-                group,
-                row["members"],
-                row["buyers"],
-                _number(row["conversion"]),
-                row["revenue"],
-                "" if row["revenue_per_member"] is None else row["revenue_per_member"],
-                row["purchases"],
-                "" if row["average_check"] is None else row["average_check"],
-                row["redeemed"],
-            ]
-        )
-    writer.writerow([])
-    writer.writerow(["measure", "difference", "ci95_low", "ci95_high", "p_value"])
-    for name in ("conversion", "revenue"):
-        stat = results[name]
-        label = "conversion" if name == "conversion" else "revenue_per_member"
-        if stat is None:
-            writer.writerow([label, "", "", "", ""])
-        else:
-            writer.writerow(
-                [label, *(_number(stat[key]) for key in ("diff", "low", "high", "p_value"))]
-            )
-    return response
+    """The results table as CSV: one row per variant (against control), then the control group."""
+    campaign = get_object_or_404(Campaign.objects.prefetch_related("variants"), pk=pk)
+    results = _results(campaign)
+    return stream_csv(f"campaign-{campaign.pk}-results.csv", RESULTS_HEADER, _result_lines(results))
+
+
+def _series(label, data, color):
+    return {
+        "label": str(label),
+        "data": [None if value is None else float(value) for value in data],
+        "color": color,
+    }
+
+
+def _results_charts(results):
+    """Conversion and revenue per member of control and each variant (report-charts.js)."""
+    rows = [row for _label, row in results["rows"]]
+    labels = [str(label) for label, _row in results["rows"]]
+    return [
+        {
+            "id": "campaign-conversion",
+            "type": "bar",
+            "labels": labels,
+            "datasets": [
+                _series(_("Share who bought, %"), [r["conversion_pct"] for r in rows], "#1565c0")
+            ],
+        },
+        {
+            "id": "campaign-revenue",
+            "type": "bar",
+            "labels": labels,
+            "datasets": [
+                _series(_("Revenue per member"), [r["revenue_per_member"] for r in rows], "#2e7d32")
+            ],
+        },
+    ]

@@ -103,6 +103,11 @@ class Member(models.Model):
             models.Index(
                 ExtractMonth("birth_date"), ExtractDay("birth_date"), name="member_birthday_idx"
             ),
+            # The few members who are not active (blocked, merged): a segment count of purchase
+            # criteria alone counts the snapshot's buyers less these (members.segments).
+            models.Index(
+                fields=["id"], condition=~Q(status="active"), name="member_not_active_idx"
+            ),
         ]
 
     def __str__(self):

@@ -78,6 +78,14 @@ class SurveyInvitation(models.Model):
         blank=True,
         related_name="invitations",
     )
+    # The campaign whose end this survey asks about (surveys.jobs.campaign_surveys).
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="survey_invitations",
+    )
     store = models.ForeignKey(
         "loyalty.Store", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -95,7 +103,12 @@ class SurveyInvitation(models.Model):
                 fields=["send", "member"],
                 condition=Q(send__isnull=False),
                 name="invitation_once_per_send",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "member"],
+                condition=Q(campaign__isnull=False),
+                name="invitation_once_per_campaign",
+            ),
         ]
         indexes = [
             models.Index(fields=["member", "-created_at"], name="invitation_member_idx"),

@@ -2,10 +2,11 @@
 
 import math
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from campaigns.models import CampaignRecipient
 from loyalty.models import Channel, Tier
 from surveys.models import Complaint, NpsGroup, SurveyResponse
 
@@ -116,6 +117,29 @@ def nps_by_month(responses):
         {"month": row["month"], **nps_figures(row["promoters"], row["passives"], row["detractors"])}
         for row in rows
     ]
+
+
+def nps_by_campaign(campaign_id):
+    """NPS with its confidence interval per group of a campaign (a win-back: of all its runs),
+    from the answers to its end-of-campaign survey: {0: control, 1: variant 1, ...}. One
+    grouped query."""
+    arm = CampaignRecipient.objects.filter(
+        campaign_id=OuterRef("invitation__campaign_id"), member_id=OuterRef("member_id")
+    ).values("variant")[:1]
+    rows = (
+        nps_responses()
+        .filter(
+            Q(invitation__campaign_id=campaign_id) | Q(invitation__campaign__parent_id=campaign_id)
+        )
+        .annotate(arm=Subquery(arm))
+        .values("arm")
+        .annotate(**GROUP_COUNTS)
+        .order_by("arm")
+    )
+    return {
+        row["arm"]: nps_figures(row["promoters"], row["passives"], row["detractors"])
+        for row in rows
+    }
 
 
 def complaint_queue(user):

@@ -39,3 +39,11 @@ def money_str(value):
 def from_cents(cents):
     """Whole kopecks as an amount: 1234 → Decimal("12.34")."""
     return Decimal(int(cents)).scaleb(-2)
+
+
+def roi_pct(margin, cost):
+    """Return on a cost, in percent to one place: (margin − cost) ÷ cost × 100 (SPEC 8.1);
+    None without a margin or without a cost."""
+    if margin is None or not cost:
+        return None
+    return round_to((margin - cost) / cost * 100, 1)

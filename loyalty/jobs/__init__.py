@@ -63,6 +63,16 @@ JOBS = {
             _("Send NPS surveys after purchases, and one reminder"),
         ),
         Job(
+            "campaign_surveys",
+            "surveys.jobs.campaign_surveys",
+            _("Send the NPS survey of campaigns whose results window has ended"),
+        ),
+        Job(
+            "win_back",
+            "campaigns.tasks.win_back",
+            _("Send the day's run of each win-back campaign"),
+        ),
+        Job(
             "send_campaigns",
             "campaigns.tasks.send_campaigns",
             _("Start scheduled campaign sends, in chunks"),

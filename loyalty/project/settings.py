@@ -301,6 +301,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=40),
         "args": ["dispatch_nps"],
     },
+    "win_back": {
+        "task": "loyalty.jobs.tasks.run_job",
+        "schedule": crontab(hour=10, minute=0),
+        "args": ["win_back"],
+    },
+    "campaign_surveys": {
+        "task": "loyalty.jobs.tasks.run_job",
+        "schedule": crontab(minute=50),
+        "args": ["campaign_surveys"],
+    },
     "send_campaigns": {
         "task": "loyalty.jobs.tasks.run_job",
         "schedule": crontab(),

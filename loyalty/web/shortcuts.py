@@ -1,7 +1,9 @@
 """What the pages of several apps share, so that no view module imports another app's views."""
 
+import csv
+
 from django.db.models import Exists, OuterRef
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 
 from members import queries
@@ -39,3 +41,23 @@ def scoped_member(request, card_number, *, with_merged=False):
             has_merged=Exists(Member.objects.filter(merged_into=OuterRef("pk")))
         )
     return get_object_or_404(members, card_number=card_number)
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def stream_csv(filename, header, rows):
+    """A CSV download written as it is read: the header, then each of ``rows`` (any iterable,
+    so a generator over a large query never sits in memory)."""
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

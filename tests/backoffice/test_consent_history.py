@@ -150,7 +150,7 @@ def test_the_migration_starts_the_history_of_members_who_consented(stores):
     with_consent = MemberFactory(marketing_consent=True, consent_text="old text", now=given_at)
     MemberFactory(marketing_consent=False)
     ConsentEvent.objects.all().delete()  # as before the migration
-    migration = importlib.import_module("members.migrations.0008_consent_history")
+    migration = importlib.import_module("members.migrations.0009_consent_history")
 
     # Not entered: on SQLite entering turns foreign keys off, which a transaction refuses.
     migration.first_events(apps, connection.schema_editor())

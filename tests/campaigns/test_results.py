@@ -69,8 +69,10 @@ def sent_with_purchases(enrol, buy, make_campaign, send):
     send(campaign, now=at("2025-03-01 12:00"))
     # The groups the hash drew, set by hand so the figures below are known.
     recipients = CampaignRecipient.objects.filter(campaign=campaign)
-    recipients.filter(member_id__in=control).update(group=CampaignRecipient.Group.CONTROL)
-    recipients.exclude(member_id__in=control).update(group=CampaignRecipient.Group.TEST)
+    recipients.filter(member_id__in=control).update(
+        group=CampaignRecipient.Group.CONTROL, variant=0
+    )
+    recipients.exclude(member_id__in=control).update(group=CampaignRecipient.Group.TEST, variant=1)
     buy(members[0], "1000.00", "2025-03-02 10:00")
     buy(members[1], "500.00", "2025-03-05 10:00")
     buy(members[2], "250.00", "2025-03-06 10:00")
@@ -109,13 +111,35 @@ def test_the_results_csv_has_a_row_per_group_and_the_differences(client_as, sent
     response = client_as("marketer").get(f"/campaigns/{sent_with_purchases.pk}/results.csv")
 
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[0][:4] == ["group", "members", "buyers", "conversion"]
-    assert rows[1] == ["test", "4", "3", "0.7500", "2000.00", "500.00", "4", "500.00", "0"]
-    assert rows[2] == ["control", "4", "1", "0.2500", "400.00", "100.00", "1", "400.00", "0"]
-    assert rows[4] == ["measure", "difference", "ci95_low", "ci95_high", "p_value"]
-    assert rows[5] == ["conversion", "0.5000", "-0.1001", "1.1001", "0.1573"]
-    assert rows[6] == ["revenue_per_member", "400.0000", "-210.9873", "1010.9873", "0.1473"]
+    assert response.streaming
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:5] == ["group", "variant", "members", "buyers", "conversion"]
+    test, control = rows[1], rows[2]
+    assert test[:10] == ["test", "1", "4", "3", "0.7500", "2000.00", "500.00", "4", "500.00", "0"]
+    # The differences: conversion, then revenue per member (difference, CI, p-value).
+    assert test[10:18] == [
+        "0.5000", "-0.1001", "1.1001", "0.1573",
+        "400.0000", "-210.9873", "1010.9873", "0.1473",
+    ]  # fmt: skip
+    # A message campaign whose messages are still in the outbox has cost nothing yet: its ROI
+    # cannot be worked out; the extra revenue is (500 - 100) x 4 members, at 30% margin 480.
+    assert test[18:27] == ["0", "0.00", "0.00", "0", "0.00", "0.00", "1600.00", "480.00", ""]
+    assert control[:10] == [
+        "control",
+        "0",
+        "4",
+        "1",
+        "0.2500",
+        "400.00",
+        "100.00",
+        "1",
+        "400.00",
+        "0",
+    ]
+    # No survey at the campaign's end was asked for: no NPS columns either.
+    assert control[10:] == [""] * 21
+    assert test[27:] == [""] * 4
+    assert len(rows) == 3
 
 
 def test_the_campaign_page_shows_the_results_table(client_as, sent_with_purchases):

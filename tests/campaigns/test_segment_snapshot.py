@@ -19,7 +19,7 @@ from loyalty.engine.purchases import record_purchase
 from loyalty.engine.refunds import refund_purchase
 from loyalty.jobs.runner import run_job
 from members.segments import activity_window, purchase_snapshot, segment_count, segment_members
-from members.services import merge_members
+from members.services import merge_members, set_member_blocked
 from tests.campaigns.conftest import at
 
 SNAPSHOT_AS_OF = at("2025-03-02 06:00")
@@ -32,6 +32,27 @@ def count(**definition):
 
 def refresh():
     run_job("refresh_analytics", as_of=SNAPSHOT_AS_OF)
+
+
+def refund(stores, receipt, amount, when):
+    refund_purchase(
+        store=stores["MSK-01"],
+        external_id=receipt["external_id"],
+        refund_id=f"R-{receipt['external_id']}",
+        amount=Decimal(amount),
+        now=at(when),
+    )
+
+
+def anonymous_receipt(stores, when):
+    """A receipt at SPB-01 without a card."""
+    record_purchase(
+        store=stores["SPB-01"],
+        external_id="K-anonymous",
+        amount=Decimal("100.00"),
+        occurred_at=at(when),
+        now=at(when),
+    )
 
 
 def test_lapsed_counts_days_before_the_snapshot_end_not_before_now(enrol, buy):
@@ -65,13 +86,7 @@ def test_bought_at_reads_the_snapshot_pairs_and_the_receipts_since(enrol, buy, s
     buy(elsewhere, "100.00", "2025-03-05 10:00", store="MSK-02")
     # An anonymous receipt since: its NULL member is in the union and must match no one (it
     # would empty the segment if the union were ever used under NOT IN).
-    record_purchase(
-        store=stores["SPB-01"],
-        external_id="K-anonymous",
-        amount=Decimal("100.00"),
-        occurred_at=at("2025-03-05 11:00"),
-        now=at("2025-03-05 11:00"),
-    )
+    anonymous_receipt(stores, "2025-03-05 11:00")
     spb = [stores["SPB-01"].pk]
 
     assert "analytics_storebuyer" in str(segment_members({"bought_at_stores": spb}).query)
@@ -128,18 +143,9 @@ def test_snapshot_spend_is_net_of_refunds_made_before_and_after_it(enrol, buy, s
     after = buy(refunded_after, "5000.00", "2025-02-01 10:00")
     buy(small, "500.00", "2025-02-01 10:00")
 
-    def refund(receipt, refund_id, when):
-        refund_purchase(
-            store=stores["MSK-01"],
-            external_id=receipt["external_id"],
-            refund_id=refund_id,
-            amount=Decimal("3000.00"),
-            now=at(when),
-        )
-
-    refund(before, "R-1", "2025-02-02 10:00")
+    refund(stores, before, "3000.00", "2025-02-02 10:00")
     refresh()
-    refund(after, "R-2", "2025-03-05 10:00")
+    refund(stores, after, "3000.00", "2025-03-05 10:00")
 
     assert count(spend_min="5000.00") == 1
     assert count(spend_min="1000.00", spend_max="2000.00") == 2
@@ -281,3 +287,108 @@ def test_a_count_reads_the_previous_snapshot_while_the_next_is_built(
         release.set()
         worker.join(60)
     assert purchase_snapshot().through.isoformat() == "2025-03-02"
+
+
+# --- The count from the snapshot's side -----------------------------------------------------
+
+
+@pytest.fixture
+def buyers_of_every_kind(enrol, buy, stores, support):
+    """Members whose counts differ between the snapshot, the receipts since and the members
+    table: a refund before and one after the snapshot, a buyer blocked and a card merged after
+    it, a member who came back since, one enrolled since, and an anonymous receipt since."""
+
+    lapsed, refunded_before, refunded_after, regular = enrol(), enrol(), enrol(), enrol()
+    blocked, came_back, duplicate, keep, _never = enrol(), enrol(), enrol(), enrol(), enrol()
+    buy(lapsed, "100.00", "2024-09-01 10:00", store="SPB-01")  # a buyer at both stores
+    buy(lapsed, "12000.00", "2024-10-01 10:00")
+    before = buy(refunded_before, "12000.00", "2025-02-10 10:00")
+    refund(stores, before, "5000.00", "2025-02-11 10:00")
+    after = buy(refunded_after, "12000.00", "2025-02-10 10:00")
+    for day in ("2025-02-10", "2025-02-11", "2025-02-12"):
+        buy(regular, "4000.00", f"{day} 10:00")
+    buy(blocked, "12000.00", "2024-10-01 10:00")
+    buy(came_back, "500.00", "2024-10-01 10:00")
+    buy(duplicate, "500.00", "2024-10-01 10:00", store="SPB-01")
+    refresh()
+    refund(stores, after, "5000.00", "2025-03-05 10:00")
+    set_member_blocked(member_id=blocked.pk, blocked=True, reason="fraud", staff=support)
+    buy(came_back, "500.00", "2025-03-05 10:00")
+    merge_members(source_id=duplicate.pk, target_id=keep.pk, reason="same person", staff=support)
+    newcomer = enrol(when="2025-03-10 10:00")
+    buy(newcomer, "200.00", "2025-03-11 10:00", store="SPB-01")
+    anonymous_receipt(stores, "2025-03-12 11:00")
+
+
+@pytest.mark.parametrize(
+    "definition, expected",
+    [
+        ({"lapsed_days": 90}, 1),  # lapsed (blocked, came back, merged card: not counted)
+        ({"lapsed_days": 90, "purchases_max": 0}, 1),
+        ({"lapsed_days": 90, "spend_max": "12000.00", "activity_days": 365}, 0),  # 12,100
+        ({"lapsed_days": 90, "spend_max": "12100.00", "activity_days": 365}, 1),
+        ({"bought_at_stores": ["SPB-01"]}, 3),  # lapsed, the merged card's member, the newcomer
+        ({"bought_at_stores": ["MSK-01"]}, 5),
+        ({"bought_at_stores": ["SPB-01", "MSK-01"]}, 7),  # lapsed once
+        ({"bought_at_stores": ["MSK-01"], "lapsed_days": 90}, 1),
+        ({"bought_at_stores": ["SPB-01"], "purchases_max": 0}, 3),
+        ({"purchases_min": 3}, 1),
+        ({"purchases_min": 1, "activity_days": 365}, 5),
+        ({"spend_min": "10000.00", "activity_days": 365}, 2),  # net of both refunds
+        ({"spend_min": "5000.00", "spend_max": "8000.00", "activity_days": 365}, 2),
+        ({"spend_max": "8000.00", "activity_days": 365}, 6),
+        ({"purchases_max": 0}, 5),  # never, keep, newcomer, lapsed and came back (in 90 days)
+        ({"purchases_min": 0}, 8),  # a lower bound of 0 alone: every active member
+        ({"lapsed_days": 90, "consent": "yes"}, 1),
+    ],
+)
+def test_a_count_gives_the_members_a_send_reaches(
+    buyers_of_every_kind, stores, definition, expected
+):
+    definition = {
+        key: [stores[code].pk for code in value] if key == "bought_at_stores" else value
+        for key, value in definition.items()
+    }
+
+    assert segment_count(definition, now=NOW) == expected
+    assert segment_members(definition, now=NOW).count() == expected
+
+
+def test_a_count_of_purchase_criteria_alone_does_not_read_the_members_table(
+    buyers_of_every_kind, stores, django_assert_num_queries
+):
+    statements = []
+
+    def capture(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture), django_assert_num_queries(2):
+        assert count(purchases_min=1, activity_days=365) == 5
+    assert statements[-1].startswith('SELECT COUNT(*) AS "__count" FROM "analytics_memberstats"')
+    # Its only use of the members table: the few who are not active.
+    assert statements[-1].count('"members_member"') == 1
+    with django_assert_num_queries(3):  # the snapshot, the active members, the ones above
+        assert count(purchases_max=0) == 5
+    with django_assert_num_queries(3):  # the snapshot, the pairs, the others since
+        assert count(bought_at_stores=[stores["SPB-01"].pk]) == 3
+
+
+def test_the_rebuild_leaves_the_snapshot_tables_vacuumed(transactional_db, enrol, buy):
+    """Without it the previous snapshot's rows stay dead in the tables the counts scan (until
+    autovacuum, if it runs) and "bought at" cannot read the pairs from their index alone."""
+    if connection.vendor != "postgresql":
+        pytest.skip("VACUUM and the visibility map are PostgreSQL's")
+    buy(enrol(), "100.00", "2024-10-01 10:00", store="SPB-01")
+    refresh()
+    run_job("refresh_analytics", as_of=at("2025-03-03 06:00"))
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, relpages, relallvisible FROM pg_class "
+            "WHERE relname IN ('analytics_memberstats', 'analytics_storebuyer') ORDER BY relname"
+        )
+        assert cursor.fetchall() == [
+            ("analytics_memberstats", 1, 1),
+            ("analytics_storebuyer", 1, 1),
+        ]

@@ -99,6 +99,15 @@ def test_an_upper_bound_alone_keeps_members_who_did_not_buy(enrol, buy):
     assert count(purchases_min=0, purchases_max=0) == 1
 
 
+def test_a_lower_bound_of_zero_alone_keeps_everyone(enrol, buy):
+    """The form accepts "at least 0 purchases" alone; the count used to fail on it."""
+    buy(enrol(), "100.00", "2025-02-01 10:00")
+    enrol()
+
+    assert count(purchases_min=0) == 2
+    assert count(spend_min="0") == 2
+
+
 def test_spend_bounds_count_purchases_net_of_refunds(enrol, buy, stores):
     big, refunded, small = enrol(), enrol(), enrol()
     buy(big, "5000.00", "2025-02-01 10:00")

@@ -54,14 +54,19 @@ def test_twenty_terminals_spending_one_balance_never_overdraw(postgres, store):
 
     codes = sorted(code for code, _body in results)
     errors = {body["error"]["code"] for code, body in results if code != 201}
-    # Each success spends 100 and earns floor(900 × 3%) = 27: 500 → 427 → … → 62.
-    assert codes == [201] * 6 + [422] * 14
+    # Each success spends 100 and earns floor(900 × 3%) = 27: 500 → 427 → … → 135 → 62. The
+    # opening 500 pays for five; the sixth needs the points the earlier ones earned, which a
+    # terminal whose purchase time was taken before theirs committed cannot spend yet (points
+    # earned later are not available earlier): five or six succeed, never more.
+    successes = codes.count(201)
+    assert successes in (5, 6)
+    assert codes == [201] * successes + [422] * (20 - successes)
     assert errors == {"insufficient_points"}
     member.refresh_from_db()
-    assert member.points_balance == 62
+    assert member.points_balance == 500 - 73 * successes
     assert member.points_debt == 0
-    assert Purchase.objects.count() == 6
-    assert LedgerEntry.objects.filter(kind="redeem").count() == 6
+    assert Purchase.objects.count() == successes
+    assert LedgerEntry.objects.filter(kind="redeem").count() == successes
     assert list(ledger_drift()) == []
 
 

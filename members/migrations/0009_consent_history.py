@@ -23,7 +23,7 @@ def first_events(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0007_importjob_enqueued_at'),
+        ('members', '0008_not_active_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0008_consent_history'),
+        ('members', '0009_consent_history'),
     ]
 
     operations = [
