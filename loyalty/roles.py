@@ -35,6 +35,7 @@ ROLE_CAPABILITIES = {
         "adjust_points",
         "view_audit",
         "handle_complaints",
+        "handle_personal_data",
         "all_stores",
     ],
     MARKETER: [
@@ -53,6 +54,7 @@ ROLE_CAPABILITIES = {
         "adjust_points_unlimited",
         "view_audit",
         "handle_complaints",
+        "handle_personal_data",
         "manage_campaigns",
         "manage_surveys",
         "view_analytics",

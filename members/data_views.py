@@ -103,7 +103,8 @@ def _csv_response(rows, name):
 # again, so it keeps its contact columns), like the import and export page that links to it.
 @require("loyalty.manage_program")
 def export_members(request):
-    members = queries.members_for(request.user).order_by("id")
+    # An erased member has nothing to import again (no phone): left out.
+    members = queries.members_for(request.user).filter(erased_at__isnull=True).order_by("id")
     return _csv_response(member_export_rows(members), "members")
 
 

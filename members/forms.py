@@ -29,6 +29,9 @@ class MemberForm(forms.Form):
     language = forms.ChoiceField(
         label=_("Language of messages"), choices=[("ru", "Русский"), ("en", "English")]
     )
+    marketing_consent = forms.BooleanField(
+        label=_("The customer agrees to receive offers"), required=False
+    )
 
     def clean_birth_date(self):
         value = self.cleaned_data["birth_date"]
@@ -38,9 +41,6 @@ class MemberForm(forms.Form):
 
 
 class EnrolForm(MemberForm):
-    marketing_consent = forms.BooleanField(
-        label=_("The customer agrees to receive offers"), required=False
-    )
     store = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.none())
 
     def __init__(self, *args, stores, **kwargs):
@@ -77,3 +77,23 @@ class MergeForm(ReasonForm):
         min_length=13,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
+
+
+class EraseForm(ReasonForm):
+    """Erasure asks for the card number typed out, so that it is never one click away."""
+
+    confirm = forms.CharField(
+        label=_("Type the card number to confirm"),
+        max_length=13,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, card_number, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.card_number = card_number
+
+    def clean_confirm(self):
+        value = self.cleaned_data["confirm"].strip()
+        if value != self.card_number:
+            raise forms.ValidationError(_("This is not the member's card number."))
+        return value

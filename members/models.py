@@ -23,7 +23,8 @@ class Member(models.Model):
         BACKOFFICE = "backoffice", _("Back-office")
 
     card_number = models.CharField(_("card number"), max_length=13, unique=True)
-    phone = PhoneNumberField(_("phone"), unique=True)
+    # Empty only once the member's personal data was erased: the number is free again.
+    phone = PhoneNumberField(_("phone"), unique=True, null=True)
     email = models.EmailField(_("e-mail"), blank=True)
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100, blank=True)
@@ -78,6 +79,7 @@ class Member(models.Model):
     enrolled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True)
     # Lower-case names, e-mail, phone digits and card number, for search as you type
     # (a trigram index on PostgreSQL makes "contains" fast at millions of rows).
     search_text = models.TextField(editable=False, default="")
@@ -109,8 +111,8 @@ class Member(models.Model):
         ]
 
     def __str__(self):
-        name = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return f"{name or self.phone} ({self.card_number})"
+        label = self.full_name or (str(self.phone) if self.phone else "")
+        return f"{label} ({self.card_number})" if label else self.card_number
 
     def save(self, *args, **kwargs):
         self.search_text = self.build_search_text()
@@ -136,6 +138,48 @@ class Member(models.Model):
     @property
     def is_blocked(self):
         return self.status == self.Status.BLOCKED
+
+
+class ConsentEvent(models.Model):
+    """One change of a member's marketing consent, kept for good: given or withdrawn, where,
+    the exact text the customer was shown, when and by whom (152-FZ: consent must be provable).
+
+    ``Member.marketing_consent`` and its ``consent_*`` fields hold the current state; this is
+    its history, written by every service that changes it.
+    """
+
+    class Source(models.TextChoices):
+        STORE = "store", _("Store")
+        ONLINE = "online", _("Online")
+        APP = "app", _("App")
+        IMPORT = "import", _("Import")
+        BACKOFFICE = "backoffice", _("Back-office")
+        ERASURE = "erasure", _("Erasure of personal data")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="consent_events", verbose_name=_("member")
+    )
+    given = models.BooleanField(_("given"))
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    text = models.TextField(_("text shown"), blank=True)
+    created_at = models.DateTimeField(_("time"))
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff"),
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent history")
+        indexes = [models.Index(fields=["member", "-created_at"], name="consent_member_time_idx")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {'given' if self.given else 'withdrawn'}"
 
 
 class ImportJob(models.Model):

@@ -223,7 +223,8 @@ def _member_criteria(d):
     flags = {
         "consent": Q(marketing_consent=True),
         "has_email": ~Q(email=""),
-        "has_phone": ~Q(phone=""),
+        # An erased member's phone is NULL, which ~Q(phone="") alone would count as a phone.
+        "has_phone": Q(phone__isnull=False) & ~Q(phone=""),
     }
     for name, condition in flags.items():
         if d.get(name) == "yes":

@@ -9,7 +9,7 @@ from loyalty.engine import cards
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_member
 from loyalty.models import AuditLog, Tier, audit, audit_entry
-from members.models import Member
+from members.models import ConsentEvent, Member
 
 
 def normalise_phone(raw, region="RU"):
@@ -49,6 +49,25 @@ def new_card_number():
 
 def new_referral_code():
     return free_codes(1, cards.random_referral, "referral_code")[0]
+
+
+def required_reason(reason):
+    """The reason staff gave for a change, trimmed; none is ``reason_required`` (400)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise LoyaltyError(
+            "reason_required",
+            _("Say why."),
+            fields={"reason": [str(_("A reason is required."))]},
+            status_code=400,
+        )
+    return reason
+
+
+def member_erased_error():
+    return LoyaltyError(
+        "member_erased", _("This member's personal data was erased."), status_code=422
+    )
 
 
 def member_exists_error(phone):
@@ -167,6 +186,8 @@ def _enrol(
         now=now,
     )
     member.save(force_insert=True)
+    if (event := _enrol_consent(member, staff)) is not None:
+        event.save(force_insert=True)
     if (entry := _enrol_audit(member, staff, phone)) is not None:
         entry.save(force_insert=True)
     return member
@@ -231,6 +252,27 @@ def _new_member(
     return member
 
 
+def consent_event(member, *, given, source, text="", staff=None, now):
+    """One entry of the member's consent history, not yet saved."""
+    return ConsentEvent(
+        member=member, given=given, source=source, text=text, created_at=now, staff=staff
+    )
+
+
+def _enrol_consent(member, staff):
+    """The consent given at enrolment (not yet saved), or None when the customer gave none."""
+    if not member.marketing_consent:
+        return None
+    return consent_event(
+        member,
+        given=True,
+        source=member.consent_source,
+        text=member.consent_text,
+        staff=staff,
+        now=member.consent_at,
+    )
+
+
 def _enrol_audit(member, staff, phone):
     """The enrolment's audit row (not yet saved), or None when no staff member enrolled it.
     ``phone`` is the member's, in E.164 (given: formatting the field's value parses it again)."""
@@ -257,8 +299,8 @@ def enrol_members(*, rows, staff, channel=Member.Channel.IMPORT, now=None):
     Each row holds ``phone`` (E.164, new), ``email``, ``first_name``, ``last_name``,
     ``birth_date``, ``marketing_consent``, ``store`` (a Store or None), ``external_ref`` and
     ``enrolled_at``; an imported member's tier and consent date from when the row says they
-    enrolled (default ``now``). Members and their audit rows are bulk-inserted. Returns the
-    members.
+    enrolled (default ``now``). Members, their consent history and audit rows are
+    bulk-inserted. Returns the members.
     """
     now = now or timezone.now()
     tier = _first_tier()
@@ -284,6 +326,9 @@ def enrol_members(*, rows, staff, channel=Member.Channel.IMPORT, now=None):
         for row, card_number, referral_code in zip(rows, card_numbers, referral_codes, strict=True)
     ]
     Member.objects.bulk_create(members)
+    ConsentEvent.objects.bulk_create(
+        event for member in members if (event := _enrol_consent(member, staff)) is not None
+    )
     entries = [
         entry
         for member, row in zip(members, rows, strict=True)
@@ -304,12 +349,18 @@ def _snapshot(member, fields):
 
 
 @transaction.atomic(durable=True)
-def update_member(*, member_id, staff, reason="", **changes):
-    """Change a member's own data; the phone stays unique and normalised. Audited."""
+def update_member(*, member_id, staff, reason="", consent_text="", **changes):
+    """Change a member's own data; the phone stays unique and normalised. Audited.
+
+    A change of marketing consent is recorded with its time, the back-office as its source and
+    ``consent_text`` (the text the customer agreed to), and added to the consent history.
+    """
     member = lock_member(member_id)
-    unknown = set(changes) - set(EDITABLE_FIELDS) - {"marketing_consent", "consent_text"}
+    unknown = set(changes) - set(EDITABLE_FIELDS) - {"marketing_consent"}
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
+    if member.erased_at is not None:
+        raise member_erased_error()
     if "phone" in changes:
         changes["phone"] = normalise_phone(changes["phone"])
         if Member.objects.filter(phone=changes["phone"]).exclude(pk=member.pk).exists():
@@ -322,12 +373,22 @@ def update_member(*, member_id, staff, reason="", **changes):
     before = _snapshot(member, fields)
     for name in fields:
         setattr(member, name, changes[name])
+    audited = list(fields)
     if "marketing_consent" in fields:
         now = timezone.now()
-        member.consent_at = now if member.marketing_consent else None
-        member.consent_source = Member.Channel.BACKOFFICE if member.marketing_consent else ""
-        member.consent_text = changes.get("consent_text", "") if member.marketing_consent else ""
+        given = member.marketing_consent
+        member.consent_at = now if given else None
+        member.consent_source = Member.Channel.BACKOFFICE if given else ""
+        member.consent_text = consent_text if given else ""
         fields += ["consent_at", "consent_source", "consent_text"]
+        consent_event(
+            member,
+            given=given,
+            source=ConsentEvent.Source.BACKOFFICE,
+            text=member.consent_text,
+            staff=staff,
+            now=now,
+        ).save(force_insert=True)
     member.save(update_fields=fields)
     audit(
         actor=staff,
@@ -336,7 +397,7 @@ def update_member(*, member_id, staff, reason="", **changes):
         obj=member,
         reason=reason,
         before=before,
-        after=_snapshot(member, [name for name in fields if name in changes]),
+        after=_snapshot(member, audited),
     )
     return member
 
@@ -344,17 +405,12 @@ def update_member(*, member_id, staff, reason="", **changes):
 @transaction.atomic(durable=True)
 def set_member_blocked(*, member_id, blocked, reason, staff):
     """Block a card (no earning or spending) or unblock it, with a reason. Audited."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise LoyaltyError(
-            "reason_required",
-            _("Say why."),
-            fields={"reason": [str(_("A reason is required."))]},
-            status_code=400,
-        )
+    reason = required_reason(reason)
     member = lock_member(member_id)
     if member.status == Member.Status.MERGED:
         raise LoyaltyError("member_merged", _("This member was merged into another one."))
+    if member.erased_at is not None:
+        raise member_erased_error()
     new_status = Member.Status.BLOCKED if blocked else Member.Status.ACTIVE
     if member.status == new_status:
         return member
@@ -386,17 +442,15 @@ def merge_members(*, source_id, target_id, reason, staff, now=None):
     from loyalty.models import Coupon, EntryKind, PointsLot, Purchase
 
     now = now or timezone.now()
-    reason = (reason or "").strip()
-    if not reason:
-        raise LoyaltyError(
-            "reason_required", _("Say why."), fields={"reason": [str(_("A reason is required."))]}
-        )
+    reason = required_reason(reason)
     if source_id == target_id:
         raise LoyaltyError("invalid", _("A member cannot be merged into themselves."))
     members = {member.pk: member for member in lock_members([source_id, target_id])}
     source, target = members[source_id], members[target_id]
     if Member.Status.MERGED in (source.status, target.status):
         raise LoyaltyError("member_merged", _("One of these members was already merged."))
+    if source.erased_at is not None or target.erased_at is not None:
+        raise member_erased_error()
     moved = {"points": source.points_balance, "debt": source.points_debt}
     moved["purchases"] = Purchase.objects.filter(member=source).update(member=target)
     PointsLot.objects.filter(member=source, remaining__gt=0).update(member=target)

@@ -19,4 +19,10 @@ urlpatterns = [
     path("<str:card_number>/adjust/", views.member_adjust, name="member-adjust"),
     path("<str:card_number>/block/", views.member_block, name="member-block"),
     path("<str:card_number>/merge/", views.member_merge, name="member-merge"),
+    path(
+        "<str:card_number>/personal-data.json",
+        views.member_personal_data,
+        name="member-personal-data",
+    ),
+    path("<str:card_number>/erase/", views.member_erase, name="member-erase"),
 ]

@@ -1,6 +1,9 @@
 """Member pages: search as you type, the member's whole story, enrolment and support actions."""
 
+import json
+
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,11 +23,13 @@ from members.forms import (
     CONSENT_TEXT,
     AdjustForm,
     EnrolForm,
+    EraseForm,
     MemberForm,
     MergeForm,
     ReasonForm,
 )
 from members.models import Member
+from members.personal_data import erase_personal_data, export_personal_data
 from members.services import (
     enrol_member,
     merge_members,
@@ -98,11 +103,15 @@ def member_detail(request, card_number):
                 .only("score", "reason", "comment", "answered_at", "member_id", "survey__kind")
                 .order_by("-answered_at")[:10]
             ),
+            "consent_events": list(
+                member.consent_events.select_related("staff").order_by("-created_at", "-id")[:20]
+            ),
             "campaigns": member_campaigns(member),
             "adjust_form": AdjustForm(),
             "adjust_limit": adjustment_limit(request.user),
             "block_form": ReasonForm(),
             "merge_form": MergeForm(),
+            "erase_form": EraseForm(card_number=member.card_number),
             "now": now,
         }
     )
@@ -194,17 +203,24 @@ def member_edit(request, card_number):
         "email": member.email,
         "birth_date": member.birth_date,
         "language": member.language,
+        "marketing_consent": member.marketing_consent,
     }
     form = MemberForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            update_member(member_id=member.pk, staff=request.user, **form.cleaned_data)
+            update_member(
+                member_id=member.pk,
+                staff=request.user,
+                consent_text=str(CONSENT_TEXT),
+                **form.cleaned_data,
+            )
         except LoyaltyError as error:
             add_service_error(form, error)
         else:
             messages.success(request, _("Saved."))
             return htmx_redirect(request, reverse("members:member-detail", args=[card_number]))
-    return render(request, "members/member_edit.html", {"member": member, "form": form})
+    context = {"member": member, "form": form, "consent_text": CONSENT_TEXT}
+    return render(request, "members/member_edit.html", context)
 
 
 @require("loyalty.adjust_points")
@@ -293,5 +309,41 @@ def member_merge(request, card_number):
         request,
         "members/member_detail.html#merge",
         {"member": target, "merge_form": form},
+        status=422,
+    )
+
+
+@require("loyalty.handle_personal_data")
+def member_personal_data(request, card_number):
+    """The member's personal data as one JSON file, downloaded at their request (audited)."""
+    member = scoped_member(request, card_number)
+    data = export_personal_data(member_id=member.pk, staff=request.user)
+    response = HttpResponse(
+        json.dumps(data, ensure_ascii=False, indent=2), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="personal-data-{card_number}.json"'
+    return response
+
+
+@require("loyalty.handle_personal_data")
+@require_POST
+def member_erase(request, card_number):
+    """Erase the member's personal data at their request, once the card number is typed."""
+    member = scoped_member(request, card_number)
+    form = EraseForm(request.POST, card_number=member.card_number)
+    if form.is_valid():
+        try:
+            erase_personal_data(
+                member_id=member.pk, reason=form.cleaned_data["reason"], staff=request.user
+            )
+        except LoyaltyError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Personal data erased; the card is blocked."))
+            return htmx_redirect(request, reverse("members:member-detail", args=[card_number]))
+    return render(
+        request,
+        "members/member_detail.html#erase",
+        {"member": member, "erase_form": form},
         status=422,
     )

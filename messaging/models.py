@@ -111,6 +111,8 @@ class Outbox(models.Model):
         PENDING = "pending", pgettext_lazy("outbox", "Waiting")
         DONE = "done", pgettext_lazy("outbox", "Handled")
         FAILED = "failed", pgettext_lazy("outbox", "Failed")
+        # Never to be sent: the member's personal data was erased before it went.
+        CANCELLED = "cancelled", pgettext_lazy("outbox", "Cancelled")
 
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
     purpose = models.CharField(max_length=32, choices=Purpose.choices)

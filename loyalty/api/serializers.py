@@ -350,7 +350,8 @@ class BalanceOutSerializer(serializers.Serializer):
 
 
 class MemberOutSerializer(serializers.ModelSerializer):
-    phone = serializers.CharField(source="phone.as_e164")
+    # null once the member's personal data was erased
+    phone = serializers.CharField(source="phone.as_e164", allow_null=True)
     tier = TierOutSerializer()
     balance = serializers.SerializerMethodField()
 
@@ -392,6 +393,46 @@ class LedgerEntryOutSerializer(serializers.ModelSerializer):
     class Meta:
         model = LedgerEntry
         fields = ["id", "kind", "points", "created_at", "expires_at", "purchase", "reason"]
+
+
+class ErasureSerializer(StrictSerializer):
+    reason = serializers.CharField(
+        min_length=1,
+        max_length=500,
+        help_text="Why (the member's request, its date or reference); kept in the audit log.",
+    )
+
+
+class ErasureOutSerializer(serializers.Serializer):
+    card_number = serializers.CharField()
+    status = serializers.CharField(help_text="`blocked` (or `merged` for a merged card).")
+    erased_at = serializers.DateTimeField()
+
+
+class PersonalDataOutSerializer(serializers.Serializer):
+    """Documents the answer of GET /members/{card_number}/personal-data (built by
+    members.personal_data.member_data)."""
+
+    format = serializers.CharField(help_text="`loyalty-personal-data/1`")
+    exported_at = serializers.DateTimeField()
+    profile = serializers.DictField(
+        help_text="card_number, phone, email, names, birth_date, language, status, tier, "
+        "points, enrolment, external_ref, referral_code and the current marketing consent"
+    )
+    consents = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Every change of marketing consent, oldest first: given, source, the text "
+        "shown, at, staff.",
+    )
+    purchases = serializers.ListField(
+        child=serializers.DictField(), help_text="Receipts with their lines and refunds."
+    )
+    ledger = serializers.ListField(child=serializers.DictField(), help_text="Every entry.")
+    messages = serializers.ListField(child=serializers.DictField())
+    survey_answers = serializers.ListField(child=serializers.DictField())
+    complaints = serializers.ListField(
+        child=serializers.DictField(), help_text="Cases with their notes."
+    )
 
 
 class PurchaseOutSerializer(serializers.Serializer):

@@ -8,6 +8,16 @@ urlpatterns = [
     path("members", views.MembersView.as_view(), name="api-members"),
     path("members/<str:card_number>", views.MemberDetailView.as_view(), name="api-member"),
     path("members/<str:card_number>/ledger", views.MemberLedgerView.as_view(), name="api-ledger"),
+    path(
+        "members/<str:card_number>/personal-data",
+        views.MemberPersonalDataView.as_view(),
+        name="api-personal-data",
+    ),
+    path(
+        "members/<str:card_number>/erasure",
+        views.MemberErasureView.as_view(),
+        name="api-erasure",
+    ),
     path("purchases/quote", views.QuoteView.as_view(), name="api-quote"),
     path("purchases", views.PurchasesView.as_view(), name="api-purchases"),
     path("purchases/<str:external_id>/refunds", views.RefundsView.as_view(), name="api-refunds"),

@@ -20,6 +20,7 @@ from loyalty.engine.purchases import record_purchase
 from loyalty.engine.refunds import refund_purchase
 from loyalty.models import LedgerEntry
 from members.models import Member
+from members.personal_data import erase_personal_data, export_personal_data
 from members.services import enrol_member, normalise_phone
 
 
@@ -141,6 +142,46 @@ class MemberDetailView(APIView):
     )
     def get(self, request, card_number):
         return member_response(get_member_or_404(card_number))
+
+
+class MemberPersonalDataView(APIView):
+    @extend_schema(
+        parameters=[CARD_NUMBER_PARAMETER],
+        responses={200: s.PersonalDataOutSerializer, **ERRORS},
+        summary="All of a member's personal data, as one file (audited)",
+        description="The member's request for their data (152-FZ, GDPR): profile, consent "
+        "history with the text shown, purchases with lines and refunds, ledger, messages, "
+        "survey answers and complaints. Each call is written to the audit log with the key.",
+    )
+    def get(self, request, card_number):
+        member = get_member_or_404(card_number)
+        return Response(export_personal_data(member_id=member.id, api_key=request.user.key))
+
+
+class MemberErasureView(APIView):
+    @extend_schema(
+        parameters=[CARD_NUMBER_PARAMETER],
+        request=s.ErasureSerializer,
+        responses={200: s.ErasureOutSerializer, **ERRORS},
+        summary="Erase a member's personal data (idempotent, audited)",
+        description="At the member's request: name, phone, e-mail, birth date and free text "
+        "about them are erased, marketing consent withdrawn, waiting messages cancelled and the "
+        "card blocked; points, purchases and the ledger stay. The phone is free to enrol again. "
+        "Erasing an erased member answers the same again and changes nothing.",
+    )
+    def post(self, request, card_number):
+        data = validated(s.ErasureSerializer, request)
+        member = get_member_or_404(card_number)
+        member = erase_personal_data(
+            member_id=member.id, reason=data["reason"], api_key=request.user.key
+        )
+        return Response(
+            {
+                "card_number": member.card_number,
+                "status": member.status,
+                "erased_at": timezone.localtime(member.erased_at).isoformat(),
+            }
+        )
 
 
 class LedgerPagination(CursorPagination):

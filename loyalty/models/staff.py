@@ -80,6 +80,7 @@ class Capability(models.Model):
             ("view_members", _("Find members and see their story")),
             ("enrol_member", _("Enrol members")),
             ("edit_member", _("Edit, block and merge members")),
+            ("handle_personal_data", _("Export and erase a member's personal data")),
             ("record_purchase", _("Record and refund purchases")),
             ("adjust_points", _("Adjust members' points")),
             ("adjust_points_unlimited", _("Adjust points above the role limit")),

@@ -41,6 +41,8 @@ ACTION_LABELS = {
     "member.block": pgettext_lazy("audit action", "Card blocked"),
     "member.edit": pgettext_lazy("audit action", "Member data changed"),
     "member.enrol": pgettext_lazy("audit action", "Member enrolled"),
+    "member.erase": pgettext_lazy("audit action", "Personal data erased"),
+    "member.export": pgettext_lazy("audit action", "Personal data downloaded"),
     "member.merge": pgettext_lazy("audit action", "Duplicate member merged"),
     "member.unblock": pgettext_lazy("audit action", "Card unblocked"),
     "membership.cancel": pgettext_lazy("audit action", "Paid membership cancelled"),
@@ -66,9 +68,11 @@ ACTION_LABELS = {
 # Keys written by services that are not a field of the audited object (or not with that name).
 FIELD_LABELS = {
     "activity_days": _("Purchases and spend counted over the last"),
+    "api_key": _("API key"),
     "birthday_month": _("Birthday month"),
     "bought_at_stores": _("Bought at store"),
     "card_number": _("card number"),
+    "cards": pgettext_lazy("audit field", "cards"),
     "category": _("category"),
     "chunks": pgettext_lazy("audit field", "parts"),
     "consent": _("marketing consent"),
@@ -83,6 +87,7 @@ FIELD_LABELS = {
     "has_phone": pgettext_lazy("audit field", "has a phone"),
     "lapsed_days": _("Lapsed: last purchase more than this many days ago"),
     "members": pgettext_lazy("audit field", "members"),
+    "messages_cancelled": pgettext_lazy("audit field", "waiting messages cancelled"),
     "name": _("name"),
     "password_changed": pgettext_lazy("audit field", "password changed"),
     "points": pgettext_lazy("audit field", "points"),

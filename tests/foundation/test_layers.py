@@ -42,6 +42,7 @@ LAYERS = [
             "members.imports",
             "members.import_forms",
             "members.segments",
+            "members.personal_data",
         ],
     ),
     (

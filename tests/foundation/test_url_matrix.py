@@ -199,6 +199,14 @@ ROUTES = {
     "members:member-adjust": Route("loyalty.adjust_points", IN_MSK, status=405, outside=IN_SPB),
     "members:member-block": Route("loyalty.edit_member", IN_MSK, status=405, outside=IN_SPB),
     "members:member-merge": Route("loyalty.edit_member", IN_MSK, status=405, outside=IN_SPB),
+    "members:member-personal-data": Route(
+        "loyalty.handle_personal_data",
+        IN_MSK,
+        notes="the member's whole file (152-FZ request): support and administrators only",
+    ),
+    "members:member-erase": Route(
+        "loyalty.handle_personal_data", IN_MSK, status=405, notes="POST with the card typed"
+    ),
     "members:import": Route("loyalty.manage_program"),
     "members:import-detail": Route("loyalty.manage_program", an_import),
     "members:import-errors": Route("loyalty.manage_program", an_import),
