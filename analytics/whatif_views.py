@@ -6,7 +6,6 @@ from decimal import Decimal
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -103,7 +102,7 @@ def _compare(request):
     if not submitted or not form.is_valid():
         return form, None
     with replica_reads():
-        result = whatif.replay(form.rules(), as_of=timezone.now(), program=program)
+        result = whatif.replay(form.rules(), program=program)
     return form, result
 
 

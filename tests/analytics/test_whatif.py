@@ -220,3 +220,14 @@ def test_the_nightly_job_keeps_the_inputs(program):
     assert whatif.stored_as_of() == AS_OF
     assert run.counts["replay_inputs"] == 6  # A's three, B's, C's and E's receipts
     assert whatif.replay(Rules.today()).today.issued == 248
+
+
+def test_the_page_reads_the_nightly_inputs_once_the_job_has_run(program, client_as, marketer):
+    client = client_as("marketer")
+    before = client.get(reverse("analytics:whatif"), _query()).context["result"]
+    run_job("refresh_analytics", as_of=AS_OF)
+    after = client.get(reverse("analytics:whatif"), _query()).context["result"]
+
+    assert (before.stored, after.stored) == (False, True)
+    assert after.end == AS_OF
+    assert after.today.issued == before.today.issued == 248
