@@ -99,7 +99,9 @@ def test_a_win_back_page_adds_up_its_runs(
 ):
     member = enrol()
     buy(member, "500.00", "2025-02-18 09:00")
-    campaign = make_campaign(kind=Campaign.Kind.BONUS_POINTS, points=200, lapsed_days=30)
+    campaign = make_campaign(
+        kind=Campaign.Kind.BONUS_POINTS, points=200, lapsed_days=30, control_percent=0
+    )
     send(campaign, now=at("2025-03-01 12:00"))
     run_id = create_run(win_back_id=campaign.pk, now=at("2025-03-20 10:00"))
     send(Campaign.objects.get(pk=run_id), now=at("2025-03-20 10:00"))
