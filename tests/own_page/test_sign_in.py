@@ -55,7 +55,7 @@ def test_a_member_asks_by_email_and_the_link_opens_their_own_page(enrol, buy, sm
     # Opening the link uses nothing up (mail scanners open links too): a button does.
     page = client.get(path)
     assert page.status_code == 200
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
     assert MemberLoginLink.objects.get().used_at is None
     opened = client.post(path)
     assert opened.status_code == 302
@@ -271,4 +271,17 @@ def test_a_marketer_cannot_send_a_link(enrol, client_as):
     )
 
     assert response.status_code == 403
+    assert MemberLoginLink.objects.count() == 0
+
+
+def test_a_manager_cannot_send_a_link_to_a_member_outside_their_stores(stores, client_as):
+    from members.services import enrol_member
+
+    member = enrol_member(phone="+79165550101", email="spb@example.com", store=stores["SPB-01"])
+
+    response = client_as("manager").post(
+        reverse("members:member-send-link", args=[member.card_number])
+    )
+
+    assert response.status_code == 404
     assert MemberLoginLink.objects.count() == 0
