@@ -155,6 +155,7 @@ class ConsentEvent(models.Model):
         IMPORT = "import", _("Import")
         BACKOFFICE = "backoffice", _("Back-office")
         ERASURE = "erasure", _("Erasure of personal data")
+        MEMBER_PAGE = "member_page", _("The member's own page")
 
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, related_name="consent_events", verbose_name=_("member")
@@ -180,6 +181,66 @@ class ConsentEvent(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {'given' if self.given else 'withdrawn'}"
+
+
+class MemberLoginLink(models.Model):
+    """A one-time link to the member's own page, sent by e-mail or SMS: only the SHA-256 of its
+    256-bit token is kept, it works once and only until ``expires_at``."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("E-mail")
+        SMS = "sms", _("SMS")
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    # Who sent it: empty when the member asked for it on the public page.
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "-created_at"], name="login_link_member_idx")]
+
+    def __str__(self):
+        return f"login link {self.pk} ({self.member_id})"
+
+
+class MemberSession(models.Model):
+    """A member signed in to their own page: the cookie holds a random key, the database its
+    SHA-256. Separate from staff sessions (Django's), so it can never open a back-office page."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="+")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"member session {self.pk} ({self.member_id})"
+
+
+class SignInAttempt(models.Model):
+    """One request for a link, or one try of a link, by an address or for a contact (kept as
+    a SHA-256, never the contact itself): what the throttle of the member's sign-in counts."""
+
+    class Kind(models.TextChoices):
+        REQUEST_BY_ADDRESS = "request_ip", "request by address"
+        REQUEST_FOR_CONTACT = "request_contact", "request for contact"
+        TRY_BY_ADDRESS = "try_ip", "link tried by address"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "key_hash", "created_at"], name="signin_try_idx")]
+
+    def __str__(self):
+        return f"{self.kind} {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class ImportJob(models.Model):

@@ -193,13 +193,18 @@ def _api_caller(api_key):
 
 
 @transaction.atomic(durable=True)
-def export_personal_data(*, member_id, staff=None, api_key=None):
+def export_personal_data(*, member_id, staff=None, api_key=None, by_member=False):
     """A member's personal data as one file (``member_data``), at the request of the member
-    through staff or an integrator. Audited: who asked and when (``member.export``)."""
+    through staff or an integrator, or by the member on their own page (``by_member``).
+    Audited: who asked and when (``member.export``)."""
     member = Member.objects.select_related("tier", "enrolled_store").get(pk=member_id)
     data = member_data(member)
     audit(
-        actor=staff, action="member.export", member=member, obj=member, after=_api_caller(api_key)
+        actor=staff,
+        action="member.export",
+        member=member,
+        obj=member,
+        after={**_api_caller(api_key), **({"by": "member"} if by_member else {})},
     )
     return data
 

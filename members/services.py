@@ -349,11 +349,20 @@ def _snapshot(member, fields):
 
 
 @transaction.atomic(durable=True)
-def update_member(*, member_id, staff, reason="", consent_text="", **changes):
+def update_member(
+    *,
+    member_id,
+    staff,
+    reason="",
+    consent_text="",
+    source=ConsentEvent.Source.BACKOFFICE,
+    **changes,
+):
     """Change a member's own data; the phone stays unique and normalised. Audited.
 
-    A change of marketing consent is recorded with its time, the back-office as its source and
-    ``consent_text`` (the text the customer agreed to), and added to the consent history.
+    A change of marketing consent is recorded with its time, ``source`` (the back-office, or the
+    member's own page with no staff) and ``consent_text`` (the text the customer agreed to),
+    and added to the consent history.
     """
     member = lock_member(member_id)
     unknown = set(changes) - set(EDITABLE_FIELDS) - {"marketing_consent"}
@@ -378,13 +387,13 @@ def update_member(*, member_id, staff, reason="", consent_text="", **changes):
         now = timezone.now()
         given = member.marketing_consent
         member.consent_at = now if given else None
-        member.consent_source = Member.Channel.BACKOFFICE if given else ""
+        member.consent_source = source if given else ""
         member.consent_text = consent_text if given else ""
         fields += ["consent_at", "consent_source", "consent_text"]
         consent_event(
             member,
             given=given,
-            source=ConsentEvent.Source.BACKOFFICE,
+            source=source,
             text=member.consent_text,
             staff=staff,
             now=now,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from members import data_views, views
+from members import data_views, self_views, views
 
 app_name = "members"
 
@@ -25,4 +25,18 @@ urlpatterns = [
         name="member-personal-data",
     ),
     path("<str:card_number>/erase/", views.member_erase, name="member-erase"),
+    path("<str:card_number>/send-link/", self_views.send_link, name="member-send-link"),
+]
+
+# The member's own page, under /me/ (namespace "me"); its session cookie is scoped to this path.
+me_urlpatterns = [
+    path("", self_views.sign_in, name="sign-in"),
+    path("sent/", self_views.link_sent, name="link-sent"),
+    path("in/<str:token>/", self_views.sign_in_link, name="sign-in-link"),
+    path("out/", self_views.sign_out, name="sign-out"),
+    path("account/", self_views.account, name="account"),
+    path("history/", self_views.history, name="history"),
+    path("details/", self_views.details, name="details"),
+    path("personal-data.json", self_views.personal_data, name="personal-data"),
+    path("erase/", self_views.erase, name="erase"),
 ]

@@ -100,4 +100,20 @@ DEFAULT_TEXTS = {
     ("survey", "en"): ("{{ subject }}", "{{ text }}", "{{ text }}"),
     ("csat_survey", "ru"): ("{{ subject }}", "{{ text }}", "{{ text }}"),
     ("csat_survey", "en"): ("{{ subject }}", "{{ text }}", "{{ text }}"),
+    # The link to the member's own page (members.self_service), asked for a moment ago.
+    ("sign_in_link", "ru"): (
+        "Вход в личный кабинет",
+        "{{ first_name|default:'Здравствуйте' }}, вот ссылка для входа в личный кабинет "
+        "программы лояльности:\n{{ link }}\n"
+        "Она действует до {{ expires_at|time:'H:i' }} и только один раз. Если вы не просили "
+        "ссылку, ничего не делайте: без неё в кабинет не войти.",
+        "Вход в личный кабинет: {{ link }} (до {{ expires_at|time:'H:i' }}, один раз).",
+    ),
+    ("sign_in_link", "en"): (
+        "Sign in to your account",
+        "{{ first_name|default:'Hello' }}, here is your link to your loyalty account:\n"
+        "{{ link }}\nIt works until {{ expires_at|time:'H:i' }}, once. If you did not ask for "
+        "it, do nothing: no one can sign in without it.",
+        "Sign in to your account: {{ link }} (until {{ expires_at|time:'H:i' }}, once).",
+    ),
 }

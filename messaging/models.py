@@ -28,6 +28,7 @@ class Purpose(models.TextChoices):
     CAMPAIGN = "campaign", _("Campaign")
     SURVEY = "survey", _("Survey")
     CSAT_SURVEY = "csat_survey", _("Satisfaction survey after a complaint")
+    SIGN_IN_LINK = "sign_in_link", _("Link to the member's own page")
 
 
 # Offers and nudges: sent only with marketing consent and counted against the frequency cap.
@@ -36,6 +37,11 @@ class Purpose(models.TextChoices):
 MARKETING_PURPOSES = frozenset(
     {Purpose.EXPIRY_REMINDER, Purpose.BIRTHDAY_OFFER, Purpose.CAMPAIGN, Purpose.SURVEY}
 )
+
+# Asked for by the member a moment ago and useless after a few minutes: sent at once, even in
+# the quiet hours, to the contact the member typed (``channel`` in the context). Their text
+# holds a link that opens the member's account, so the message log keeps it masked.
+ON_REQUEST_PURPOSES = frozenset({Purpose.SIGN_IN_LINK})
 
 
 class Channel(models.TextChoices):

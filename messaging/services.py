@@ -28,6 +28,7 @@ from messaging import sms
 from messaging.defaults import DEFAULT_TEXTS
 from messaging.models import (
     MARKETING_PURPOSES,
+    ON_REQUEST_PURPOSES,
     Channel,
     Message,
     MessageTemplate,
@@ -126,7 +127,36 @@ def _lease(now, limit):
 
 
 def _close(item, status=Outbox.Status.DONE):
-    Outbox.objects.filter(pk=item.pk).update(status=status, leased_until=None)
+    fields = {"status": status, "leased_until": None}
+    if item.purpose in ON_REQUEST_PURPOSES:
+        fields["context"] = {}  # its sign-in link is not kept once handled
+    Outbox.objects.filter(pk=item.pk).update(**fields)
+
+
+# What the message log shows instead of a link that opens the member's account.
+HIDDEN_LINK = "[…]"
+
+
+def _logged_body(item, body):
+    link = (item.context or {}).get("link")
+    if item.purpose in ON_REQUEST_PURPOSES and link:
+        return body.replace(link, HIDDEN_LINK)
+    return body
+
+
+def _channel(member, context):
+    """The channel and address: the one the member asked on (``channel`` in the context) when
+    they have it, else e-mail when there is one, else SMS."""
+    wanted = (context or {}).get("channel")
+    if wanted == Channel.SMS and member.phone:
+        return Channel.SMS, str(member.phone)
+    if wanted == Channel.EMAIL and member.email:
+        return Channel.EMAIL, member.email
+    if member.email:
+        return Channel.EMAIL, member.email
+    if member.phone:
+        return Channel.SMS, str(member.phone)
+    return None, None
 
 
 def _log(item, now, status, reason="", **fields):
@@ -219,17 +249,16 @@ def _deliver(item, now, rules, senders):
         _log(item, now, Message.Status.SUPPRESSED, Reason.NO_CONSENT)
         _close(item)
         return "suppressed"
-    if member.email:
-        channel, address = Channel.EMAIL, member.email
-    elif member.phone:
-        channel, address = Channel.SMS, str(member.phone)
-    else:
+    channel, address = _channel(member, item.context)
+    if channel is None:
         _log(item, now, Message.Status.SUPPRESSED, Reason.NO_CONTACT)
         _close(item)
         return "suppressed"
     tz = member_tz(member)
     # Quiet hours are for the phone that buzzes at night; an e-mail waits in the inbox anyway.
-    later = quiet_hours_end(now, tz, rules) if channel == Channel.SMS else None
+    # A link the member asked for a moment ago is not held: they are waiting for it.
+    quiet = channel == Channel.SMS and item.purpose not in ON_REQUEST_PURPOSES
+    later = quiet_hours_end(now, tz, rules) if quiet else None
     if later is not None:
         # Not an attempt: give the lease back and wait for the morning.
         Outbox.objects.filter(pk=item.pk).update(
@@ -270,7 +299,7 @@ def _deliver(item, now, rules, senders):
             address=address,
             language=member.language,
             subject=subject if channel == Channel.EMAIL else "",
-            body=body,
+            body=_logged_body(item, body),
         )
     try:
         if channel == Channel.EMAIL:

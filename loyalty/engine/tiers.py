@@ -28,7 +28,7 @@ from loyalty.engine import progress
 from loyalty.engine.db import dt, member_ranges, minus_days, temp_table
 from loyalty.engine.locking import retry_on_conflict
 from loyalty.engine.money import MONEY_SQL, money
-from loyalty.models import ProgramSettings, Purchase, Tier
+from loyalty.models import Membership, ProgramSettings, Purchase, Tier
 
 BATCH_MEMBERS = 10_000
 
@@ -373,3 +373,89 @@ def reevaluate_tiers(*, as_of, run=None, batch_size=BATCH_MEMBERS):
         for low, high in member_ranges(batch_size):
             changed = _reevaluate_batch(low, high, program, as_of)
             progress.checkpoint(run, changed, members=changed)
+
+
+# What a member must do, and by when, to keep their tier and to reach the next: the till's rule
+# (``qualifying_sql``: the purchases in the window ending at a moment, each by its qualifying
+# amount, or their number) played forward as the window moves on, with the grace period of the
+# nightly job. For the member's own page; the same purchases ``qualifying_value`` sums.
+
+
+def _window_purchases(program, member_id, now):
+    """(leaves the window at, what it counts) for each purchase in the window ending ``now``,
+    soonest to leave first: the rows whose sum is ``qualifying_value`` at ``now``."""
+    rows = Purchase.objects.filter(
+        member_id=member_id, occurred_at__gt=window_start(program, now), occurred_at__lte=now
+    ).order_by("occurred_at", "id")
+    days = timedelta(days=program.tier_window_days)
+    if program.tier_qualification == ProgramSettings.Qualification.COUNT:
+        return [
+            (occurred_at + days, 1)
+            for occurred_at in rows.filter(qualifying_amount__gt=0).values_list(
+                "occurred_at", flat=True
+            )
+        ]
+    return [
+        (occurred_at + days, money(amount))
+        for occurred_at, amount in rows.values_list("occurred_at", "qualifying_amount")
+    ]
+
+
+def tier_outlook(program, member, now):
+    """The member's qualifying value now and two goals, for the member's own page:
+
+    - ``keep`` (None at the lowest tier): the value falls below the tier's threshold at
+      ``falls_at`` (a purchase leaves the window, or it is below already); buying ``amount``
+      more (spend, or purchases) by ``by`` (that moment plus the grace period) keeps the tier;
+    - ``reach`` (None at the top): ``amount`` more moves the member up at once, on the purchase
+      that crosses the threshold, if bought before ``by`` (when the next purchase leaves the
+      window and more is needed; None when nothing is in the window to leave).
+
+    A tier held through a paid membership is not the purchases' to keep: ``keep`` is None.
+    """
+    leaving = _window_purchases(program, member.pk, now)
+    zero = 0 if program.tier_qualification == ProgramSettings.Qualification.COUNT else money(0)
+    value = sum((counted for _at, counted in leaving), zero)
+    grace = timedelta(days=program.downgrade_grace_days)
+    ladder = Tier.ladder()
+    tier = next((t for t in ladder if t.pk == member.tier_id), member.tier)
+    keep = None
+    lowest = ladder[0] if ladder else tier
+    if tier.threshold > lowest.threshold and not _tier_from_membership(member, tier, now):
+        if value < tier.threshold:
+            falls_at, left = member.below_tier_since or now, value
+        else:
+            falls_at, left = None, value
+            for leaves_at, counted in leaving:
+                left -= counted
+                if left < tier.threshold:
+                    falls_at = leaves_at
+                    break
+        if falls_at is not None:
+            keep = {
+                "tier": tier,
+                "amount": tier.threshold - left,
+                "falls_at": falls_at,
+                "by": falls_at + grace,
+            }
+    upcoming = next((t for t in ladder if t.threshold > tier.threshold), None)
+    reach = None
+    if upcoming is not None:
+        reach = {
+            "tier": upcoming,
+            "amount": max(upcoming.threshold - value, zero),
+            "by": leaving[0][0] if leaving else None,
+        }
+    return {"value": value, "keep": keep, "reach": reach}
+
+
+def _tier_from_membership(member, tier, now):
+    """Whether a live paid membership gives the member this tier (``MEMBERSHIP_TIER_SQL``'s
+    ``LIVE_NOW``, for one member)."""
+    return Membership.objects.filter(
+        member_id=member.pk,
+        plan__tier__threshold__gte=tier.threshold,
+        started_at__lte=now,
+        status__in=["trial", "active"],
+        period_end__gt=now,
+    ).exists()

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from loyalty.web import health, purchase_views, views
+from members.urls import me_urlpatterns
 from surveys.urls import api_urlpatterns as survey_api_urlpatterns
 from surveys.urls import complaint_urlpatterns, public_urlpatterns
 
@@ -43,6 +44,7 @@ urlpatterns = [
     path("analytics/", include("analytics.urls")),
     path("complaints/", include((complaint_urlpatterns, "complaints"))),
     path("s/", include(public_urlpatterns)),
+    path("me/", include((me_urlpatterns, "me"))),
     path("operations/", include("messaging.urls")),
     path("manage/", include((admin_patterns, "loyalty"))),
     path("admin/", admin.site.urls),

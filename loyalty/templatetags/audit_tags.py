@@ -43,6 +43,7 @@ ACTION_LABELS = {
     "member.enrol": pgettext_lazy("audit action", "Member enrolled"),
     "member.erase": pgettext_lazy("audit action", "Personal data erased"),
     "member.export": pgettext_lazy("audit action", "Personal data downloaded"),
+    "member.send_sign_in_link": pgettext_lazy("audit action", "Link to the member's own page sent"),
     "member.merge": pgettext_lazy("audit action", "Duplicate member merged"),
     "member.unblock": pgettext_lazy("audit action", "Card unblocked"),
     "membership.cancel": pgettext_lazy("audit action", "Paid membership cancelled"),

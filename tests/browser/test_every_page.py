@@ -31,6 +31,7 @@ NOT_PAGES = {
     "members:export-members",
     "members:export-purchases",
     "members:member-personal-data",
+    "me:personal-data",
     "analytics:export",
     "analytics:liability-export",
     "analytics:effect-export",
@@ -235,7 +236,39 @@ def seed(make_staff, stores):
         "complaints:complaint-detail": {"pk": complaint.pk},
         "survey-answer": {"token": token},
         "survey-follow-up": {"token": token},
+        # The members whose own pages are visited, one per language (the page speaks the
+        # member's language, not the browser's).
+        MEMBER: {
+            "ru": member,
+            "en": _english_speaking(
+                Member.objects.filter(status="active").exclude(pk=member.pk).first()
+            ),
+        },
     }
+
+
+def _english_speaking(member):
+    from members.models import Member
+
+    Member.objects.filter(pk=member.pk).update(language="en")
+    member.refresh_from_db()
+    return member
+
+
+# The pages of a member's own session (tests/own_page/), visited as the member.
+MEMBER = "member"
+MEMBER_PAGES = ("me:account", "me:history", "me:details", "me:erase")
+
+
+def member_session_cookie(member, url):
+    from django.db import transaction
+
+    from members.self_service import SESSION_COOKIE, _new_link, sign_in_with_link
+
+    with transaction.atomic():
+        token = _new_link(member, "email", timezone.now())
+    _member, key = sign_in_with_link(token=token, address="127.0.0.2")
+    return {"name": SESSION_COOKIE, "value": key, "url": f"{url}/me/"}
 
 
 def visits_for(users, kwargs, stores):
@@ -253,6 +286,7 @@ def visits_for(users, kwargs, stores):
         for role in ROLES:
             if route.permission is SIGNED_IN or users[role].has_perm(route.permission):
                 visits.append(Visit(name, url, role))
+    visits += [Visit(name, reverse(name), MEMBER) for name in MEMBER_PAGES]
     visits += [
         Visit("API docs", reverse("api-docs"), None),
         Visit("404 page", "/no-such-page/", "manager", status=404),
@@ -277,7 +311,9 @@ def test_every_page_in_russian_has_no_english_and_no_accessibility_problem(
             )
             context.set_default_timeout(10_000)
             cookies = [{"name": "language", "value": language, "url": live_server.url}]
-            if role is not None:
+            if role == MEMBER:
+                cookies.append(member_session_cookie(kwargs[MEMBER][language], live_server.url))
+            elif role is not None:
                 client = Client()
                 client.force_login(users[role])
                 session = client.cookies["sessionid"].value

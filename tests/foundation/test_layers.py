@@ -43,6 +43,7 @@ LAYERS = [
             "members.import_forms",
             "members.segments",
             "members.personal_data",
+            "members.self_service",
         ],
     ),
     (

@@ -207,6 +207,13 @@ ROUTES = {
     "members:member-erase": Route(
         "loyalty.handle_personal_data", IN_MSK, status=405, notes="POST with the card typed"
     ),
+    "members:member-send-link": Route(
+        "loyalty.edit_member",
+        IN_MSK,
+        status=405,
+        notes="POST: a link to the member's own page (outside a manager's stores: 404, "
+        "tests/own_page/test_sign_in.py)",
+    ),
     "members:import": Route("loyalty.manage_program"),
     "members:import-detail": Route("loyalty.manage_program", an_import),
     "members:import-errors": Route("loyalty.manage_program", an_import),
@@ -249,6 +256,19 @@ ROUTES = {
     "surveys:survey-send-detail": Route("loyalty.manage_surveys", a_survey_send),
     "survey-answer": Route(PUBLIC, a_survey_link, notes="the member's single-use link"),
     "survey-follow-up": Route(PUBLIC, a_survey_link),
+    # The member's own page: public to reach, its account pages need a member's session (its own
+    # cookie, tests/own_page/): staff and anonymous alike are sent to the sign-in page.
+    "me:sign-in": Route(PUBLIC),
+    "me:link-sent": Route(PUBLIC),
+    "me:sign-in-link": Route(
+        PUBLIC, lambda stores: {"token": "a" * 43}, notes="GET shows a button; POST uses it"
+    ),
+    "me:sign-out": Route(PUBLIC, status=405),
+    "me:account": Route(PUBLIC, status=302, notes="a member's session only"),
+    "me:history": Route(PUBLIC, status=302, notes="a member's session only"),
+    "me:details": Route(PUBLIC, status=302, notes="a member's session only"),
+    "me:personal-data": Route(PUBLIC, status=302, notes="a member's session only"),
+    "me:erase": Route(PUBLIC, status=302, notes="a member's session only"),
     "campaigns:campaign-list": Route("loyalty.manage_campaigns"),
     "campaigns:campaign-create": Route("loyalty.manage_campaigns"),
     "campaigns:campaign-detail": Route("loyalty.manage_campaigns", a_campaign),

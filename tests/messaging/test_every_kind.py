@@ -66,6 +66,14 @@ KINDS = {
     "nps_reminder": (Purpose.SURVEY, _survey("nps", reminder=True)),
     "churn_survey": (Purpose.SURVEY, _survey("churn")),
     "csat_survey": (Purpose.CSAT_SURVEY, _survey("csat")),
+    "sign_in_link": (
+        Purpose.SIGN_IN_LINK,
+        lambda language: {
+            "link": "http://localhost:8000/me/in/t0k3n/",
+            "expires_at": "2025-06-15T12:15:00+03:00",
+            "channel": "email",
+        },
+    ),
 }
 
 
