@@ -169,11 +169,11 @@ needs_row_locks = pytest.mark.skipif(
 
 
 class RowLock:
-    """A row lock held by a connection of its own: ``with RowLock("members_member", pk) as
-    lock: ...; lock.wait_for_waiter()`` (PostgreSQL)."""
+    """A row lock held by a connection of its own: ``with RowLock(Member, pk) as lock:``;
+    ``lock.waiters()`` counts the backends waiting for it (PostgreSQL)."""
 
-    def __init__(self, table, pk):
-        self.table, self.pk = table, pk
+    def __init__(self, model, pk):
+        self.table, self.pk = model._meta.db_table, pk
 
     def __enter__(self):
         import psycopg
@@ -182,12 +182,23 @@ class RowLock:
         for name in ("cursor_factory", "context", "prepare_threshold"):
             params.pop(name, None)
         self.connection = psycopg.connect(**params)
-        self.connection.execute(
-            f'SELECT 1 FROM "{self.table}" WHERE id = %s FOR UPDATE',  # noqa: S608  (a table name of the test's)
-            [self.pk],
-        )
+        try:
+            self.connection.execute(
+                f'SELECT 1 FROM "{self.table}" WHERE id = %s FOR UPDATE',  # noqa: S608  (a model's table)
+                [self.pk],
+            )
+        except Exception:
+            self.connection.close()
+            raise
         self.pid = self.connection.info.backend_pid
         return self
+
+    def wait_for_waiter(self, seconds=30):
+        """Wait until a backend waits for this lock (its transaction is open, stopped here)."""
+        deadline = time.monotonic() + seconds
+        while self.waiters() == 0:
+            assert time.monotonic() < deadline, "nothing came to wait for the lock"
+            time.sleep(0.05)
 
     def waiters(self):
         """Backends waiting for a lock this connection holds."""

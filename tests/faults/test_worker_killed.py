@@ -52,7 +52,7 @@ def test_a_worker_killed_in_the_middle_of_a_campaign_send_is_replaced_and_the_se
     chunks = list(CampaignChunk.objects.filter(campaign=campaign).order_by("low"))
     assert len(chunks) == 4
 
-    with RowLock("campaigns_campaignchunk", chunks[1].pk) as lock:
+    with RowLock(CampaignChunk, chunks[1].pk) as lock:
         killed_while_blocked(first, lock)
         assert CampaignChunk.objects.filter(campaign=campaign, is_done=True).count() == 1
     second = celery_worker(queues=[queue], keep_messages=True, env=env)
@@ -92,7 +92,7 @@ def test_a_worker_killed_in_the_middle_of_a_csv_import_is_replaced_and_the_impor
     first = celery_worker(env=env)
     queue = first.queues[0]
 
-    with RowLock("members_member", ids[50]) as lock:  # the 51st receipt's member
+    with RowLock(Member, ids[50]) as lock:  # the 51st receipt's member
         run_import_job.apply_async((job.pk,), queue=queue)
         killed_while_blocked(first, lock)
         assert Purchase.objects.count() == 50
