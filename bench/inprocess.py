@@ -126,8 +126,14 @@ def samples_and_key(count):
         )
         members = cursor.fetchall()
         cursor.execute(
-            "SELECT card_number FROM members_member m WHERE status = 'active'"
-            " AND merged_into_id IS NULL AND points_debt = 0 AND points_balance >= 3000"
+            # The points must be available now, not pending (a recent buyer's cached balance
+            # counts its pending lots too).
+            "SELECT card_number FROM members_member m CROSS JOIN LATERAL ("
+            " SELECT SUM(remaining) AS available FROM loyalty_pointslot l"
+            " WHERE l.member_id = m.id AND l.remaining > 0"
+            " AND l.available_from <= now() AND l.expires_at > now()) a"
+            " WHERE status = 'active' AND merged_into_id IS NULL AND points_debt = 0"
+            " AND points_balance >= 3000 AND a.available >= 3000"
             " ORDER BY md5(card_number) LIMIT %s",
             [count],
         )

@@ -6,10 +6,10 @@ Each returns what it changed so the caller can update the member's cached sums o
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.expressions import DatabaseDefault
 from django.db.models.functions import Coalesce
@@ -148,6 +148,22 @@ def add_entry(member, kind, points, now, **fields):
 
 def credit(member, *, points, kind, now, available_from, expires_at, **entry_fields):
     """Add points as a new lot; any debt is repaid from it first. Returns (entry, lot, repaid)."""
+    entry, lot, repaid = new_credit(
+        member,
+        points=points,
+        kind=kind,
+        now=now,
+        available_from=available_from,
+        expires_at=expires_at,
+        **entry_fields,
+    )
+    by_dialect(postgres=insert_lot_and_entry, sqlite=save_lot_and_entry)(lot, entry)
+    return entry, lot, repaid
+
+
+def new_credit(member, *, points, kind, now, available_from, expires_at, **entry_fields):
+    """``credit``'s lot and entry, not saved yet, and the member's sums changed in memory
+    (for a caller that writes them with other rows). Returns (entry, lot, repaid)."""
     repaid = min(points, member.points_debt)
     lot = PointsLot(
         member_id=member.pk,
@@ -158,7 +174,7 @@ def credit(member, *, points, kind, now, available_from, expires_at, **entry_fie
         purchase=entry_fields.get("purchase"),
     )
     entry = new_entry(member, kind, points, now, expires_at=expires_at, **entry_fields)
-    by_dialect(postgres=insert_lot_and_entry, sqlite=save_lot_and_entry)(lot, entry)
+    entry.lot = lot
     member.points_debt -= repaid
     member.points_balance += points
     return entry, lot, repaid
@@ -185,80 +201,156 @@ def grant_bonus(member, *, points, now, program, kind=EntryKind.BONUS, **entry_f
     )
 
 
-# model -> [(field, quoted column)] of the columns an INSERT writes, read once per process.
+# model -> [(field, quoted column, how its value is adapted)] of the columns an INSERT writes,
+# read once per process.
 _insert_fields = {}
+
+# Fields whose PostgreSQL adaptation is the identity for a value of the listed types (Django's
+# get_db_prep_save returns such a value unchanged on PostgreSQL): a receipt's 21 columns went
+# through the field machinery one by one, about a tenth of a purchase's Python time.
+_PLAIN = {
+    models.IntegerField: (int,),
+    models.PositiveIntegerField: (int,),
+    models.PositiveSmallIntegerField: (int,),
+    models.SmallIntegerField: (int,),
+    models.BigIntegerField: (int,),
+    models.BooleanField: (bool,),
+    models.DecimalField: (Decimal,),
+    models.DateTimeField: (datetime,),
+    models.CharField: (str,),
+    models.TextField: (str,),
+    models.ForeignKey: (int,),
+}
 
 
 def _fields_to_insert(model):
     found = _insert_fields.get(model)
     if found is None:
         found = _insert_fields[model] = [
-            (field, connection.ops.quote_name(field.column))
+            (field, connection.ops.quote_name(field.column), _PLAIN.get(type(field)))
             for field in model._meta.local_concrete_fields
             if not (field.primary_key or field.generated)
         ]
     return found
 
 
-def _insert_values(obj):
+def _adapted(field, value, plain):
+    if value is None:
+        return None
+    kind = type(value)  # exactly: a bool is an int, but not for an integer column
+    plain_value = plain is not None and (kind in plain or (str in plain and isinstance(value, str)))
+    if plain_value and (kind is not datetime or value.tzinfo is not None):  # naive: made aware
+        return value
+    return field.get_db_prep_save(value, connection)
+
+
+def _insert_values(obj, earlier=()):
     """The columns of an unsaved row (its primary key and generated columns aside), their
     placeholders and values, as save() writes them: defaults, auto_now_add, adaptation, a
-    database default as DEFAULT, and the same refusal of an unsaved related object."""
-    obj._prepare_related_fields_for_save(operation_name="save")
+    database default as DEFAULT, and the same refusal of an unsaved related object. A foreign
+    key to one of ``earlier`` (rows inserted by the same statement, by position) reads that
+    row's id from its RETURNING instead."""
     columns, slots, values = [], [], []
-    for field, column in _fields_to_insert(type(obj)):
-        value = field.pre_save(obj, add=True)
+    for field, column, plain in _fields_to_insert(type(obj)):
         columns.append(column)
+        if field.is_relation and (related := field.get_cached_value(obj, None)) is not None:
+            position = next((i for i, row in enumerate(earlier) if row is related), None)
+            if position is not None:
+                slots.append(f"(SELECT id FROM row{position})")  # noqa: S608 (a CTE's name)
+                continue
+            if related.pk is None:
+                raise ValueError(
+                    f"save() prohibited to prevent data loss due to unsaved related object "
+                    f"'{field.name}'."
+                )
+            if getattr(obj, field.attname) is None:
+                setattr(obj, field.attname, related.pk)
+        value = field.pre_save(obj, add=True)
         if isinstance(value, DatabaseDefault):
             slots.append("DEFAULT")
         else:
             slots.append("%s")
-            values.append(field.get_db_prep_save(value, connection))
+            values.append(_adapted(field, value, plain))
     return columns, slots, values
 
 
+class Statement:
+    """Writes sent to PostgreSQL as one statement, a data-modifying CTE each, in order: rows
+    inserted as ``save(force_insert=True)`` would insert them one by one (a row's foreign key
+    to an earlier one read from that one's RETURNING), and other CTEs. Every CTE sees the
+    database as it was before the statement, none another's changes: a row's id is the only
+    thing one takes from another. The ORM's insert compiler cost a purchase more Python time
+    than the rest of its statements together, and each statement is a round trip. For models
+    no save signal listens to; the rows come back saved, with their primary keys."""
+
+    def __init__(self):
+        self.rows, self.parts, self.params, self.results = [], [], {}, []
+
+    def insert(self, row):
+        columns, slots, values = _insert_values(row, self.rows)
+        position = len(self.rows)
+        values = iter(values)
+        for index, slot in enumerate(slots):
+            if slot == "%s":
+                name = f"p{len(self.params)}"
+                self.params[name] = next(values)
+                slots[index] = f"%({name})s"
+        meta = row._meta
+        self.parts.append(
+            f"row{position} AS (INSERT INTO {meta.db_table} ({', '.join(columns)})"  # noqa: S608
+            f" VALUES ({', '.join(slots)}) RETURNING {connection.ops.quote_name(meta.pk.column)}"
+            " AS id)"
+        )  # table and column names come from the models; values are parameters
+        self.rows.append(row)
+        return f"(SELECT id FROM row{position})"  # noqa: S608 (a CTE's name)
+
+    def add(self, ctes, params, result=None):
+        """CTEs (``name AS (...)``, comma-separated, named parameters), and the SQL of a value
+        the statement returns (in ``run``'s answer)."""
+        self.parts.append(ctes)
+        self.params.update(params)
+        if result is not None:
+            self.results.append(result)
+
+    def run(self):
+        """Send it. Returns the values of ``add``'s results, in order."""
+        ids = [f"(SELECT id FROM row{n})" for n in range(len(self.rows))]  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH {', '.join(self.parts)} SELECT {', '.join(ids + self.results)}",  # noqa: S608
+                self.params,
+            )
+            found = cursor.fetchone()
+        for row, pk in zip(self.rows, found, strict=False):
+            row.pk = pk
+            row._state.adding, row._state.db = False, connection.alias
+        for row in self.rows:  # a foreign key filled from RETURNING: the id, as save() leaves it
+            for field, _column, _plain in _fields_to_insert(type(row)):
+                related = field.get_cached_value(row, None) if field.is_relation else None
+                if related is not None and getattr(row, field.attname) is None:
+                    setattr(row, field.attname, related.pk)
+        return list(found[len(self.rows) :])
+
+
+def insert_rows(*rows):
+    """Insert unsaved rows in one statement (PostgreSQL): see ``Statement``."""
+    statement = Statement()
+    for row in rows:
+        statement.insert(row)
+    statement.run()
+
+
 def insert_row(obj):
-    """Insert an unsaved row as ``save(force_insert=True)`` would, in a hand-written statement
-    (PostgreSQL): the ORM's insert compiler cost a purchase more Python time than the rest of
-    its statements together. For models no save signal listens to (a receipt); ``obj`` comes
-    back saved, with its primary key."""
-    by_dialect(postgres=_insert_row_sql, sqlite=lambda row: row.save(force_insert=True))(obj)
-
-
-def _insert_row_sql(obj):
-    columns, slots, values = _insert_values(obj)
-    meta = obj._meta
-    sql = (
-        f"INSERT INTO {meta.db_table} ({', '.join(columns)})"  # noqa: S608  (names from the model)
-        f" VALUES ({', '.join(slots)}) RETURNING {connection.ops.quote_name(meta.pk.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        obj.pk = cursor.fetchone()[0]
-    obj._state.adding, obj._state.db = False, connection.alias
+    """Insert an unsaved row as ``save(force_insert=True)`` would (one statement of
+    ``insert_rows`` on PostgreSQL). ``obj`` comes back saved, with its primary key."""
+    by_dialect(postgres=insert_rows, sqlite=lambda row: row.save(force_insert=True))(obj)
 
 
 def insert_lot_and_entry(lot, entry):
     """Insert a lot and the entry that points at it in one statement (PostgreSQL): one round
-    trip instead of two on every earning purchase. Both objects come back saved."""
-    lot_columns, lot_slots, lot_values = _insert_values(lot)
-    entry_columns, entry_slots, entry_values = _insert_values(entry)
-    position = entry_columns.index(connection.ops.quote_name("lot_id"))
-    if entry_slots[position] == "%s":  # the entry has no lot yet: it takes the new one's id
-        del entry_values[entry_slots[:position].count("%s")]
-    entry_slots[position] = "(SELECT id FROM lot)"
-    sql = (
-        f"WITH lot AS (INSERT INTO {PointsLot._meta.db_table} ({', '.join(lot_columns)})"  # noqa: S608
-        f" VALUES ({', '.join(lot_slots)}) RETURNING id)"
-        f" INSERT INTO {LedgerEntry._meta.db_table} ({', '.join(entry_columns)})"
-        f" VALUES ({', '.join(entry_slots)}) RETURNING lot_id, id"
-    )  # table and column names come from the models; values are parameters
-    with connection.cursor() as cursor:
-        cursor.execute(sql, lot_values + entry_values)
-        lot.pk, entry.pk = cursor.fetchone()
+    trip instead of two. Both objects come back saved."""
     entry.lot = lot
-    for obj in (lot, entry):
-        obj._state.adding, obj._state.db = False, connection.alias
+    insert_rows(lot, entry)
 
 
 def take_from_lots(lots, points):
@@ -283,8 +375,8 @@ def take_from_lots(lots, points):
 # Every open lot holds at least a point, so the first ``points`` lots in spending order are all
 # a spend can need: the LIMIT keeps the running sum off the member's other lots (a redeem of
 # 200 points by a member with 50,000 open lots: 49 ms without it, the same as anyone's with it).
-PG_SPEND = f"""
-WITH first AS (
+SPEND_CTES = f"""
+first AS (
     SELECT id, remaining, expires_at FROM {PointsLot._meta.db_table}
     WHERE member_id = %(member)s AND remaining > 0
       AND available_from <= %(now)s AND expires_at > %(now)s
@@ -295,11 +387,12 @@ WITH first AS (
 ), take AS (
     SELECT id, LEAST(remaining, %(points)s - before) AS points FROM open
     WHERE before < %(points)s
-)
-UPDATE {PointsLot._meta.db_table} lot SET remaining = lot.remaining - take.points
-FROM take WHERE lot.id = take.id
-RETURNING lot.expires_at, lot.id, take.points
-"""  # noqa: S608  (table names from the model; values are parameters)
+), spent AS (
+    UPDATE {PointsLot._meta.db_table} lot SET remaining = lot.remaining - take.points
+    FROM take WHERE lot.id = take.id
+    RETURNING lot.expires_at, lot.id, take.points
+)"""  # noqa: S608  (table names from the model; values are parameters)
+PG_SPEND = f"WITH {SPEND_CTES} SELECT expires_at, id, points FROM spent"  # noqa: S608
 
 
 def spend_lots(member, now, points):
@@ -336,21 +429,87 @@ def debit(member, *, points, kind, now, purchase=None, available=None, **entry_f
 
     ``available`` may be passed when the caller has just computed it under the same lock.
     """
-    if available is None:
-        available = balance_of(member, now).available
-    if points > available:
-        raise _not_enough(available, points)
+    entry = new_debit(
+        member, points=points, kind=kind, now=now, purchase=purchase, available=available,
+        **entry_fields,
+    )  # fmt: skip
     taken = spend_lots(member, now, points)
-    if (got := sum(take for _lot, take in taken)) != points:  # lots hold less than the balance
-        logger.error("member %s: lots disagree with the balance; run check_ledger", member.pk)
-        raise _not_enough(got, points)
+    check_spent(member, sum(take for _lot, take in taken), points)
     if purchase is not None:
         LotAllocation.objects.bulk_create(
             [LotAllocation(purchase=purchase, lot_id=lot, points=take) for lot, take in taken]
         )
-    entry = add_entry(member, kind, -points, now, purchase=purchase, **entry_fields)
+    entry.save(force_insert=True)
+    return entry
+
+
+def new_debit(member, *, points, kind, now, purchase=None, available=None, **entry_fields):
+    """``debit``'s entry, not saved yet, after the refusal to overdraw; the member's sums
+    changed in memory (for a caller that spends the lots with other writes: ``write_points``)."""
+    if available is None:
+        available = balance_of(member, now).available
+    if points > available:
+        raise _not_enough(available, points)
+    entry = new_entry(member, kind, -points, now, purchase=purchase, **entry_fields)
     member.points_balance -= points
     return entry
+
+
+def check_spent(member, got, points):
+    """Refuse a spend whose lots gave less than the balance said they held (the caller's
+    transaction then undoes it)."""
+    if got != points:
+        logger.error("member %s: lots disagree with the balance; run check_ledger", member.pk)
+        raise _not_enough(got, points)
+
+
+def write_points(member, rows, *, now, spend=0, purchase=None, balance_delta, debt_delta):
+    """A purchase's writes, in one statement on PostgreSQL (a statement each elsewhere):
+    ``rows`` inserted in order (the receipt, its entries and its lot, unsaved, as ``new_debit``
+    and ``new_credit`` make them), ``spend`` points taken from the member's lots soonest expiry
+    first with where they came from recorded against ``purchase`` (one of ``rows``), and the
+    member's cached sums. Refuses a spend the lots cannot give (``check_spent``)."""
+    by_dialect(postgres=_write_points_sql, sqlite=_write_points_rows)(
+        member, rows, now, spend, purchase, [balance_delta, debt_delta]
+    )
+
+
+def _write_points_sql(member, rows, now, spend, purchase, deltas):
+    statement = Statement()
+    ids = {id(row): statement.insert(row) for row in rows}
+    if spend:
+        statement.add(
+            f"{SPEND_CTES}, allocated AS (INSERT INTO {LotAllocation._meta.db_table}"  # noqa: S608
+            f" (purchase_id, lot_id, points, returned) SELECT {ids[id(purchase)]}, id, points, 0"
+            " FROM spent ORDER BY spent.expires_at, spent.id)",
+            {"member": member.pk, "now": now, "points": spend},
+            result="(SELECT COALESCE(SUM(points), 0) FROM spent)",
+        )
+    statement.add(
+        f"members AS ({MEMBER_POINTS_SQL})",
+        {"balance_delta": deltas[0], "debt_delta": deltas[1], "member": member.pk},
+    )
+    got = statement.run()
+    if spend:
+        check_spent(member, int(got[0]), spend)
+
+
+def _write_points_rows(member, rows, now, spend, purchase, deltas):
+    for row in rows:
+        row.save(force_insert=True)
+    if spend:
+        taken = _spend_lots_rows(member, now, spend)
+        check_spent(member, sum(take for _lot, take in taken), spend)
+        LotAllocation.objects.bulk_create(
+            [LotAllocation(purchase=purchase, lot_id=lot, points=take) for lot, take in taken]
+        )
+    save_member_points(member, balance_delta=deltas[0], debt_delta=deltas[1])
+
+
+MEMBER_POINTS_SQL = (
+    f"UPDATE {Member._meta.db_table} SET points_balance = points_balance + %(balance_delta)s,"  # noqa: S608
+    " points_debt = points_debt + %(debt_delta)s WHERE id = %(member)s"
+)  # the table name comes from the model
 
 
 def save_member_points(member, *, balance_delta, debt_delta, **other_fields):
@@ -358,9 +517,8 @@ def save_member_points(member, *, balance_delta, debt_delta, **other_fields):
     if not other_fields:  # the common case, once per purchase: skip building it with the ORM
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {Member._meta.db_table} SET points_balance = points_balance + %s,"  # noqa: S608
-                " points_debt = points_debt + %s WHERE id = %s",
-                [balance_delta, debt_delta, member.pk],
+                MEMBER_POINTS_SQL,
+                {"balance_delta": balance_delta, "debt_delta": debt_delta, "member": member.pk},
             )
         return
     Member.objects.filter(pk=member.pk).update(

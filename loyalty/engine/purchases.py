@@ -28,7 +28,7 @@ from loyalty.engine.pricing import (
     partner_rate,
     price,
 )
-from loyalty.engine.referrals import reward_referral
+from loyalty.engine.referrals import may_reward, reward_referral
 from loyalty.engine.tiers import can_move_up, qualifying_sql, upgraded_tier
 from loyalty.models import EntryKind, ProgramSettings, Purchase, PurchaseLine, Tier
 
@@ -262,6 +262,9 @@ def _record_purchase(receipt):
     # of the request is answered from it) rather than in a second statement.
     body = _purchase_body(purchase, member, effect.balance, effect.tier)
     purchase.response = json.dumps(body)
+    if _plain(program, receipt, member, purchase, coupon, effect):
+        _write_plain(receipt, member, purchase, balance_before, effect)
+        return Outcome(body=body)
     _write_receipt(purchase, coupon, receipt.lines, member)
     if member is not None:
         referral = _move_points(program, receipt, member, purchase, balance_before, effect)
@@ -343,6 +346,61 @@ def _effect_on_member(program, receipt, member, balance_before, qualifying, quot
         new_tier=new_tier,
         available_from=available_from,
         expires_at=expires_at,
+    )
+
+
+def _plain(program, receipt, member, purchase, coupon, effect):
+    """Most receipts: a member's purchase that earns or spends points and does nothing else (no
+    lines or coupon, no referral reward, no new tier)."""
+    return (
+        member is not None
+        and (purchase.earned_points > 0 or purchase.redeemed_points > 0)
+        and coupon is None
+        and not receipt.lines
+        and effect.new_tier is None
+        and not may_reward(program, member, purchase)
+    )
+
+
+def _write_plain(receipt, member, purchase, balance_before, effect):
+    """A plain purchase's writes, the receipt, its entries and lot, the points it spends and
+    the member's sums, in one statement on PostgreSQL (``ledger.write_points``: up to seven
+    round trips were most of the till's wait): the rows ``_write_receipt`` and ``_move_points``
+    write for it."""
+    start_balance, start_debt = member.points_balance, member.points_debt
+    rows = [purchase]
+    if purchase.redeemed_points:
+        rows.append(
+            ledger.new_debit(
+                member,
+                points=purchase.redeemed_points,
+                kind=EntryKind.REDEEM,
+                now=receipt.now,
+                purchase=purchase,
+                available=balance_before.available,
+                staff=receipt.staff,
+            )
+        )
+    if purchase.earned_points:
+        entry, lot, _repaid = ledger.new_credit(
+            member,
+            points=purchase.earned_points,
+            kind=EntryKind.EARN,
+            now=receipt.now,
+            available_from=effect.available_from,
+            expires_at=effect.expires_at,
+            purchase=purchase,
+            staff=receipt.staff,
+        )
+        rows += [lot, entry]
+    ledger.write_points(
+        member,
+        rows,
+        now=receipt.now,
+        spend=purchase.redeemed_points,
+        purchase=purchase,
+        balance_delta=member.points_balance - start_balance,
+        debt_delta=member.points_debt - start_debt,
     )
 
 

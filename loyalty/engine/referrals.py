@@ -28,6 +28,12 @@ def on_reward(dispatch):
         _dispatchers.append(dispatch)
 
 
+def may_reward(program, friend, purchase):
+    """Whether a purchase may earn its buyer a referral reward at all (read from memory: a
+    referred friend's live purchase while the program gives one)."""
+    return bool(program.referral_points and friend.referred_by_id and not purchase.is_historical)
+
+
 def reward_referral(program, friend, purchase, now):
     """Inside ``record_purchase``'s transaction, with the friend's row locked: the reward, once.
 
@@ -38,9 +44,9 @@ def reward_referral(program, friend, purchase, now):
     Returns the points the friend received (0 when there is nothing to do). The unique reward
     per friend decides "once", whatever runs concurrently.
     """
-    points = program.referral_points
-    if not points or not friend.referred_by_id or purchase.is_historical:
+    if not may_reward(program, friend, purchase):
         return 0
+    points = program.referral_points
     if ReferralReward.objects.filter(friend_id=friend.pk).exists():
         return 0
     referrer_id = (

@@ -105,9 +105,9 @@ def test_with_redis_down_the_lockout_still_counts_failed_sign_ins(redis_down, cl
 def test_a_key_revoked_while_redis_was_down_stays_refused_when_it_comes_back(
     redis_down, settings, api, pos
 ):
-    needs_redis()
     come_back = redis_down
     come_back()
+    needs_redis()  # with Redis back: the fixture's own cache is always a (closed) Redis
     card = pos.enrol()["card_number"]
     assert api.get(f"/api/v1/members/{card}").status_code == 200  # the key is remembered now
     settings.CACHES = shared_cache(CLOSED_REDIS_URL)
@@ -123,9 +123,9 @@ def test_a_key_revoked_while_redis_was_down_stays_refused_when_it_comes_back(
 def test_a_key_revoked_here_while_redis_was_down_stays_refused_when_it_comes_back(
     redis_down, settings, api, pos
 ):
-    needs_redis()
     come_back = redis_down
     come_back()
+    needs_redis()  # with Redis back: the fixture's own cache is always a (closed) Redis
     card = pos.enrol()["card_number"]
     assert api.get(f"/api/v1/members/{card}").status_code == 200  # the key is remembered now
     settings.CACHES = shared_cache(CLOSED_REDIS_URL)
@@ -212,9 +212,9 @@ def test_a_key_revoked_while_redis_was_down_is_dropped_by_processes_that_did_not
 ):
     # This process remembers the key; another one revoked it during an outage (its bump of the
     # shared version lost). The first process to see Redis again bumps the version for all.
-    needs_redis()
     come_back = redis_down
     come_back()
+    needs_redis()  # with Redis back: the fixture's own cache is always a (closed) Redis
     card = pos.enrol()["card_number"]
     assert api.get(f"/api/v1/members/{card}").status_code == 200  # the key is remembered now
     version_key = cache.make_and_validate_key("apikeys:version")
