@@ -230,6 +230,7 @@ class MemberRowForm(RowForm):
                 return "external_ref", _("A member with this customer id already exists.")
             return None
 
+        phone_taken.finds_written = ref_taken.finds_written = True
         return [phone_taken, ref_taken]
 
 
@@ -353,6 +354,7 @@ class PurchaseRowForm(RowForm):
                 return "external_id", _("This receipt is already recorded.")
             return None
 
+        receipt_new.finds_written = True
         return [member_known, receipt_new]
 
 
@@ -364,14 +366,20 @@ def _refers(clean, column):
 class Checked:
     rows: list = field(default_factory=list)  # (line, cleaned row)
     errors: list = field(default_factory=list)  # (line, column, message)
+    written: int = 0  # rows an interrupted run of the same job had written (``resumed``)
 
     def error(self, line, column, message):
         self.errors.append((line, column, str(message)))
 
 
-def check_rows(rows, form_class):
+def check_rows(rows, form_class, *, resumed=False):
     """Validate the (line, row) pairs of a file with ``form_class``; returns Checked: the
-    cleaned rows if every check passed, and the (line, column, message) errors sorted."""
+    cleaned rows if every check passed, and the (line, column, message) errors sorted.
+
+    ``resumed``: the job was interrupted while writing (its worker died), after the whole file
+    had passed these checks. A row that a check marked ``finds_written`` now finds in the
+    database was written by that run: it is counted in ``written`` and left out, not an error.
+    """
     checked = Checked()
     context = form_class.file_context()
     first_line = {}
@@ -400,7 +408,10 @@ def check_rows(rows, form_class):
     for line, clean in checked.rows:
         for check in checks:
             if (problem := check(clean)) is not None:
-                checked.error(line, *problem)
+                if resumed and getattr(check, "finds_written", False):
+                    checked.written += 1
+                else:
+                    checked.error(line, *problem)
                 break
         else:
             kept.append((line, clean))

@@ -177,14 +177,16 @@ IMPORTERS = {
 def run_import(job):
     """Validate the job's file, then write it if every row is valid. Progress goes to the job.
 
-    Safe to run twice: a finished job is left alone, and a running one re-checks every row
-    against the database, so rows written before an interruption are reported, not doubled.
+    Safe to run twice: a finished job is left alone, and a running one (its worker died while
+    writing) re-checks every row against the database, so the rows written before the
+    interruption are counted as imported, not doubled, and the rest are written.
     """
     from members.models import ImportJob
 
     if job.is_finished:
         return job
     columns, required, row_form, write = IMPORTERS[job.kind]
+    resumed = job.status == ImportJob.Status.RUNNING
     ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING)
     try:
         with job.file.open("rb") as handle:
@@ -192,7 +194,7 @@ def run_import(job):
     except CsvFileError as exc:
         return _finish(job, ImportJob.Status.FAILED, message=str(exc))
     ImportJob.objects.filter(pk=job.pk).update(total=len(rows))
-    checked = check_rows(rows, row_form)
+    checked = check_rows(rows, row_form, resumed=resumed)
     if checked.errors:
         return _finish(
             job,
@@ -203,14 +205,16 @@ def run_import(job):
             message=_("Nothing was imported: fix the rows in the error report and try again."),
         )
 
+    before = checked.written  # by the interrupted run
+
     def progress(count):
-        ImportJob.objects.filter(pk=job.pk).update(done=count, imported=count)
+        ImportJob.objects.filter(pk=job.pk).update(done=before + count, imported=before + count)
 
     if job.kind == "purchases":
         extra = {"earn_points": job.earn_points}
     else:
         extra = {"staff": job.created_by}
-    written = write(checked.rows, on_progress=progress, **extra)
+    written = before + write(checked.rows, on_progress=progress, **extra)
     return _finish(
         job,
         ImportJob.Status.DONE,

@@ -211,8 +211,9 @@ def celery_worker(transactional_db, tmp_path):
     By default a worker listens on a queue of its own (``worker.queues[0]``: send with
     ``task.apply_async(queue=...)``), so nothing else takes its messages; pass
     ``queues=[settings.CELERY_TASK_DEFAULT_QUEUE]`` for tasks sent with ``.delay()``
-    (per xdist worker in tests). Other options: ``pool``, ``concurrency``, ``env``. Every
-    worker is killed, and its queues deleted, after the test.
+    (per xdist worker in tests). Other options: ``pool``, ``concurrency``, ``env``;
+    ``keep_messages=True`` leaves what the queues hold (a worker taking over from one that was
+    killed). Every worker is killed, and its queues deleted, after the test.
     """
     from django.db import connection
 
@@ -221,8 +222,8 @@ def celery_worker(transactional_db, tmp_path):
 
     started = []
 
-    def start(queues=None, **options):
-        if queues:
+    def start(queues=None, *, keep_messages=False, **options):
+        if queues and not keep_messages:
             # Whatever an earlier test left in these queues is not this test's work.
             delete_queues(app, queues)
         worker = CeleryWorker(

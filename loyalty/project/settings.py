@@ -241,6 +241,11 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # A task whose worker died comes back after this many seconds (acks_late below).
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
+        # How often a worker looks for such tasks. kombu's default scans on every tenth tick
+        # of 10 s, so a killed worker's task waited up to 100 s past the visibility timeout
+        # (tests/faults/test_worker_killed.py): every tick, and the tick configurable.
+        "unacked_restore_interval": env_int("CELERY_RESTORE_SECONDS", 10),
+        "unacked_restore_throttle": 1,
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

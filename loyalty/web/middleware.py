@@ -3,6 +3,7 @@ from urllib.parse import parse_qsl, unquote
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
 from django.urls import get_resolver
@@ -115,10 +116,33 @@ class PreparedStatementsMiddleware:
             return self.get_response(request)
 
 
+# SQLSTATE classes of a connection that is gone: 08 connection exception, 57 operator
+# intervention (57P01 the server is shutting down or ended the session, 57P02 it crashed).
+LOST_CONNECTION_CLASSES = ("08", "57")
+
+
+def _database_lost(exception):
+    """True when ``exception`` says the database connection is gone (the server was restarted,
+    failed over or ended the session) rather than that a statement was wrong."""
+    if isinstance(exception, InterfaceError):  # "the connection is closed"
+        return True
+    if not isinstance(exception, OperationalError):
+        return False
+    cause = exception.__cause__
+    state = getattr(cause, "sqlstate", None)
+    if state:
+        return state[:2] in LOST_CONNECTION_CLASSES
+    # psycopg's own errors without a server's answer: the socket closed, reset or refused.
+    return type(cause).__module__.startswith("psycopg")
+
+
 class ServiceDownMiddleware:
     """The safety net under ``loyalty.web.taskqueue``: a view that reaches an unreachable broker or
-    Redis without catching it answers 503 with Retry-After, never 500 (the API with its
-    ``unavailable`` envelope, pages with the site's 503 page in the reader's language)."""
+    Redis without catching it, or whose database connection was dropped in the middle of the
+    request, answers 503 with Retry-After, never 500 (the API with its ``unavailable``
+    envelope, pages with the site's 503 page in the reader's language). The request's
+    transaction was not committed, so nothing of it is written; Django opens a new connection
+    for the next request (tests/faults/test_database_dropped.py)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -127,7 +151,7 @@ class ServiceDownMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, BROKER_ERRORS):
+        if not isinstance(exception, BROKER_ERRORS) and not _database_lost(exception):
             return None
         logger.warning(
             "%s %s: a service is unreachable: %s", request.method, request.path, exception
