@@ -1,5 +1,6 @@
 """Forms of the segment and campaign pages."""
 
+import datetime
 from datetime import timedelta
 from decimal import Decimal
 
@@ -382,3 +383,110 @@ class ScheduleForm(forms.Form):
         if when < timezone.now() - self.SLACK:
             raise forms.ValidationError(_("This time has already passed."))
         return when
+
+
+class CouponSeriesForm(forms.Form):
+    """General coupons (not tied to a member): one shared code, or a series of unique codes."""
+
+    SHARED, UNIQUE = "shared", "unique"
+
+    mode = forms.ChoiceField(
+        label=_("Codes"),
+        choices=[
+            (SHARED, _("One shared code (printed on a flyer, said on the radio)")),
+            (UNIQUE, _("A series of unique codes of one use each")),
+        ],
+        initial=SHARED,
+        widget=forms.RadioSelect,
+    )
+    code = forms.RegexField(
+        label=_("Shared code"),
+        regex=r"^[A-Za-z0-9_-]{3,64}$",
+        required=False,
+        help_text=_("Letters, digits, - and _, e.g. SUMMER25."),
+        error_messages={"invalid": _("Use 3 to 64 letters, digits, - or _.")},
+    )
+    max_uses = forms.IntegerField(
+        label=_("Uses allowed"),
+        min_value=1,
+        required=False,
+        help_text=_("Of the shared code, across all members; empty: no limit."),
+    )
+    prefix = forms.RegexField(
+        label=_("Prefix of the series"),
+        regex=r"^[A-Z0-9]{2,16}$",
+        required=False,
+        help_text=_("2 to 16 capital letters or digits; each code is PREFIX-XXXXXXXXXX."),
+        error_messages={"invalid": _("Use 2 to 16 capital letters or digits.")},
+    )
+    count = forms.IntegerField(
+        label=_("Number of codes"), min_value=1, max_value=100_000, required=False
+    )
+    kind = forms.ChoiceField(label=_("Discount"), choices=Coupon.Kind.choices)
+    value = forms.DecimalField(
+        label=_("Value"),
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
+        initial=Decimal("0"),
+        help_text=_("Percent for a percent coupon, an amount for a fixed one."),
+    )
+    sku = forms.CharField(
+        label=_("SKU"), max_length=100, required=False, help_text=_("For a free or BOGO product.")
+    )
+    min_amount = forms.DecimalField(
+        label=_("Minimum purchase"),
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
+        initial=Decimal("0"),
+    )
+    valid_from = forms.DateField(label=_("Valid from"), required=False, widget=DateInput())
+    valid_until = forms.DateField(
+        label=_("Valid until"),
+        required=False,
+        widget=DateInput(),
+        help_text=_("The last day the codes work."),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        mode, kind = cleaned.get("mode"), cleaned.get("kind")
+        if mode == self.SHARED and not cleaned.get("code"):
+            self.add_error("code", _("Give the shared code."))
+        if mode == self.UNIQUE:
+            if not cleaned.get("prefix"):
+                self.add_error("prefix", _("Give the prefix of the series."))
+            if not cleaned.get("count"):
+                self.add_error("count", _("How many codes?"))
+        if kind == Coupon.Kind.PERCENT and (cleaned.get("value") or 0) > 100:
+            self.add_error("value", _("A percent coupon takes at most 100%."))
+        if kind in (Coupon.Kind.PERCENT, Coupon.Kind.FIXED) and not cleaned.get("value"):
+            self.add_error("value", _("Give the discount."))
+        if kind in (Coupon.Kind.FREE_PRODUCT, Coupon.Kind.BOGO) and not cleaned.get("sku"):
+            self.add_error("sku", _("Give the product's SKU."))
+        start, end = cleaned.get("valid_from"), cleaned.get("valid_until")
+        if start and end and end < start:
+            self.add_error("valid_until", _("The last day comes before the first."))
+        return cleaned
+
+    def terms(self):
+        """The coupon's fields, the dates as the start of their day in the server's zone."""
+        data = self.cleaned_data
+        start, end = data.get("valid_from"), data.get("valid_until")
+        return {
+            "kind": data["kind"],
+            "value": data["value"],
+            "sku": data.get("sku", "").strip(),
+            "min_amount": data["min_amount"],
+            "valid_from": _day_start(start) if start else None,
+            "valid_until": _day_start(end + timedelta(days=1)) if end else None,
+        }
+
+
+def _day_start(day):
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+class CouponFilterForm(forms.Form):
+    prefix = forms.CharField(label=_("Code starts with"), max_length=64, required=False)

@@ -1,16 +1,26 @@
 """Segment and campaign pages: a live count while building a segment, a send with a live
 progress bar, and the results against the control group."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from campaigns import queries
-from campaigns.forms import CampaignForm, ScheduleForm, SegmentForm
+from campaigns.forms import (
+    CampaignForm,
+    CouponFilterForm,
+    CouponSeriesForm,
+    ScheduleForm,
+    SegmentForm,
+)
 from campaigns.models import Campaign, Segment
 from campaigns.services import (
     cancel_campaign,
@@ -20,7 +30,9 @@ from campaigns.services import (
     send_now,
 )
 from campaigns.tasks import start_soon
+from loyalty.engine.coupons import issue_general_coupons
 from loyalty.engine.errors import LoyaltyError
+from loyalty.models import Coupon
 from loyalty.web.access import is_fragment, require
 from loyalty.web.shortcuts import stream_csv
 from members import segments
@@ -329,3 +341,65 @@ def _results_charts(results):
             ],
         },
     ]
+
+
+# --- General coupons ----------------------------------------------------------------------------
+
+
+def _general_coupons(request):
+    """General coupons (no member) newest first, and the filter form: by the start of the code."""
+    coupons = Coupon.objects.filter(member__isnull=True).order_by("-created_at", "-id")
+    filters = CouponFilterForm(request.GET or None)
+    prefix = filters.cleaned_data["prefix"].strip() if filters.is_valid() else ""
+    if prefix:
+        coupons = coupons.filter(code__istartswith=prefix)
+    return coupons, filters, prefix
+
+
+@require(PERMISSION)
+def coupon_list(request):
+    form = CouponSeriesForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        unique = data["mode"] == CouponSeriesForm.UNIQUE
+        try:
+            issued = issue_general_coupons(
+                terms=form.terms(),
+                staff=request.user,
+                code="" if unique else data["code"],
+                max_uses=None if unique else data.get("max_uses"),
+                count=data["count"] if unique else 0,
+                prefix=data["prefix"] if unique else "",
+            )
+        except LoyaltyError as error:
+            for field, errors in (error.fields or {None: [error.message]}).items():
+                for message in errors:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            messages.success(
+                request,
+                ngettext("%(count)s coupon issued.", "%(count)s coupons issued.", len(issued))
+                % {"count": len(issued)},
+            )
+            prefix = f"{data['prefix']}-" if unique else data["code"]
+            return redirect(f"{reverse('campaigns:coupon-list')}?{urlencode({'prefix': prefix})}")
+    coupons, filters, prefix = _general_coupons(request)
+    page = Paginator(coupons, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "campaigns/coupon_list.html",
+        {"form": form, "filters": filters, "page": page, "prefix": prefix},
+    )
+
+
+COUPON_HEADER = ["code", "kind", "value", "sku", "min_amount", "valid_from", "valid_until"]
+COUPON_HEADER += ["max_uses", "uses", "is_active"]
+
+
+@require(PERMISSION)
+def coupon_export(request):
+    """The codes of the list as filtered (a series: its prefix), for printing or a mailing."""
+    coupons, _filters, prefix = _general_coupons(request)
+    rows = coupons.values_list(*COUPON_HEADER).iterator(chunk_size=2000)
+    name = f"coupons-{prefix.strip('-') or 'all'}.csv"
+    return stream_csv(name, COUPON_HEADER, rows)

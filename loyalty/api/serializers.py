@@ -13,7 +13,8 @@ from rest_framework.utils.serializer_helpers import BindingDict
 
 from loyalty.engine import cards
 from loyalty.engine.pricing import Line
-from loyalty.models import Channel, LedgerEntry
+from loyalty.engine.tiers import perks_of
+from loyalty.models import Channel, LedgerEntry, Perk
 from members.models import Member
 
 MAX_AMOUNT = Decimal("9999999999.99")
@@ -344,6 +345,11 @@ class TierOutSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class PerkOutSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=Perk.choices)
+    name = serializers.CharField()
+
+
 class BalanceOutSerializer(serializers.Serializer):
     available = serializers.IntegerField()
     pending = serializers.IntegerField()
@@ -353,6 +359,7 @@ class MemberOutSerializer(serializers.ModelSerializer):
     # null once the member's personal data was erased
     phone = serializers.CharField(source="phone.as_e164", allow_null=True)
     tier = TierOutSerializer()
+    perks = serializers.SerializerMethodField(help_text="The perks of the member's tier.")
     balance = serializers.SerializerMethodField()
 
     class Meta:
@@ -365,12 +372,17 @@ class MemberOutSerializer(serializers.ModelSerializer):
             "email",
             "birth_date",
             "tier",
+            "perks",
             "balance",
             "status",
             "marketing_consent",
             "referral_code",
             "enrolled_at",
         ]
+
+    @extend_schema_field(PerkOutSerializer(many=True))
+    def get_perks(self, member) -> list:
+        return perks_of(member.tier)
 
     @extend_schema_field(BalanceOutSerializer)
     def get_balance(self, member) -> dict:
@@ -456,6 +468,9 @@ class QuoteOutSerializer(serializers.Serializer):
     max_redeem_points = serializers.IntegerField()
     redeem_points = serializers.IntegerField()
     payable_amount = serializers.CharField()
+    free_delivery = serializers.BooleanField(
+        help_text="The member's tier gives free delivery (false without a card)."
+    )
 
 
 class RefundOutSerializer(serializers.Serializer):

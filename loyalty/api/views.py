@@ -18,7 +18,8 @@ from loyalty.engine.money import money_str
 from loyalty.engine.pricing import check_coupon, quote_purchase
 from loyalty.engine.purchases import record_purchase
 from loyalty.engine.refunds import refund_purchase
-from loyalty.models import LedgerEntry
+from loyalty.engine.tiers import has_perk, perks_of
+from loyalty.models import LedgerEntry, Perk
 from members.models import Member
 from members.personal_data import erase_personal_data, export_personal_data
 from members.services import enrol_member, normalise_phone
@@ -36,6 +37,7 @@ def member_body(member, balance):
         "email": member.email,
         "birth_date": member.birth_date.isoformat() if member.birth_date else None,
         "tier": {"code": member.tier.code, "name": member.tier.name},
+        "perks": perks_of(member.tier),
         "balance": balance.as_dict(),
         "status": member.status,
         "marketing_consent": member.marketing_consent,
@@ -278,6 +280,7 @@ class QuoteView(APIView):
                 "max_redeem_points": quote.max_redeem_points,
                 "redeem_points": quote.redeem_points,
                 "payable_amount": money_str(quote.payable_amount),
+                "free_delivery": has_perk(quote.tier, Perk.FREE_DELIVERY),
             }
         )
 

@@ -28,7 +28,7 @@ from loyalty.engine import progress
 from loyalty.engine.db import dt, member_ranges, minus_days, temp_table
 from loyalty.engine.locking import retry_on_conflict
 from loyalty.engine.money import MONEY_SQL, money
-from loyalty.models import Membership, ProgramSettings, Purchase, Tier
+from loyalty.models import Membership, ProgramSettings, Purchase, Tier, perk_label
 
 BATCH_MEMBERS = 10_000
 
@@ -207,6 +207,16 @@ def plan_tier_change(member, plan, now):
 # The tier a value earns: the highest threshold the value reaches. ``tier_for`` is the Python
 # form (the till, the data generator), ``EARNED_TIER_SQL`` the job's.
 EARNED_TIER_SQL = "(SELECT MAX(t.threshold) FROM loyalty_tier t WHERE t.threshold <= {value})"
+
+
+def perks_of(tier):
+    """A tier's perks as the API shows them: ``[{"code", "name"}]`` in the request's language."""
+    return [{"code": code, "name": str(perk_label(code))} for code in (tier.perks if tier else [])]
+
+
+def has_perk(tier, perk):
+    """Whether ``tier`` (None: no member) carries ``perk``: a free-delivery flag on the quote."""
+    return tier is not None and perk in (tier.perks or [])
 
 
 def tier_for(value, ladder, *, key=attrgetter("threshold"), default=None):

@@ -38,6 +38,7 @@ NOT_PAGES = {
     "analytics:roi-export",
     "analytics:whatif-export",
     "campaigns:campaign-results-csv",
+    "campaigns:coupon-export",
     "messaging:member-messages",
     "survey-follow-up",
 }

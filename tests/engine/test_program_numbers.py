@@ -48,6 +48,7 @@ def test_quote_tells_the_cap_and_the_earning_without_recording(pos, api):
         "max_redeem_points": 499,  # floor(50% × 999.99), not 500
         "redeem_points": 100,
         "payable_amount": "899.99",
+        "free_delivery": False,  # a Silver perk it is not
     }
     assert Purchase.objects.count() == 1
 
@@ -215,6 +216,7 @@ def test_a_tier_discount_comes_off_first_at_checkout(pos, api):
         "max_redeem_points": 450,  # the cap floor(50% × 950.00) = 475 is above the balance
         "redeem_points": 100,
         "payable_amount": "850.00",
+        "free_delivery": False,
     }
 
     receipt = pos.buy(card, "1000.00", redeem_points=100)
@@ -298,3 +300,18 @@ def test_a_purchase_below_the_minimum_earns_nothing(pos):
     assert (below["earned_points"], below["paid_amount"]) == (0, "499.99")
     assert pos.buy(card, "500.00")["earned_points"] == 15  # the minimum itself earns
     assert pos.member(card)["balance"] == {"available": 15, "pending": 0}
+
+
+def test_gold_perks_are_in_the_look_up_and_free_delivery_on_the_quote(pos, api):
+    card = pos.enrol()["card_number"]
+    assert pos.member(card)["perks"] == []
+    pos.buy(card, "50000.00")  # Gold from now on: earn 7%, perk free delivery
+    member = pos.member(card)
+    assert member["tier"]["code"] == "gold"
+    assert member["perks"] == [{"code": "free_delivery", "name": "Free delivery"}]
+    quote = api.post(
+        "/api/v1/purchases/quote", {"card_number": card, "amount": "100.00"}, format="json"
+    ).json()
+    assert quote["free_delivery"] is True
+    anonymous = api.post("/api/v1/purchases/quote", {"amount": "100.00"}, format="json").json()
+    assert anonymous["free_delivery"] is False

@@ -277,6 +277,8 @@ ROUTES = {
     "campaigns:campaign-cancel": Route("loyalty.manage_campaigns", a_campaign, status=405),
     "campaigns:campaign-results-csv": Route("loyalty.manage_campaigns", a_campaign),
     "campaigns:segment-list": Route("loyalty.manage_campaigns"),
+    "campaigns:coupon-list": Route("loyalty.manage_campaigns"),
+    "campaigns:coupon-export": Route("loyalty.manage_campaigns"),
     "campaigns:segment-create": Route("loyalty.manage_campaigns"),
     "campaigns:segment-edit": Route("loyalty.manage_campaigns", a_segment),
     "messaging:job-list": Route("loyalty.run_jobs"),
