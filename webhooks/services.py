@@ -149,8 +149,8 @@ def deliver_due(*, now=None, limit=50):
     counts = {}
     if not ids:
         return counts
-    for delivery in Delivery.objects.filter(pk__in=ids).select_related("subscription").order_by(
-        "id"
+    for delivery in (
+        Delivery.objects.filter(pk__in=ids).select_related("subscription").order_by("id")
     ):
         if not delivery.subscription.is_active:
             outcome = _record_attempt(delivery, None, "subscription paused", now)

@@ -266,7 +266,9 @@ def _record_purchase(receipt):
     # subscription wants it, none otherwise (webhook_events.wants reads from memory).
     if _plain(program, receipt, member, purchase, coupon, effect):
         _write_plain(receipt, member, purchase, balance_before, effect)
-        webhook_events.purchase_recorded(purchase, member=member, store=receipt.store, now=receipt.now)
+        webhook_events.purchase_recorded(
+            purchase, member=member, store=receipt.store, now=receipt.now
+        )
         return Outcome(body=body)
     _write_receipt(purchase, coupon, receipt.lines, member)
     webhook_events.purchase_recorded(purchase, member=member, store=receipt.store, now=receipt.now)

@@ -78,7 +78,7 @@ def insert_sql(event_type, select_sql, params, *, now):
     _check(event_type)  # and so a plain word, safe to write into the statement
     wanted = by_dialect(
         postgres=f"s.events @> '[\"{event_type}\"]'::jsonb",
-        sqlite=f"EXISTS (SELECT 1 FROM json_each(s.events) j WHERE j.value = '{event_type}')",
+        sqlite=f"EXISTS (SELECT 1 FROM json_each(s.events) j WHERE j.value = '{event_type}')",  # noqa: S608
     )
     sql = (
         f"INSERT INTO {Delivery._meta.db_table} ({', '.join(COLUMNS)})"  # noqa: S608
@@ -258,7 +258,9 @@ def complaint_opened(complaint, *, member, now):
 
 
 def coupon_issued(coupon, *, card_number, now):
-    return record(Event.COUPON_ISSUED, event=coupon.code, data=_coupon_data(coupon, card_number), now=now)
+    return record(
+        Event.COUPON_ISSUED, event=coupon.code, data=_coupon_data(coupon, card_number), now=now
+    )
 
 
 def _coupon_data(coupon, card_number):

@@ -7,6 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.faults.conftest import celery_on, private_redis  # noqa: F401  (fixtures)
+from tests.jobs.conftest import buy, enrol, run  # noqa: F401  (fixtures)
+from tests.surveys.conftest import member, surveys  # noqa: F401  (fixtures)
 from webhooks.models import Event, Subscription
 from webhooks.services import verify
 

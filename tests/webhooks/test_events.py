@@ -8,8 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from loyalty.engine import webhook_events
 from surveys.models import ComplaintCategory
 from surveys.services import open_complaint, resolve_complaint
-from tests.jobs.conftest import at, buy, enrol, run  # noqa: F401  (fixtures)
-from tests.surveys.conftest import member, surveys  # noqa: F401  (fixtures)
+from tests.jobs.conftest import at
 from webhooks.models import Delivery, Event
 
 
@@ -132,4 +131,7 @@ def test_opening_a_complaint_and_compensating_it_with_a_coupon_write_their_event
     assert opened.event_key == f"complaint.opened:{case.pk}"
     assert (opened.payload["category"], opened.payload["store"]) == ("service", "MSK-01")
     assert coupon.event_type == "coupon.issued"
-    assert (coupon.payload["card_number"], coupon.payload["value"]) == (member.card_number, "300.00")
+    assert (coupon.payload["card_number"], coupon.payload["value"]) == (
+        member.card_number,
+        "300.00",
+    )

@@ -6,13 +6,17 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from tests.faults.conftest import celery_on, needs_row_locks, private_redis  # noqa: F401
+from tests.faults.conftest import needs_row_locks
 from webhooks.models import Delivery, Event
 from webhooks.tasks import deliver_webhooks
 
 # Real Redis with fast redelivery (tests/faults/test_worker_killed.py), and a short lease.
 pytestmark = needs_row_locks  # the fault tests' worker setup: PostgreSQL only
-ENV = {"CELERY_VISIBILITY_TIMEOUT": "1", "CELERY_RESTORE_SECONDS": "1", "WEBHOOK_LEASE_SECONDS": "2"}
+ENV = {
+    "CELERY_VISIBILITY_TIMEOUT": "1",
+    "CELERY_RESTORE_SECONDS": "1",
+    "WEBHOOK_LEASE_SECONDS": "2",
+}
 
 
 def test_a_worker_killed_while_posting_is_replaced_and_the_event_is_processed_once(
