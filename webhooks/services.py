@@ -152,8 +152,11 @@ def deliver_due(*, now=None, limit=50):
     for delivery in (
         Delivery.objects.filter(pk__in=ids).select_related("subscription").order_by("id")
     ):
-        if not delivery.subscription.is_active:
-            outcome = _record_attempt(delivery, None, "subscription paused", now)
+        if not delivery.subscription.is_active:  # paused since the event: not sent
+            Delivery.objects.filter(pk=delivery.pk).update(
+                status=Delivery.Status.FAILED, leased_until=None, last_error="subscription paused"
+            )
+            outcome = "failed"
         else:
             code, error = post(delivery)
             outcome = _record_attempt(delivery, code, error, now)

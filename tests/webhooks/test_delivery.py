@@ -127,3 +127,13 @@ def test_a_paused_subscription_gets_no_new_events(pos, receiver, subscribe):
     subscription.save()
     pos.enrol()
     assert Delivery.objects.count() == 0
+
+
+def test_what_a_paused_subscription_had_waiting_is_not_sent(pos, receiver, subscribe):
+    subscription = subscribe(Event.MEMBER_ENROLLED)
+    pos.enrol()
+    subscription.is_active = False
+    subscription.save()
+    assert deliver_due() == {"failed": 1}
+    assert receiver.requests == []
+    assert Delivery.objects.get().last_error == "subscription paused"
