@@ -5,6 +5,12 @@ from webhooks.models import Event, Subscription
 
 
 class SubscriptionForm(forms.ModelForm):
+    url = forms.URLField(
+        label=_("URL"),
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://"}),
+    )
     events = forms.MultipleChoiceField(
         label=_("Events"), choices=Event.choices, widget=forms.CheckboxSelectMultiple
     )
@@ -12,7 +18,6 @@ class SubscriptionForm(forms.ModelForm):
     class Meta:
         model = Subscription
         fields = ["url", "description", "events", "is_active"]
-        widgets = {"url": forms.URLInput(attrs={"placeholder": "https://"})}
 
     def clean_url(self):
         url = self.cleaned_data["url"]
