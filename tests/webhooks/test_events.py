@@ -135,3 +135,25 @@ def test_opening_a_complaint_and_compensating_it_with_a_coupon_write_their_event
         member.card_number,
         "300.00",
     )
+
+
+def test_an_import_writes_one_enrolment_event_per_member_in_one_statement(
+    stores, admin_user_, subscribe
+):
+    from members.services import enrol_members
+    from tests.backoffice.test_consent_history import import_row
+
+    subscribe(Event.MEMBER_ENROLLED)
+    with CaptureQueriesContext(connection) as counted:
+        members = enrol_members(
+            rows=[import_row(f"+7912000003{index}", False) for index in range(3)],
+            staff=admin_user_,
+        )
+    inserts = [q for q in counted.captured_queries if "INTO webhooks_delivery" in q["sql"]]
+    assert len(inserts) == 1
+    assert sorted(Delivery.objects.values_list("event_key", flat=True)) == sorted(
+        f"member.enrolled:{member.pk}" for member in members
+    )
+    assert {d.payload["card_number"] for d in Delivery.objects.all()} == {
+        member.card_number for member in members
+    }
