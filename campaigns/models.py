@@ -19,7 +19,12 @@ class Segment(models.Model):
     name = models.CharField(_("name"), max_length=200)
     definition = models.JSONField(_("criteria"), default=dict, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("changed"), auto_now=True)
@@ -110,12 +115,17 @@ class Campaign(models.Model):
         ),
     )
     parent = models.ForeignKey(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="runs"
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="runs",
+        verbose_name=_("parent campaign"),
     )
     run_on = models.DateField(_("run of"), null=True, blank=True)
     # The window the results count purchases in, fixed when the send starts (results_window).
-    results_from = models.DateTimeField(null=True, blank=True)
-    results_until = models.DateTimeField(null=True, blank=True)
+    results_from = models.DateTimeField(null=True, blank=True, verbose_name=_("results from"))
+    results_until = models.DateTimeField(null=True, blank=True, verbose_name=_("results until"))
     survey_at_end = models.BooleanField(
         _("ask for NPS when the results window ends"),
         default=False,
@@ -132,7 +142,12 @@ class Campaign(models.Model):
     total = models.PositiveIntegerField(_("members to send to"), default=0)
     done = models.PositiveIntegerField(_("members done"), default=0)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 

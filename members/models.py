@@ -74,15 +74,25 @@ class Member(models.Model):
         verbose_name=_("referred by"),
     )
     merged_into = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_members"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_members",
+        verbose_name=_("merged into"),
     )
     enrolled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("enrolled by"),
     )
     erased_at = models.DateTimeField(_("personal data erased at"), null=True, blank=True)
     # Lower-case names, e-mail, phone digits and card number, for search as you type
     # (a trigram index on PostgreSQL makes "contains" fast at millions of rows).
-    search_text = models.TextField(editable=False, default="")
+    search_text = models.TextField(editable=False, default="", verbose_name=_("search text"))
 
     class Meta:
         ordering = ["-enrolled_at"]
@@ -270,12 +280,18 @@ class ImportJob(models.Model):
     error_report = models.TextField(_("error report"), blank=True)
     message = models.CharField(_("message"), max_length=500, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("started"), auto_now_add=True)
     # When a worker was sent the job; empty while the broker could not take it
     # (loyalty.web.taskqueue).
-    enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("queued at")
+    )
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
@@ -284,7 +300,7 @@ class ImportJob(models.Model):
         verbose_name_plural = _("imports")
 
     def __str__(self):
-        return f"{self.kind} import {self.pk}"
+        return f"{self.get_kind_display()} #{self.pk}"
 
     @property
     def percent(self):

@@ -80,7 +80,7 @@ class MessageTemplate(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.purpose} · {self.channel} · {self.language}"
+        return f"{self.get_purpose_display()} · {self.get_channel_display()} · {self.language}"
 
 
 class MessagingSettings(models.Model):
@@ -120,18 +120,24 @@ class Outbox(models.Model):
         # Never to be sent: the member's personal data was erased before it went.
         CANCELLED = "cancelled", pgettext_lazy("outbox", "Cancelled")
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
-    purpose = models.CharField(max_length=32, choices=Purpose.choices)
-    context = models.JSONField(default=dict, blank=True)
-    key = models.CharField(max_length=128, unique=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    not_before = models.DateTimeField()
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="+", verbose_name=_("member")
+    )
+    purpose = models.CharField(max_length=32, choices=Purpose.choices, verbose_name=_("purpose"))
+    context = models.JSONField(default=dict, blank=True, verbose_name=_("context"))
+    key = models.CharField(max_length=128, unique=True, verbose_name=_("event key"))
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status")
+    )
+    not_before = models.DateTimeField(verbose_name=_("not before"))
     # A delivering worker leases the row until this time; a worker that died loses the lease.
-    leased_until = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField()
+    leased_until = models.DateTimeField(null=True, blank=True, verbose_name=_("leased until"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox")
         indexes = [
             models.Index(
                 fields=["not_before", "id"],
@@ -168,12 +174,22 @@ class Message(models.Model):
         ERROR = "error", _("Delivery error")
         BAD_TEXT = "bad_text", _("The message text could not be built")
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="messages")
+    member = models.ForeignKey(
+        "members.Member",
+        on_delete=models.PROTECT,
+        related_name="messages",
+        verbose_name=_("member"),
+    )
     outbox = models.ForeignKey(
-        Outbox, on_delete=models.PROTECT, null=True, blank=True, related_name="messages"
+        Outbox,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="messages",
+        verbose_name=_("outbox row"),
     )
     purpose = models.CharField(_("purpose"), max_length=32, choices=Purpose.choices)
-    is_marketing = models.BooleanField(default=False)
+    is_marketing = models.BooleanField(default=False, verbose_name=_("marketing"))
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices, blank=True)
     address = models.CharField(_("to"), max_length=254, blank=True)
     language = models.CharField(_("language"), max_length=8, blank=True)

@@ -21,12 +21,24 @@ class Survey(NamedPerLanguage, models.Model):
     name_ru = models.CharField(_("name in Russian"), max_length=200, blank=True)
     question_ru = models.CharField(_("question in Russian"), max_length=300)
     question_en = models.CharField(_("question in English"), max_length=300)
-    follow_up_detractor_ru = models.CharField(max_length=300, blank=True)
-    follow_up_detractor_en = models.CharField(max_length=300, blank=True)
-    follow_up_passive_ru = models.CharField(max_length=300, blank=True)
-    follow_up_passive_en = models.CharField(max_length=300, blank=True)
-    follow_up_promoter_ru = models.CharField(max_length=300, blank=True)
-    follow_up_promoter_en = models.CharField(max_length=300, blank=True)
+    follow_up_detractor_ru = models.CharField(
+        max_length=300, blank=True, verbose_name=_("follow-up question to detractors in Russian")
+    )
+    follow_up_detractor_en = models.CharField(
+        max_length=300, blank=True, verbose_name=_("follow-up question to detractors in English")
+    )
+    follow_up_passive_ru = models.CharField(
+        max_length=300, blank=True, verbose_name=_("follow-up question to passives in Russian")
+    )
+    follow_up_passive_en = models.CharField(
+        max_length=300, blank=True, verbose_name=_("follow-up question to passives in English")
+    )
+    follow_up_promoter_ru = models.CharField(
+        max_length=300, blank=True, verbose_name=_("follow-up question to promoters in Russian")
+    )
+    follow_up_promoter_en = models.CharField(
+        max_length=300, blank=True, verbose_name=_("follow-up question to promoters in English")
+    )
     delay_days = models.PositiveIntegerField(_("days after a purchase"), default=3)
     sampling_rate = models.DecimalField(
         _("share of purchases surveyed"), max_digits=4, decimal_places=3, default=1
@@ -120,7 +132,7 @@ class SurveyInvitation(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.survey.code} → {self.member_id}"
+        return f"{self.survey} → {self.member_id}"
 
 
 class NpsGroup(models.TextChoices):
@@ -149,22 +161,42 @@ class ChurnReason(models.TextChoices):
 
 
 class SurveyResponse(models.Model):
-    survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="responses")
+    survey = models.ForeignKey(
+        Survey, on_delete=models.PROTECT, related_name="responses", verbose_name=_("survey")
+    )
     invitation = models.OneToOneField(
-        SurveyInvitation, on_delete=models.PROTECT, null=True, blank=True, related_name="response"
+        SurveyInvitation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="response",
+        verbose_name=_("invitation"),
     )
     member = models.ForeignKey(
-        "members.Member", on_delete=models.CASCADE, related_name="survey_responses"
+        "members.Member",
+        on_delete=models.CASCADE,
+        related_name="survey_responses",
+        verbose_name=_("member"),
     )
     score = models.PositiveSmallIntegerField(_("score"), null=True, blank=True)
     group = models.CharField(_("group"), max_length=16, choices=NpsGroup.choices, blank=True)
     reason = models.CharField(_("reason"), max_length=16, choices=ChurnReason.choices, blank=True)
     comment = models.TextField(_("comment"), blank=True)
     store = models.ForeignKey(
-        "loyalty.Store", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "loyalty.Store",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("store"),
     )
     tier = models.ForeignKey(
-        "loyalty.Tier", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "loyalty.Tier",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tier"),
     )
     channel = models.CharField(_("channel"), max_length=16, blank=True)
     source = models.CharField(_("answered through"), max_length=16, default="link")
@@ -182,7 +214,7 @@ class SurveyResponse(models.Model):
         indexes = [models.Index(fields=["survey", "answered_at"], name="response_survey_time_idx")]
 
     def __str__(self):
-        return f"{self.survey.code}: {self.score}"
+        return f"{self.survey}: {self.score}"
 
 
 class ComplaintCategory(NamedPerLanguage, models.Model):
@@ -270,6 +302,7 @@ class Complaint(models.Model):
         null=True,
         blank=True,
         related_name="complaint",
+        verbose_name=_("survey answer"),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -277,6 +310,7 @@ class Complaint(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("opened"))
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)

@@ -37,7 +37,7 @@ class AuditLog(models.Model):
         indexes = [models.Index(fields=["member", "-created_at"], name="audit_member_time_idx")]
 
     def __str__(self):
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}"
+        return f"{self.created_at:%Y-%m-%d %H:%M} · #{self.pk}"
 
 
 def audit_entry(*, actor, action, member=None, obj=None, reason="", before=None, after=None):

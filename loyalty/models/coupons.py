@@ -44,7 +44,7 @@ class Coupon(models.Model):
     max_uses = models.PositiveIntegerField(_("uses allowed"), null=True, blank=True)
     uses = models.PositiveIntegerField(_("times used"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         app_label = "campaigns"  # its tables and migrations stay the campaigns app's
@@ -71,19 +71,36 @@ class Coupon(models.Model):
 
 
 class CouponRedemption(models.Model):
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions")
+    coupon = models.ForeignKey(
+        Coupon, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("coupon")
+    )
     purchase = models.OneToOneField(
-        "loyalty.Purchase", on_delete=models.PROTECT, related_name="coupon_redemption"
+        "loyalty.Purchase",
+        on_delete=models.PROTECT,
+        related_name="coupon_redemption",
+        verbose_name=_("purchase"),
     )
     member = models.ForeignKey(
-        "members.Member", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "members.Member",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("member"),
     )
-    discount_amount = models.DecimalField(max_digits=12, decimal_places=2)
-    created_at = models.DateTimeField(auto_now_add=True)
+    discount_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, verbose_name=_("discount")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("used at"))
 
     class Meta:
         app_label = "campaigns"
+        verbose_name = _("coupon use")
+        verbose_name_plural = _("coupon uses")
         indexes = [models.Index(fields=["coupon", "member"], name="coupon_use_member_idx")]
 
     def __str__(self):
-        return f"{self.coupon.code} on {self.purchase_id}"
+        return _("%(code)s, purchase %(purchase)s") % {
+            "code": self.coupon.code,
+            "purchase": self.purchase_id,
+        }

@@ -50,19 +50,26 @@ class Purchase(models.Model):
     earned_points = models.IntegerField(_("points earned"), default=0)
     coupon_code = models.CharField(_("coupon"), max_length=64, blank=True)
     tier = models.ForeignKey(
-        "loyalty.Tier", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "loyalty.Tier",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tier"),
     )
     # Refund progress: the cumulative rule of section 3 needs the totals so far.
     refunded_amount = models.DecimalField(_("refunded"), max_digits=12, decimal_places=2, default=0)
-    reversed_points = models.IntegerField(default=0)
-    returned_points = models.IntegerField(default=0)
+    reversed_points = models.IntegerField(default=0, verbose_name=_("points reversed"))
+    returned_points = models.IntegerField(default=0, verbose_name=_("points returned"))
     # Paid amount net of refunds: what counts towards tiers.
-    qualifying_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    qualifying_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, default=0, verbose_name=_("qualifying amount")
+    )
     is_historical = models.BooleanField(_("imported history"), default=False)
     # Idempotency: a replay with the same fingerprint gets `response` (the JSON text of the
     # first answer, kept as text so its key order survives) back unchanged.
-    fingerprint = models.CharField(max_length=64, blank=True)
-    response = models.TextField(blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True, verbose_name=_("request fingerprint"))
+    response = models.TextField(blank=True, verbose_name=_("stored answer"))
     created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
@@ -151,11 +158,18 @@ class Refund(models.Model):
     returned_points = models.IntegerField(_("points returned"), default=0)
     # What the refund took off the purchase's qualifying amount: the tier job adds it back for
     # the moments before the refund, so a refund counts against the tier from when it was made.
-    qualifying_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
-    fingerprint = models.CharField(max_length=64, blank=True)
-    response = models.TextField(blank=True)
+    qualifying_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, default=0, verbose_name=_("qualifying amount")
+    )
+    fingerprint = models.CharField(max_length=64, blank=True, verbose_name=_("request fingerprint"))
+    response = models.TextField(blank=True, verbose_name=_("stored answer"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("refunded by"),
     )
     # The refund's moment (the service's ``now``), which the tier job reads as an event.
     created_at = models.DateTimeField(_("refunded at"), default=timezone.now)
@@ -219,21 +233,34 @@ class PointsLot(models.Model):
     # all 50,000 lots of the busiest member through it to find the few expired ones (6 ms of a
     # purchase instead of 0.05 ms).
     member = models.ForeignKey(
-        "members.Member", on_delete=models.PROTECT, related_name="lots", db_index=False
+        "members.Member",
+        on_delete=models.PROTECT,
+        related_name="lots",
+        db_index=False,
+        verbose_name=_("member"),
     )
-    points = models.IntegerField()
-    remaining = models.IntegerField()
-    available_from = models.DateTimeField()
-    expires_at = models.DateTimeField()
+    points = models.IntegerField(verbose_name=_("points"))
+    remaining = models.IntegerField(verbose_name=_("points left"))
+    available_from = models.DateTimeField(verbose_name=_("available from"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
     purchase = models.ForeignKey(
-        Purchase, on_delete=models.PROTECT, null=True, blank=True, related_name="lots"
+        Purchase,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="lots",
+        verbose_name=_("purchase"),
     )
     # The job run batch that granted this lot (birthday offers, membership bonuses), so the
     # batch's ledger entries and balance updates can find their lots in one statement.
-    batch = models.CharField(max_length=36, blank=True, default="", db_default="")
-    created_at = models.DateTimeField(auto_now_add=True)
+    batch = models.CharField(
+        max_length=36, blank=True, default="", db_default="", verbose_name=_("batch")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("points lot")
+        verbose_name_plural = _("points lots")
         constraints = [
             models.CheckConstraint(condition=Q(points__gt=0), name="lot_points_gt_0"),
             models.CheckConstraint(
@@ -267,31 +294,57 @@ class PointsLot(models.Model):
         ]
 
     def __str__(self):
-        return f"lot {self.pk}: {self.remaining}/{self.points}"
+        return _("lot %(id)s: %(remaining)s of %(points)s") % {
+            "id": self.pk,
+            "remaining": self.remaining,
+            "points": self.points,
+        }
 
 
 class LedgerEntry(models.Model):
     """One change of a member's points. Never edited or deleted."""
 
-    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="ledger")
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="ledger", verbose_name=_("member")
+    )
     kind = models.CharField(_("kind"), max_length=16, choices=EntryKind.choices)
     account = models.CharField(_("contra account"), max_length=16, choices=Account.choices)
     points = models.IntegerField(_("points"))
     purchase = models.ForeignKey(
-        Purchase, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+        Purchase,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+        verbose_name=_("purchase"),
     )
     refund = models.ForeignKey(
-        Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+        Refund,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+        verbose_name=_("refund"),
     )
     lot = models.ForeignKey(
-        PointsLot, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+        PointsLot,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entries",
+        verbose_name=_("points lot"),
     )
     staff = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff user"),
     )
     reason = models.CharField(_("reason"), max_length=500, blank=True)
     job = models.CharField(_("job"), max_length=64, blank=True)
-    batch = models.CharField(max_length=36, blank=True)
+    batch = models.CharField(max_length=36, blank=True, verbose_name=_("batch"))
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     created_at = models.DateTimeField(_("time"), db_index=True)
 
@@ -316,7 +369,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.kind} {self.points:+d}"
+        return f"{self.get_kind_display()} {self.points:+d}"
 
     @property
     def kind_label(self):
@@ -353,10 +406,15 @@ class ApiKey(models.Model):
     )
     name = models.CharField(_("name"), max_length=100)
     prefix = models.CharField(_("prefix"), max_length=16, unique=True)
-    key_hash = models.CharField(max_length=64)
+    key_hash = models.CharField(max_length=64, verbose_name=_("key hash"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)

@@ -39,7 +39,12 @@ class JobRun(models.Model):
         _("started by"), max_length=16, choices=Trigger.choices, default=Trigger.SCHEDULE
     )
     started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("started by"),
     )
     started_at = models.DateTimeField(_("started"))
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
@@ -55,7 +60,7 @@ class JobRun(models.Model):
         indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_time_idx")]
 
     def __str__(self):
-        return f"{self.job} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+        return f"#{self.pk} · {self.started_at:%Y-%m-%d %H:%M} · {self.get_status_display()}"
 
     @property
     def duration(self):
@@ -190,9 +195,14 @@ class Membership(models.Model):
         LAPSED = "lapsed", pgettext_lazy("membership", "Lapsed")
 
     member = models.ForeignKey(
-        "members.Member", on_delete=models.PROTECT, related_name="memberships"
+        "members.Member",
+        on_delete=models.PROTECT,
+        related_name="memberships",
+        verbose_name=_("member"),
     )
-    plan = models.ForeignKey(MembershipPlan, on_delete=models.PROTECT, related_name="memberships")
+    plan = models.ForeignKey(
+        MembershipPlan, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("plan")
+    )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     auto_renew = models.BooleanField(_("renews automatically"), default=True)
     started_at = models.DateTimeField(_("joined"))
@@ -224,7 +234,7 @@ class Membership(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.plan} of member {self.member_id} ({self.status})"
+        return f"{self.plan} · {self.member_id} · {self.get_status_display()}"
 
     @property
     def is_live(self):

@@ -107,7 +107,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 TESTING = env_bool("TESTING", False)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "loyalty.apps.LoyaltyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -383,6 +383,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Sign-in records are cleared with `manage.py axes_reset` (or by time), not read in the admin:
+# their columns are English and they are no program data.
+AXES_ENABLE_ADMIN = False
 
 # --- Internationalisation ---------------------------------------------------------------------
 LANGUAGE_CODE = "ru"

@@ -51,6 +51,7 @@ ALLOWED_LATIN = {
     # Abbreviations Russian business text writes in Latin letters.
     "NPS",
     "API",
+    "ID",
     "CSV",
     "JSON",
     "SMS",
