@@ -31,7 +31,7 @@ from campaigns.models import (
     Segment,
 )
 from campaigns.queries import clear_multipliers
-from loyalty.engine import outbox
+from loyalty.engine import outbox, webhook_events
 from loyalty.engine.db import by_dialect, new_batch
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.ledger import credit_batch, expires_after
@@ -40,6 +40,7 @@ from loyalty.models import Coupon, audit
 from members.models import Member
 from members.segments import segment_members
 from messaging.models import Purpose
+from webhooks.models import Event
 
 # Members per Celery message: one chunk inserts about this many recipients, points, coupons
 # and messages in one transaction of a few statements (tens of milliseconds), large enough
@@ -620,6 +621,8 @@ def _offer(campaign, offers, test, batch, now):
             ],
             ignore_conflicts=True,
         )
+        if codes and webhook_events.wants(Event.COUPON_ISSUED):
+            webhook_events.execute(*webhook_events.coupons_issued_sql(codes.values(), now=now))
     worded = [offer for offer in offers if _has_text(offer)]
     if not (worded or codes):
         return

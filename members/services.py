@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.engine import cards
+from loyalty.engine import cards, webhook_events
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_member
 from loyalty.models import AuditLog, Tier, audit, audit_entry
@@ -190,6 +190,7 @@ def _enrol(
         event.save(force_insert=True)
     if (entry := _enrol_audit(member, staff, phone)) is not None:
         entry.save(force_insert=True)
+    webhook_events.member_enrolled(member, now=now)
     return member
 
 
@@ -335,6 +336,7 @@ def enrol_members(*, rows, staff, channel=Member.Channel.IMPORT, now=None):
         if (entry := _enrol_audit(member, staff, row["phone"])) is not None
     ]
     AuditLog.objects.bulk_create(entries)
+    webhook_events.members_enrolled([member.pk for member in members], now=now)
     return members
 
 

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.engine import outbox
+from loyalty.engine import outbox, webhook_events
 from loyalty.engine.adjustments import apply_adjustment
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import retry_on_conflict
@@ -190,6 +190,7 @@ def _open(
         obj=complaint,
         after={"category": category.code, "source": source, "due_at": complaint.due_at.isoformat()},
     )
+    webhook_events.complaint_opened(complaint, member=member, now=now)
     return complaint
 
 
@@ -348,6 +349,7 @@ def resolve_complaint(*, complaint_id, staff, resolution, points=0, coupon_amoun
             valid_until=now + timedelta(days=30),
             max_uses=1,
         )
+        webhook_events.coupon_issued(coupon, card_number=complaint.member.card_number, now=now)
     before = {"status": complaint.status}
     complaint.status = Complaint.Status.RESOLVED
     complaint.resolution = resolution

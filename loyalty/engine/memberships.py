@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.engine import ledger, outbox, progress
+from loyalty.engine import ledger, outbox, progress, webhook_events
 from loyalty.engine.db import dt, json_object, new_batch, plus_days
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_member, retry_on_conflict
@@ -78,14 +78,17 @@ def join_membership(*, member_id, plan_id, trial=False, staff=None, now=None):
         created_at=now,
     )
     start_balance, start_debt = member.points_balance, member.points_debt
+    tier_fields, previous = plan_tier_change(member, plan, now), member.tier
     if not trial:
         _grant_bonus(member, plan, now, ProgramSettings.load())
     ledger.save_member_points(
         member,
         balance_delta=member.points_balance - start_balance,
         debt_delta=member.points_debt - start_debt,
-        **plan_tier_change(member, plan, now),
+        **tier_fields,
     )
+    if tier_fields:
+        webhook_events.tier_changed(member, tier=tier_fields["tier"], previous=previous, now=now)
     outbox.enqueue(
         member_id=member.pk,
         purpose=Purpose.MEMBERSHIP_JOINED,
@@ -122,13 +125,16 @@ def renew_membership(*, membership_id, staff=None, now=None):
         status=Membership.Status.ACTIVE, period_end=end, auto_renew=True, cancelled_at=None
     )
     start_balance, start_debt = member.points_balance, member.points_debt
+    tier_fields, previous = plan_tier_change(member, plan, now), member.tier
     _grant_bonus(member, plan, now, ProgramSettings.load())
     ledger.save_member_points(
         member,
         balance_delta=member.points_balance - start_balance,
         debt_delta=member.points_debt - start_debt,
-        **plan_tier_change(member, plan, now),
+        **tier_fields,
     )
+    if tier_fields:
+        webhook_events.tier_changed(member, tier=tier_fields["tier"], previous=previous, now=now)
     audit(actor=staff, action="membership.renew", member=member, obj=membership)
     membership.refresh_from_db()
     return membership

@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.engine import ledger
+from loyalty.engine import ledger, webhook_events
 from loyalty.engine.coupons import coupon_effect, use_coupon
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_buyer, retry_on_conflict
@@ -262,10 +262,20 @@ def _record_purchase(receipt):
     # of the request is answered from it) rather than in a second statement.
     body = _purchase_body(purchase, member, effect.balance, effect.tier)
     purchase.response = json.dumps(body)
+    # The webhook event goes in on both paths, in this transaction: one INSERT when a
+    # subscription wants it, none otherwise (webhook_events.wants reads from memory).
     if _plain(program, receipt, member, purchase, coupon, effect):
         _write_plain(receipt, member, purchase, balance_before, effect)
+        webhook_events.purchase_recorded(
+            purchase, member=member, store=receipt.store, now=receipt.now
+        )
         return Outcome(body=body)
     _write_receipt(purchase, coupon, receipt.lines, member)
+    webhook_events.purchase_recorded(purchase, member=member, store=receipt.store, now=receipt.now)
+    if effect.new_tier is not None:
+        webhook_events.tier_changed(
+            member, tier=effect.new_tier, previous=member.tier, now=receipt.now
+        )
     if member is not None:
         referral = _move_points(program, receipt, member, purchase, balance_before, effect)
         if referral:  # a referred friend's first purchase: the reward is part of the answer

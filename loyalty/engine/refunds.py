@@ -8,7 +8,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.engine import ledger
+from loyalty.engine import ledger, webhook_events
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_member, retry_on_conflict
 from loyalty.engine.money import money, money_str
@@ -129,6 +129,7 @@ def _refund_purchase(*, store, external_id, refund_id, amount, staff, now, diges
         balance = ledger.balance_of(member, now)
     body = _refund_body(refund, purchase, member, balance)
     Refund.objects.filter(pk=refund.pk).update(response=json.dumps(body))
+    webhook_events.purchase_refunded(refund, purchase=purchase, member=member, store=store, now=now)
     return Outcome(body=body)
 
 

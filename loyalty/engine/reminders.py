@@ -5,11 +5,12 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 
-from loyalty.engine import outbox, progress
+from loyalty.engine import outbox, progress, webhook_events
 from loyalty.engine.db import dt, json_object, member_ranges, new_batch
 from loyalty.engine.locking import retry_on_conflict
 from loyalty.models import ProgramSettings
 from messaging.models import Purpose
+from webhooks.models import Event
 
 # Members per batch transaction: each batch touches their lots through the (member, expiry)
 # index; 10,000 members is well under a second of work and short enough to interrupt.
@@ -58,7 +59,25 @@ def _remind_batch(low, high, as_of, until):
         if not lots:
             return 0, 0
         context = json_object(points="SUM(l.remaining)", expires_at="MIN(l.expires_at)")
-        return lots, _tell_members(cursor, Purpose.EXPIRY_REMINDER, context, batch, as_of)
+        messages = _tell_members(cursor, Purpose.EXPIRY_REMINDER, context, batch, as_of)
+    if webhook_events.wants(Event.POINTS_EXPIRING):
+        webhook_events.execute(*_expiring_events(batch, as_of))
+    return lots, messages
+
+
+def _expiring_events(batch, as_of):
+    """The webhook form of the reminder: one ``points.expiring`` event per member of the batch."""
+    data = json_object(
+        card_number="m.card_number", points="SUM(l.remaining)", expires_at="MIN(l.expires_at)"
+    )
+    select = f"""
+        SELECT %s || ':' || CAST(n.member_id AS text) AS event, {data} AS data
+        FROM loyalty_lotnotice n JOIN loyalty_pointslot l ON l.id = n.lot_id
+        JOIN members_member m ON m.id = n.member_id
+        WHERE n.batch = %s
+        GROUP BY n.member_id, m.card_number
+        """  # noqa: S608
+    return webhook_events.insert_sql(Event.POINTS_EXPIRING, select, [batch, batch], now=as_of)
 
 
 def expiry_reminders(*, as_of, run=None, batch_size=BATCH_MEMBERS):

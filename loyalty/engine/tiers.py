@@ -24,11 +24,12 @@ from operator import attrgetter
 
 from django.db import DatabaseError, connection, transaction
 
-from loyalty.engine import progress
+from loyalty.engine import progress, webhook_events
 from loyalty.engine.db import dt, member_ranges, minus_days, temp_table
 from loyalty.engine.locking import retry_on_conflict
 from loyalty.engine.money import MONEY_SQL, money
 from loyalty.models import Membership, ProgramSettings, Purchase, Tier, perk_label
+from webhooks.models import Event
 
 BATCH_MEMBERS = 10_000
 
@@ -340,7 +341,10 @@ def _reevaluate_batch(low, high, program, as_of):
             reevaluate_sql(BATCH_MEMBERS_SQL, program),
             {**moments(program, as_of), "low": low, "high": high},
         )
-        return cursor.rowcount
+        changed = cursor.rowcount
+    if changed and webhook_events.wants(Event.TIER_CHANGED):
+        webhook_events.execute(*webhook_events.tier_changes_sql(low=low, high=high, as_of=as_of))
+    return changed
 
 
 @contextlib.contextmanager

@@ -130,6 +130,7 @@ INSTALLED_APPS = [
     "surveys",
     "messaging",
     "analytics",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -331,6 +332,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "messaging.tasks.deliver_messages",
         "schedule": 60.0,
     },
+    "deliver_webhooks": {
+        "task": "webhooks.tasks.deliver_webhooks",
+        "schedule": 60.0,
+    },
     "credit_referrers": {
         "task": "loyalty.tasks.credit_referrers",
         "schedule": 300.0,
@@ -348,6 +353,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A job's database claim (SQLite) older than this is taken over: its process died.
 JOB_LOCK_STALE_SECONDS = env_int("JOB_LOCK_STALE_SECONDS", 6 * 3600)
+# A webhook delivery being sent is another worker's only after this long (its worker died).
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120)
 # A worker older than this without a heartbeat counts as down in /healthz.
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 15)
 

@@ -46,6 +46,7 @@ urlpatterns = [
     path("s/", include(public_urlpatterns)),
     path("me/", include((me_urlpatterns, "me"))),
     path("operations/", include("messaging.urls")),
+    path("webhooks/", include("webhooks.urls")),
     path("manage/", include((admin_patterns, "loyalty"))),
     path("admin/", admin.site.urls),
 ]

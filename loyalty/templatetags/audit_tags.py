@@ -27,6 +27,11 @@ register = template.Library()
 ACTION_LABELS = {
     "apikey.create": pgettext_lazy("audit action", "API key created"),
     "apikey.revoke": pgettext_lazy("audit action", "API key revoked"),
+    "webhook.create": pgettext_lazy("audit action", "Webhook created"),
+    "webhook.update": pgettext_lazy("audit action", "Webhook changed"),
+    "webhook.delete": pgettext_lazy("audit action", "Webhook deleted"),
+    "webhook.rotate_secret": pgettext_lazy("audit action", "Webhook secret replaced"),
+    "webhook.resend": pgettext_lazy("audit action", "Webhook delivery sent again"),
     "campaign.cancel": pgettext_lazy("audit action", "Campaign cancelled"),
     "campaign.create": pgettext_lazy("audit action", "Campaign created"),
     "campaign.edit": pgettext_lazy("audit action", "Campaign changed"),

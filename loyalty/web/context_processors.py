@@ -21,6 +21,7 @@ NAVIGATION = [
     ("loyalty:store-list", _("Stores"), "loyalty.manage_program"),
     ("loyalty:staff-list", _("Staff"), "loyalty.manage_staff"),
     ("loyalty:apikey-list", _("API keys"), "loyalty.manage_api_keys"),
+    ("webhooks:subscription-list", _("Webhooks"), "loyalty.manage_api_keys"),
     ("members:import", _("Import and export"), "loyalty.manage_program"),
     ("messaging:job-list", _("Jobs"), "loyalty.run_jobs"),
 ]

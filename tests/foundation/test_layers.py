@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["loyalty", "members", "campaigns", "surveys", "messaging", "analytics", "bench"]
+PACKAGES = [
+    "loyalty",
+    "members",
+    "campaigns",
+    "surveys",
+    "messaging",
+    "analytics",
+    "webhooks",
+    "bench",
+]
 
 DATA, ENGINE, MEMBERS, PROGRAMME, JOBS, FACES, PROJECT = range(7)
 LAYER_NAMES = ["data", "engine", "members", "programme", "jobs", "faces", "project"]
@@ -68,6 +77,8 @@ LAYERS = [
             "analytics.roi",
             "analytics.sql",
             "analytics.whatif",
+            "webhooks.services",
+            "webhooks.queries",
         ],
     ),
     (JOBS, ["loyalty.jobs", "loyalty.jobs.runner"]),
@@ -114,6 +125,7 @@ LAYERS = [
             "members",
             "messaging",
             "surveys",
+            "webhooks",
         ],
     ),
 ]

@@ -104,6 +104,36 @@ def an_api_key(stores):
     return {"pk": key.pk}
 
 
+def a_webhook(stores):
+    from webhooks.models import Subscription
+
+    return {
+        "pk": Subscription.objects.create(
+            url="https://crm.example.com/hooks", events=["member.enrolled"]
+        ).pk
+    }
+
+
+def a_webhook_delivery(stores):
+    from django.utils import timezone
+
+    from webhooks.models import Delivery, Subscription
+
+    subscription = Subscription.objects.create(
+        url="https://crm.example.com/hooks", events=["member.enrolled"]
+    )
+    now = timezone.now()
+    delivery = Delivery.objects.create(
+        subscription=subscription,
+        event_type="member.enrolled",
+        event_key="member.enrolled:1",
+        payload={"member_id": 1},
+        next_attempt_at=now,
+        created_at=now,
+    )
+    return {"pk": delivery.pk}
+
+
 def a_staff_user(stores):
     from loyalty.models import User
 
@@ -231,6 +261,14 @@ ROUTES = {
     "loyalty:store-edit": Route("loyalty.manage_program", a_store),
     "loyalty:apikey-list": Route("loyalty.manage_api_keys"),
     "loyalty:apikey-revoke": Route("loyalty.manage_api_keys", an_api_key, status=405),
+    "webhooks:subscription-list": Route("loyalty.manage_api_keys"),
+    "webhooks:subscription-create": Route("loyalty.manage_api_keys"),
+    "webhooks:subscription-edit": Route("loyalty.manage_api_keys", a_webhook),
+    "webhooks:subscription-delete": Route("loyalty.manage_api_keys", a_webhook, status=405),
+    "webhooks:subscription-rotate": Route("loyalty.manage_api_keys", a_webhook, status=405),
+    "webhooks:delivery-list": Route("loyalty.manage_api_keys"),
+    "webhooks:delivery-resend": Route("loyalty.manage_api_keys", a_webhook_delivery, status=405),
+    "webhooks:signing": Route("loyalty.manage_api_keys"),
     "loyalty:staff-list": Route("loyalty.manage_staff"),
     "loyalty:staff-create": Route("loyalty.manage_staff"),
     "loyalty:staff-edit": Route("loyalty.manage_staff", a_staff_user),
