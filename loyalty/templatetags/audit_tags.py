@@ -27,6 +27,7 @@ register = template.Library()
 ACTION_LABELS = {
     "apikey.create": pgettext_lazy("audit action", "API key created"),
     "apikey.revoke": pgettext_lazy("audit action", "API key revoked"),
+    "coupon.issue": pgettext_lazy("audit action", "Coupons issued"),
     "webhook.create": pgettext_lazy("audit action", "Webhook created"),
     "webhook.update": pgettext_lazy("audit action", "Webhook changed"),
     "webhook.delete": pgettext_lazy("audit action", "Webhook deleted"),

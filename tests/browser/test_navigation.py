@@ -33,6 +33,7 @@ PROGRAM = ("Program", None)
 STORES = ("Stores", "Магазины")
 STAFF = ("Staff", None)
 API_KEYS = ("API keys", "API-ключи")
+WEBHOOKS = ("Webhooks", "Вебхуки")
 IMPORT_EXPORT = ("Import and export", None)
 DJANGO_ADMIN = ("Django admin", None)
 
@@ -52,6 +53,7 @@ NAVIGATION = {
         STORES,
         STAFF,
         API_KEYS,
+        WEBHOOKS,
         IMPORT_EXPORT,
         JOBS,
         DJANGO_ADMIN,
