@@ -14,7 +14,7 @@ PORT ?= 8000
 SITE_URL ?= http://localhost:$(PORT)
 export SITE_URL
 
-.PHONY: run test install install-dev lint format messages bench check-deploy clean
+.PHONY: run test install install-dev lint format messages bench soak check-deploy clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -72,3 +72,7 @@ bench:
 
 clean:
 	rm -rf .venv .tools var
+
+# Mixed API load against a real gunicorn, then check_ledger (docs/reliability.md). Needs DATABASE_URL.
+soak: install-dev
+	SECRET_KEY=soak $(VENV_PY) -m bench.soak --duration 180 --concurrency 8
