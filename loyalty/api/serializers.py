@@ -492,3 +492,36 @@ class ErrorSerializer(serializers.Serializer):
 
 class ErrorEnvelopeSerializer(serializers.Serializer):
     error = ErrorSerializer()
+
+
+class MembershipPlanOutSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField(help_text="In the language of the request (Accept-Language).")
+    fee = serializers.CharField(help_text="Per period, in the program's currency: `299.00`.")
+    period_days = serializers.IntegerField()
+    trial_days = serializers.IntegerField(help_text="0: no free trial.")
+    tier = serializers.CharField(allow_null=True, help_text="The tier code held while it lasts.")
+    bonus_points = serializers.IntegerField(help_text="Granted each paid period.")
+    perks = serializers.ListField(child=serializers.CharField())
+
+
+class MembershipPlanListSerializer(serializers.Serializer):
+    results = MembershipPlanOutSerializer(many=True)
+
+
+class MembershipJoinSerializer(StrictSerializer):
+    plan = serializers.SlugField(
+        max_length=32, help_text="The plan's code (`GET /membership-plans`)."
+    )
+    trial = serializers.BooleanField(
+        default=False, help_text="Start with the plan's free trial (once per member and plan)."
+    )
+
+
+class MembershipOutSerializer(serializers.Serializer):
+    plan = serializers.CharField(help_text="The plan's code.")
+    status = serializers.ChoiceField(choices=["trial", "active", "lapsed"])
+    auto_renew = serializers.BooleanField(help_text="False once the renewal is cancelled.")
+    started_at = serializers.DateTimeField()
+    period_end = serializers.DateTimeField(help_text="The end of the period paid (or the trial).")
+    fee = serializers.CharField(help_text="What the current period cost: `0.00` for a trial.")

@@ -18,6 +18,12 @@ urlpatterns = [
         views.MemberErasureView.as_view(),
         name="api-erasure",
     ),
+    path(
+        "members/<str:card_number>/membership",
+        views.MemberMembershipView.as_view(),
+        name="api-membership",
+    ),
+    path("membership-plans", views.MembershipPlansView.as_view(), name="api-membership-plans"),
     path("purchases/quote", views.QuoteView.as_view(), name="api-quote"),
     path("purchases", views.PurchasesView.as_view(), name="api-purchases"),
     path("purchases/<str:external_id>/refunds", views.RefundsView.as_view(), name="api-refunds"),

@@ -14,12 +14,13 @@ from loyalty.api.schema import ANY_TEXT
 from loyalty.engine import ledger
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import member_with_balance
+from loyalty.engine.memberships import cancel_membership, join_membership
 from loyalty.engine.money import money_str
 from loyalty.engine.pricing import check_coupon, quote_purchase
 from loyalty.engine.purchases import record_purchase
 from loyalty.engine.refunds import refund_purchase
 from loyalty.engine.tiers import has_perk, perks_of
-from loyalty.models import LedgerEntry, Perk
+from loyalty.models import LedgerEntry, Membership, MembershipPlan, Perk
 from members.models import Member
 from members.personal_data import erase_personal_data, export_personal_data
 from members.services import enrol_member, normalise_phone
@@ -377,3 +378,104 @@ class CouponValidateView(APIView):
                 "discount_amount": money_str(effect.discount),
             }
         )
+
+
+def plan_body(plan):
+    return {
+        "code": plan.code,
+        "name": plan.display_name(),
+        "fee": money_str(plan.fee),
+        "period_days": plan.period_days,
+        "trial_days": plan.trial_days,
+        "tier": plan.tier.code if plan.tier else None,
+        "bonus_points": plan.bonus_points,
+        "perks": list(plan.perks or []),
+    }
+
+
+def membership_body(membership):
+    period = membership.periods.order_by("-starts_at").first()
+    return {
+        "plan": membership.plan.code,
+        "status": membership.status,
+        "auto_renew": membership.auto_renew,
+        "started_at": timezone.localtime(membership.started_at).isoformat(),
+        "period_end": timezone.localtime(membership.period_end).isoformat(),
+        "fee": money_str(period.fee if period else 0),
+    }
+
+
+def live_membership(member):
+    return (
+        Membership.objects.filter(member_id=member.id, status__in=["trial", "active"])
+        .select_related("plan")
+        .first()
+    )
+
+
+def no_membership(card_number):
+    return LoyaltyError(
+        "membership_not_found",
+        _("Card %(card)s has no live membership.") % {"card": card_number},
+        status_code=404,
+    )
+
+
+class MembershipPlansView(APIView):
+    @extend_schema(
+        responses={200: s.MembershipPlanListSerializer, **ERRORS},
+        summary="The paid membership plans on sale",
+    )
+    def get(self, request):
+        plans = MembershipPlan.objects.filter(is_active=True).select_related("tier")
+        return Response({"results": [plan_body(plan) for plan in plans]})
+
+
+class MemberMembershipView(APIView):
+    @extend_schema(
+        parameters=[CARD_NUMBER_PARAMETER],
+        responses={200: s.MembershipOutSerializer, **ERRORS},
+        summary="The member's live paid membership (404 `membership_not_found` without one)",
+    )
+    def get(self, request, card_number):
+        membership = live_membership(get_member_or_404(card_number))
+        if membership is None:
+            raise no_membership(card_number)
+        return Response(membership_body(membership))
+
+    @extend_schema(
+        parameters=[CARD_NUMBER_PARAMETER],
+        request=s.MembershipJoinSerializer,
+        responses={201: s.MembershipOutSerializer, **ERRORS},
+        summary="Join a paid membership plan, or start its free trial (audited)",
+        description="The fee is recorded per period; collecting it is the till's business. "
+        "Refusals: 409 `membership_exists` (one live membership per member), 422 "
+        "`plan_not_available`, `trial_not_available` (no trial, or already had one), "
+        "`member_blocked`. A refused call changes nothing.",
+    )
+    def post(self, request, card_number):
+        data = validated(s.MembershipJoinSerializer, request)
+        member = get_member_or_404(card_number)
+        plan = MembershipPlan.objects.filter(code=data["plan"]).only("pk").first()
+        membership = join_membership(
+            member_id=member.id,
+            plan_id=plan.pk if plan else None,
+            trial=data["trial"],
+            reason=f"API: {request.user.key.name}",
+        )
+        return Response(membership_body(membership), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[CARD_NUMBER_PARAMETER],
+        responses={200: s.MembershipOutSerializer, **ERRORS},
+        summary="Cancel the renewal: the membership runs to the end of the period paid (audited)",
+        description="Cancelling a cancelled renewal answers the same again and changes nothing.",
+    )
+    def delete(self, request, card_number):
+        membership = live_membership(get_member_or_404(card_number))
+        if membership is None:
+            raise no_membership(card_number)
+        membership = cancel_membership(
+            membership_id=membership.pk, reason=f"API: {request.user.key.name}"
+        )
+        return Response(membership_body(membership))

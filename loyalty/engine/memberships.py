@@ -16,6 +16,7 @@ from loyalty.engine import ledger, outbox, progress, webhook_events
 from loyalty.engine.db import dt, json_object, new_batch, plus_days
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_member, retry_on_conflict
+from loyalty.engine.pricing import check_member_can_buy
 from loyalty.engine.tiers import plan_tier_change
 from loyalty.models import (
     Membership,
@@ -40,14 +41,23 @@ def _grant_bonus(member, plan, now, program):
 
 @retry_on_conflict
 @transaction.atomic(durable=True)
-def join_membership(*, member_id, plan_id, trial=False, staff=None, now=None):
+def join_membership(*, member_id, plan_id, trial=False, staff=None, reason="", now=None):
     """Start a membership: a free trial (once per member and plan) or a first paid period.
 
-    Raises ``membership_exists`` when the member already has a live one.
+    Raises ``membership_exists`` when the member already has a live one, ``plan_not_available``
+    for a plan not on sale, ``member_blocked`` for a card that is not active.
     """
     now = now or timezone.now()
     member = lock_member(member_id)
-    plan = MembershipPlan.objects.select_related("tier").get(pk=plan_id, is_active=True)
+    check_member_can_buy(member)
+    plan = MembershipPlan.objects.select_related("tier").filter(pk=plan_id, is_active=True).first()
+    if plan is None:
+        raise LoyaltyError(
+            "plan_not_available",
+            _("This plan is not on sale."),
+            fields={"plan": [str(_("This plan is not on sale."))]},
+            status_code=422,
+        )
     if Membership.objects.filter(member=member, status__in=["trial", "active"]).exists():
         raise LoyaltyError(
             "membership_exists", _("The member already has a membership."), status_code=409
@@ -96,7 +106,7 @@ def join_membership(*, member_id, plan_id, trial=False, staff=None, now=None):
         context={"plan": plan.display_name(member.language), "period_end": membership.period_end},
         now=now,
     )
-    audit(actor=staff, action="membership.join", member=member, obj=membership)
+    audit(actor=staff, action="membership.join", member=member, obj=membership, reason=reason)
     return membership
 
 
@@ -141,7 +151,7 @@ def renew_membership(*, membership_id, staff=None, now=None):
 
 
 @transaction.atomic(durable=True)
-def cancel_membership(*, membership_id, staff=None, now=None):
+def cancel_membership(*, membership_id, staff=None, reason="", now=None):
     """Stop renewals: the membership runs to the end of the period already paid, then lapses."""
     now = now or timezone.now()
     changed = Membership.objects.filter(
@@ -149,7 +159,13 @@ def cancel_membership(*, membership_id, staff=None, now=None):
     ).update(auto_renew=False, cancelled_at=now)
     membership = Membership.objects.get(pk=membership_id)
     if changed:
-        audit(actor=staff, action="membership.cancel", member=membership.member, obj=membership)
+        audit(
+            actor=staff,
+            action="membership.cancel",
+            member=membership.member,
+            obj=membership,
+            reason=reason,
+        )
     return membership
 
 

@@ -64,7 +64,7 @@ def test_the_api_keeps_to_its_openapi_schema_under_schemathesis(live_server, sto
     assert failures == []
     assert errors == []
     assert finished is not None and finished.stop_reason == "completed"
-    assert operations == 12
+    assert operations == 16
     assert cases > 10 * MAX_EXAMPLES  # every operation was tried, not skipped
 
 
