@@ -56,6 +56,24 @@ class ReasonForm(forms.Form):
     )
 
 
+class MembershipJoinForm(forms.Form):
+    """Join a paid membership plan at the counter: a first paid period or the plan's free trial."""
+
+    plan = forms.ModelChoiceField(label=_("Plan"), queryset=None, empty_label=None)
+    trial = forms.BooleanField(
+        label=_("Start with the free trial"),
+        required=False,
+        help_text=_("Once per member and plan; nothing is charged until it ends."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        from loyalty.models import MembershipPlan
+
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = MembershipPlan.objects.filter(is_active=True)
+        self.fields["plan"].label_from_instance = lambda plan: plan.display_name()
+
+
 class AdjustForm(ReasonForm):
     points = forms.IntegerField(
         label=_("Points (negative to take away)"),

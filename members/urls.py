@@ -18,6 +18,16 @@ urlpatterns = [
     path("<str:card_number>/purchases/<int:pk>/", views.member_purchase, name="member-purchase"),
     path("<str:card_number>/adjust/", views.member_adjust, name="member-adjust"),
     path("<str:card_number>/block/", views.member_block, name="member-block"),
+    path(
+        "<str:card_number>/membership/",
+        views.member_membership_join,
+        name="member-membership-join",
+    ),
+    path(
+        "<str:card_number>/membership/cancel/",
+        views.member_membership_cancel,
+        name="member-membership-cancel",
+    ),
     path("<str:card_number>/merge/", views.member_merge, name="member-merge"),
     path(
         "<str:card_number>/personal-data.json",

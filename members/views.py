@@ -14,7 +14,8 @@ from campaigns.queries import member_campaigns
 from loyalty.engine.adjustments import adjust_points, adjustment_limit
 from loyalty.engine.db import prepared_statements
 from loyalty.engine.errors import LoyaltyError
-from loyalty.models import AuditLog, ProgramSettings
+from loyalty.engine.memberships import cancel_membership, join_membership
+from loyalty.models import AuditLog, Membership, ProgramSettings
 from loyalty.web.access import is_fragment, require
 from loyalty.web.shortcuts import add_service_error, htmx_redirect, scoped_member
 from members import queries
@@ -25,6 +26,7 @@ from members.forms import (
     EnrolForm,
     EraseForm,
     MemberForm,
+    MembershipJoinForm,
     MergeForm,
     ReasonForm,
 )
@@ -111,6 +113,7 @@ def member_detail(request, card_number):
             "adjust_limit": adjustment_limit(request.user),
             "block_form": ReasonForm(),
             "merge_form": MergeForm(),
+            **_membership_context(member),
             "erase_form": EraseForm(card_number=member.card_number),
             "now": now,
         }
@@ -247,6 +250,57 @@ def member_adjust(request, card_number):
         "adjust_limit": adjustment_limit(request.user),
     }
     return render(request, "members/member_detail.html#adjust", context, status=422)
+
+
+def _membership_context(member, form=None):
+    live = (
+        Membership.objects.filter(member=member, status__in=["trial", "active"])
+        .select_related("plan")
+        .first()
+    )
+    return {"membership": live, "membership_form": form or (None if live else MembershipJoinForm())}
+
+
+@require("loyalty.edit_member")
+@require_POST
+def member_membership_join(request, card_number):
+    member = scoped_member(request, card_number)
+    form = MembershipJoinForm(request.POST)
+    if form.is_valid():
+        try:
+            join_membership(
+                member_id=member.pk,
+                plan_id=form.cleaned_data["plan"].pk,
+                trial=form.cleaned_data["trial"],
+                staff=request.user,
+            )
+        except LoyaltyError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Membership started."))
+            return htmx_redirect(request, reverse("members:member-detail", args=[card_number]))
+    context = {"member": member, **_membership_context(member, form)}
+    return render(request, "members/member_detail.html#membership", context, status=422)
+
+
+@require("loyalty.edit_member")
+@require_POST
+def member_membership_cancel(request, card_number):
+    member = scoped_member(request, card_number)
+    posted = request.POST.get("membership", "")
+    live = Membership.objects.filter(
+        member=member,
+        pk=int(posted) if posted.isdigit() and len(posted) < 16 else None,
+        status__in=["trial", "active"],
+        auto_renew=True,
+    ).first()
+    if live is None:  # a stale page: show the membership as it is now
+        context = {"member": member, **_membership_context(member)}
+        context["membership_error"] = _("This membership no longer renews; the page is updated.")
+        return render(request, "members/member_detail.html#membership", context, status=422)
+    cancel_membership(membership_id=live.pk, staff=request.user)
+    messages.success(request, _("Renewal cancelled: the membership runs to the end of its period."))
+    return htmx_redirect(request, reverse("members:member-detail", args=[card_number]))
 
 
 @require("loyalty.edit_member")

@@ -87,31 +87,36 @@ def find_member(card_number):
     return member.merged_into_id or member.id
 
 
-def _line_weight(lines):
-    """Share of the basket that earns, with boosts: sum(line × multiplier) ÷ sum(lines)."""
-    if not lines:
-        return Decimal(1)
-    total = lines_total(lines)
-    if total <= 0:
-        return Decimal(1)
-    rules = list(ProductRule.objects.filter(is_active=True))
+def _matches(rule, line):
+    """A SKU rule names one product; a category rule every product of the category."""
+    if rule.sku:
+        return rule.sku == line.sku
+    return bool(rule.category) and rule.category == line.category
+
+
+def basket_shares(lines):
+    """What of the basket earns and what points may pay for, each as a share of the lines' total:
+
+    earning: sum(line × multiplier) ÷ sum(lines), an excluded line counting 0 and a boosted one
+    its multiplier; payable: the share of lines no ``no_redeem`` rule names. (1, 1) without
+    lines or rules."""
+    total = lines_total(lines) if lines else Decimal(0)
+    rules = list(ProductRule.objects.filter(is_active=True)) if total > 0 else []
     if not rules:
-        return Decimal(1)
-    weighted = Decimal(0)
+        return Decimal(1), Decimal(1)
+    weighted = payable = Decimal(0)
     for line in lines:
-        multiplier = Decimal(1)
-        for rule in rules:
-            matches = (rule.sku and rule.sku == line.sku) or (
-                rule.category and not rule.sku and rule.category == line.category
-            )
-            if not matches:
-                continue
-            if rule.kind == ProductRule.Kind.EXCLUDE:
+        multiplier, may_pay = Decimal(1), True
+        for rule in (rule for rule in rules if _matches(rule, line)):
+            if rule.kind == ProductRule.Kind.NO_REDEEM:
+                may_pay = False
+            elif rule.kind == ProductRule.Kind.EXCLUDE:
                 multiplier = Decimal(0)
-                break
-            multiplier *= rule.multiplier
+            elif multiplier:
+                multiplier *= rule.multiplier
         weighted += line.amount * multiplier
-    return weighted / total
+        payable += line.amount if may_pay else 0
+    return weighted / total, payable / total
 
 
 def tier_discount(amount, tier):
@@ -142,11 +147,15 @@ def price(
     """The arithmetic of a purchase, with no side effects. Raises the redemption errors.
 
     Discounts (the tier's percentage and a coupon's) come off first; points may then pay up to
-    the program's share of what is left. ``earn_rate`` replaces the tier's rate (a partner's).
+    the program's share of what is left, less the lines a ``no_redeem`` rule names (in
+    proportion). ``earn_rate`` replaces the tier's rate (a partner's).
     """
     discount = min(amount, tier_discount(amount, tier) + coupon_discount)
     after_discount = amount - discount
-    cap = ledger.floor_points(program.max_redeem_share * after_discount / program.point_value)
+    earning, payable = basket_shares(lines)
+    cap = ledger.floor_points(
+        program.max_redeem_share * after_discount * payable / program.point_value
+    )
     max_redeem = max(0, min(cap, available))
     if redeem_points and redeem_points > available:
         raise LoyaltyError(
@@ -166,7 +175,7 @@ def price(
     earn = 0
     if tier is not None and amount >= program.min_purchase_amount:
         rate = tier.earn_rate if earn_rate is None else earn_rate
-        earn = ledger.floor_points(paid * rate * multiplier * _line_weight(lines))
+        earn = ledger.floor_points(paid * rate * multiplier * earning)
     return Quote(
         amount=money(amount),
         discount_amount=discount,

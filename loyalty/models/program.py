@@ -196,13 +196,15 @@ class Tier(NamedPerLanguage, models.Model):
 
 
 class ProductRule(models.Model):
-    """A category or SKU excluded from earning, or boosted (earn multiplier)."""
+    """A category or SKU excluded from earning, boosted (earn multiplier), or one that points may
+    not pay for (tobacco, alcohol, gift cards: ``no_redeem``)."""
 
     class Kind(models.TextChoices):
         EXCLUDE = "exclude", _("Excluded from earning")
         BOOST = "boost", _("Boosted")
+        NO_REDEEM = "no_redeem", _("Points may not pay for it")
 
-    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     category = models.CharField(_("category"), max_length=100, blank=True)
     sku = models.CharField(_("SKU"), max_length=100, blank=True)
     multiplier = models.DecimalField(

@@ -18,6 +18,10 @@ admin_patterns = [
     path("program/", views.program_edit, name="program"),
     path("program/tiers/new/", views.tier_edit, name="tier-create"),
     path("program/tiers/<int:pk>/", views.tier_edit, name="tier-edit"),
+    path("program/plans/new/", views.plan_edit, name="plan-create"),
+    path("program/plans/<int:pk>/", views.plan_edit, name="plan-edit"),
+    path("program/product-rules/new/", views.product_rule_edit, name="product-rule-create"),
+    path("program/product-rules/<int:pk>/", views.product_rule_edit, name="product-rule-edit"),
     path("audit/", views.audit_list, name="audit-list"),
 ]
 

@@ -1,10 +1,12 @@
 """Forms of the administration pages."""
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.models import Perk, ProgramSettings, Store, Tier, User
+from loyalty.models import MembershipPlan, Perk, ProductRule, ProgramSettings, Store, Tier, User
 from loyalty.roles import ROLE_LABELS
 
 
@@ -62,6 +64,73 @@ class TierForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial["perks"] = list(self.instance.perks or [])
+
+
+class MembershipPlanForm(forms.ModelForm):
+    perks = forms.MultipleChoiceField(
+        label=_("Perks"),
+        required=False,
+        choices=Perk.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = MembershipPlan
+        fields = [
+            "code",
+            "name",
+            "name_ru",
+            "fee",
+            "period_days",
+            "trial_days",
+            "tier",
+            "bonus_points",
+            "perks",
+            "is_active",
+        ]
+        labels = {"name": _("Name in English"), "name_ru": _("Name in Russian")}
+        help_texts = {"trial_days": _("0: no free trial. A member has one trial per plan.")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["perks"] = list(self.instance.perks or [])
+
+    def clean_fee(self):
+        fee = self.cleaned_data["fee"]
+        if fee is not None and fee < 0:
+            raise forms.ValidationError(_("The fee cannot be negative."))
+        return fee
+
+    def clean_period_days(self):
+        days = self.cleaned_data["period_days"]
+        if days is not None and days < 1:
+            raise forms.ValidationError(_("A period is at least one day."))
+        return days
+
+
+class ProductRuleForm(forms.ModelForm):
+    class Meta:
+        model = ProductRule
+        fields = ["kind", "category", "sku", "multiplier", "is_active"]
+        labels = {"sku": _("SKU (product code)")}
+        help_texts = {
+            "category": _("The rule applies to every product of this category..."),
+            "sku": _("...or to this one product (a SKU wins over the category)."),
+            "multiplier": _("Boosted rules only: 2 earns double on these lines."),
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("category") and not cleaned.get("sku"):
+            self.add_error("category", _("Name a category or a SKU."))
+        multiplier = cleaned.get("multiplier")
+        if cleaned.get("kind") == ProductRule.Kind.BOOST:
+            if multiplier is not None and multiplier <= 0:
+                self.add_error("multiplier", _("A boost multiplies by more than 0."))
+        elif "multiplier" in cleaned:
+            cleaned["multiplier"] = Decimal("1.00")
+        return cleaned
 
 
 class StaffForm(forms.ModelForm):

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import loader
@@ -15,10 +15,27 @@ from django.views.decorators.http import require_POST
 
 from loyalty.engine.administration import save_staff_user, save_with_audit
 from loyalty.engine.apikeys import create_api_key, revoke_api_key
-from loyalty.models import ApiKey, AuditLog, ProgramSettings, Store, Tier, User
+from loyalty.models import (
+    ApiKey,
+    AuditLog,
+    MembershipPlan,
+    ProductRule,
+    ProgramSettings,
+    Store,
+    Tier,
+    User,
+)
 from loyalty.roles import ROLE_LABELS
 from loyalty.web.access import require
-from loyalty.web.admin_forms import ApiKeyForm, ProgramSettingsForm, StaffForm, StoreForm, TierForm
+from loyalty.web.admin_forms import (
+    ApiKeyForm,
+    MembershipPlanForm,
+    ProductRuleForm,
+    ProgramSettingsForm,
+    StaffForm,
+    StoreForm,
+    TierForm,
+)
 from loyalty.web.filters import AuditLogFilterSet
 from loyalty.web.forms import LoginForm
 
@@ -177,26 +194,68 @@ def program_edit(request):
         save_with_audit(form=form, staff=request.user, action="program")
         messages.success(request, _("Program rules saved."))
         return redirect("loyalty:program")
-    tiers = Tier.objects.order_by("threshold")
-    return render(request, "loyalty/program.html", {"form": form, "tiers": tiers})
+    context = {
+        "form": form,
+        "tiers": Tier.objects.order_by("threshold"),
+        "plans": MembershipPlan.objects.select_related("tier").annotate(
+            live=Count("memberships", filter=Q(memberships__status__in=["trial", "active"]))
+        ),
+        "product_rules": ProductRule.objects.order_by("kind", "category", "sku"),
+    }
+    return render(request, "loyalty/program.html", context)
 
 
-@require("loyalty.manage_program")
-def tier_edit(request, pk=None):
-    tier = get_object_or_404(Tier, pk=pk) if pk else Tier()
-    form = TierForm(request.POST or None, instance=tier)
+def _program_part(request, *, model, form_class, pk, action, titles, saved):
+    """A page of the Program section that creates or edits one row, audited."""
+    instance = get_object_or_404(model, pk=pk) if pk else model()
+    form = form_class(request.POST or None, instance=instance)
     if request.method == "POST" and form.is_valid():
-        save_with_audit(form=form, staff=request.user, action="tier")
-        messages.success(request, _("Tier saved."))
+        save_with_audit(form=form, staff=request.user, action=action)
+        messages.success(request, saved)
         return redirect("loyalty:program")
     return render(
         request,
         "loyalty/form_page.html",
-        {
-            "form": form,
-            "title": _("Edit tier") if pk else _("New tier"),
-            "back": reverse("loyalty:program"),
-        },
+        {"form": form, "title": titles[bool(pk)], "back": reverse("loyalty:program")},
+    )
+
+
+@require("loyalty.manage_program")
+def tier_edit(request, pk=None):
+    return _program_part(
+        request,
+        model=Tier,
+        form_class=TierForm,
+        pk=pk,
+        action="tier",
+        titles=(_("New tier"), _("Edit tier")),
+        saved=_("Tier saved."),
+    )
+
+
+@require("loyalty.manage_program")
+def plan_edit(request, pk=None):
+    return _program_part(
+        request,
+        model=MembershipPlan,
+        form_class=MembershipPlanForm,
+        pk=pk,
+        action="membership_plan",
+        titles=(_("New membership plan"), _("Edit membership plan")),
+        saved=_("Membership plan saved."),
+    )
+
+
+@require("loyalty.manage_program")
+def product_rule_edit(request, pk=None):
+    return _program_part(
+        request,
+        model=ProductRule,
+        form_class=ProductRuleForm,
+        pk=pk,
+        action="product_rule",
+        titles=(_("New product rule"), _("Edit product rule")),
+        saved=_("Product rule saved."),
     )
 
 

@@ -291,6 +291,25 @@ def test_an_inactive_product_rule_changes_nothing(pos):
     assert pos.buy(card, "1000.00", lines=BASKET)["earned_points"] == 30
 
 
+def test_points_pay_only_for_the_lines_they_may_pay_for(pos, api):
+    ProductRule.objects.create(kind=ProductRule.Kind.NO_REDEEM, category="tobacco")
+    card = pos.enrol()["card_number"]
+    pos.buy(card, "40000.00")  # 1,200 points at Bronze, Silver from now on
+    # Tobacco is 300.00 of 1,000.00: points may pay half of the other 700.00, 350 not 500.
+    quote = api.post(
+        "/api/v1/purchases/quote",
+        {"card_number": card, "amount": "1000.00", "lines": BASKET},
+        format="json",
+    ).json()
+    assert quote["max_redeem_points"] == 350
+    error = pos.buy(card, "1000.00", lines=BASKET, redeem_points=351, expect=422)["error"]
+    assert error["code"] == "redeem_limit_exceeded"
+    receipt = pos.buy(card, "1000.00", lines=BASKET, redeem_points=350)
+    assert receipt["paid_amount"] == "650.00"
+    assert receipt["earned_points"] == 32  # the line still earns: floor(650.00 × 5%)
+    assert pos.buy(card, "1000.00", redeem_points=500)["paid_amount"] == "500.00"  # no lines
+
+
 def test_a_purchase_below_the_minimum_earns_nothing(pos):
     program = ProgramSettings.objects.get()
     program.min_purchase_amount = Decimal("500.00")

@@ -146,6 +146,32 @@ def a_tier(stores):
     return {"pk": Tier.objects.order_by("pk").first().pk}
 
 
+def a_plan(stores):
+    from decimal import Decimal
+
+    from loyalty.models import MembershipPlan, Tier
+
+    plan, _ = MembershipPlan.objects.get_or_create(
+        code="plus",
+        defaults={
+            "name": "Plus",
+            "name_ru": "Плюс",
+            "fee": Decimal("299.00"),
+            "trial_days": 14,
+            "tier": Tier.objects.get(code="gold"),
+            "perks": ["free_delivery"],
+        },
+    )
+    return {"pk": plan.pk}
+
+
+def a_product_rule(stores):
+    from loyalty.models import ProductRule
+
+    rule, _ = ProductRule.objects.get_or_create(kind="no_redeem", category="tobacco")
+    return {"pk": rule.pk}
+
+
 def a_survey(stores):
     from surveys.defaults import install_default_surveys
     from surveys.models import ComplaintCategory, Survey
@@ -229,6 +255,12 @@ ROUTES = {
     "members:member-adjust": Route("loyalty.adjust_points", IN_MSK, status=405, outside=IN_SPB),
     "members:member-block": Route("loyalty.edit_member", IN_MSK, status=405, outside=IN_SPB),
     "members:member-merge": Route("loyalty.edit_member", IN_MSK, status=405, outside=IN_SPB),
+    "members:member-membership-join": Route(
+        "loyalty.edit_member", IN_MSK, status=405, outside=IN_SPB
+    ),
+    "members:member-membership-cancel": Route(
+        "loyalty.edit_member", IN_MSK, status=405, outside=IN_SPB
+    ),
     "members:member-personal-data": Route(
         "loyalty.handle_personal_data",
         IN_MSK,
@@ -275,6 +307,10 @@ ROUTES = {
     "loyalty:program": Route("loyalty.manage_program"),
     "loyalty:tier-create": Route("loyalty.manage_program"),
     "loyalty:tier-edit": Route("loyalty.manage_program", a_tier),
+    "loyalty:plan-create": Route("loyalty.manage_program"),
+    "loyalty:plan-edit": Route("loyalty.manage_program", a_plan),
+    "loyalty:product-rule-create": Route("loyalty.manage_program"),
+    "loyalty:product-rule-edit": Route("loyalty.manage_program", a_product_rule),
     "loyalty:audit-list": Route("loyalty.view_audit"),
     "surveys:nps-dashboard": Route("loyalty.view_analytics"),
     "analytics:dashboard": Route("loyalty.view_analytics"),

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('loyalty', '0015_admin_labels'),
+        ('loyalty', '0016_product_rule_no_redeem'),
     ]
 
     operations = [
