@@ -66,8 +66,13 @@ ROLE_CAPABILITIES = {
     ],
 }
 
-# Largest points adjustment (either sign) each role may make without an administrator.
-ADJUSTMENT_LIMITS = {STORE_MANAGER: 500, SUPPORT: 2000, MARKETER: 0}
+# The program setting holding each role's largest points adjustment (either sign) without an
+# administrator (loyalty.models.ProgramSettings; defaults 500, 2000 and 0).
+ADJUSTMENT_LIMIT_FIELDS = {
+    STORE_MANAGER: "adjust_limit_store_manager",
+    SUPPORT: "adjust_limit_support",
+    MARKETER: "adjust_limit_marketer",
+}
 
 
 def role_of(user):

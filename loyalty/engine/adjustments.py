@@ -8,7 +8,7 @@ from loyalty.engine import ledger
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.locking import lock_member, retry_on_conflict
 from loyalty.models import EntryKind, ProgramSettings, audit
-from loyalty.roles import ADJUSTMENT_LIMITS, role_of
+from loyalty.roles import ADJUSTMENT_LIMIT_FIELDS, role_of
 
 
 def adjustment_limit(staff):
@@ -17,7 +17,8 @@ def adjustment_limit(staff):
         return None
     if not staff.has_perm("loyalty.adjust_points"):
         return 0
-    return ADJUSTMENT_LIMITS.get(role_of(staff), 0)
+    field = ADJUSTMENT_LIMIT_FIELDS.get(role_of(staff))
+    return getattr(ProgramSettings.cached(), field) if field else 0
 
 
 @retry_on_conflict

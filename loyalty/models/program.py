@@ -87,6 +87,16 @@ class ProgramSettings(models.Model):
         _("remind this many days before expiry"), default=14
     )
     referral_points = models.PositiveIntegerField(_("referral points for each member"), default=0)
+    # Largest points adjustment (either sign) a role may make without an administrator.
+    adjust_limit_store_manager = models.PositiveIntegerField(
+        _("adjustment limit of a store manager, points"), default=500
+    )
+    adjust_limit_support = models.PositiveIntegerField(
+        _("adjustment limit of support, points"), default=2000
+    )
+    adjust_limit_marketer = models.PositiveIntegerField(
+        _("adjustment limit of a marketer, points"), default=0
+    )
 
     class Meta:
         verbose_name = _("program settings")

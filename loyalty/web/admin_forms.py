@@ -41,6 +41,9 @@ class ProgramSettingsForm(forms.ModelForm):
             "birthday_points_expiry_days",
             "expiry_reminder_days",
             "referral_points",
+            "adjust_limit_store_manager",
+            "adjust_limit_support",
+            "adjust_limit_marketer",
         ]
 
 

@@ -1,0 +1,1 @@
+from tests.backoffice.conftest import make_member  # noqa: F401  (the same fixture)
