@@ -525,3 +525,7 @@ class MembershipOutSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField()
     period_end = serializers.DateTimeField(help_text="The end of the period paid (or the trial).")
     fee = serializers.CharField(help_text="What the current period cost: `0.00` for a trial.")
+
+
+class MemberMembershipOutSerializer(serializers.Serializer):
+    membership = MembershipOutSerializer(allow_null=True, help_text="`null`: no live membership.")

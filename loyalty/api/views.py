@@ -415,9 +415,9 @@ def live_membership(member):
 
 def no_membership(card_number):
     return LoyaltyError(
-        "membership_not_found",
+        "no_membership",
         _("Card %(card)s has no live membership.") % {"card": card_number},
-        status_code=404,
+        status_code=422,
     )
 
 
@@ -434,14 +434,12 @@ class MembershipPlansView(APIView):
 class MemberMembershipView(APIView):
     @extend_schema(
         parameters=[CARD_NUMBER_PARAMETER],
-        responses={200: s.MembershipOutSerializer, **ERRORS},
-        summary="The member's live paid membership (404 `membership_not_found` without one)",
+        responses={200: s.MemberMembershipOutSerializer, **ERRORS},
+        summary="The member's live paid membership (`null` without one)",
     )
     def get(self, request, card_number):
         membership = live_membership(get_member_or_404(card_number))
-        if membership is None:
-            raise no_membership(card_number)
-        return Response(membership_body(membership))
+        return Response({"membership": membership_body(membership) if membership else None})
 
     @extend_schema(
         parameters=[CARD_NUMBER_PARAMETER],
@@ -469,7 +467,8 @@ class MemberMembershipView(APIView):
         parameters=[CARD_NUMBER_PARAMETER],
         responses={200: s.MembershipOutSerializer, **ERRORS},
         summary="Cancel the renewal: the membership runs to the end of the period paid (audited)",
-        description="Cancelling a cancelled renewal answers the same again and changes nothing.",
+        description="Cancelling a cancelled renewal answers the same again and changes nothing; "
+        "a card without a live membership is 422 `no_membership`.",
     )
     def delete(self, request, card_number):
         membership = live_membership(get_member_or_404(card_number))

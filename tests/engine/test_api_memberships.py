@@ -64,7 +64,7 @@ def test_joining_a_plan_grants_its_tier_and_bonus_and_a_second_join_is_refused(a
     member = api.get(f"/api/v1/members/{card}").json()
     assert member["tier"]["code"] == "gold"
     assert member["balance"]["available"] == 100
-    assert api.get(f"/api/v1/members/{card}/membership").json() == body
+    assert api.get(f"/api/v1/members/{card}/membership").json() == {"membership": body}
 
     again = join(api, card, plan="plus", trial=True)
     assert again.status_code == 409
@@ -105,10 +105,11 @@ def test_a_refused_join_changes_nothing(api, pos, plans, body, status, code):
     assert not AuditLog.objects.filter(action="membership.join").exists()
 
 
-def test_a_blocked_card_cannot_join_and_no_membership_is_a_404(api, pos, plans):
+def test_a_blocked_card_cannot_join_and_there_is_no_membership_to_cancel(api, pos, plans):
     card = pos.enrol()["card_number"]
-    assert api.get(f"/api/v1/members/{card}/membership").status_code == 404
-    assert api.delete(f"/api/v1/members/{card}/membership").status_code == 404
+    assert api.get(f"/api/v1/members/{card}/membership").json() == {"membership": None}
+    cancel = api.delete(f"/api/v1/members/{card}/membership")
+    assert (cancel.status_code, cancel.json()["error"]["code"]) == (422, "no_membership")
     Member.objects.filter(card_number=card).update(status="blocked")
     response = join(api, card, plan="plus")
     assert (response.status_code, response.json()["error"]["code"]) == (422, "member_blocked")
