@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from campaigns.models import Campaign, CampaignVariant, Segment
-from loyalty.models import Coupon, Store, Tier
+from loyalty.models import Coupon, MembershipPlan, Store, Tier
 from members.segments import ACTIVITY_WINDOWS, DEFAULT_ACTIVITY_DAYS, activity_window
 
 YES_NO = [("", _("Any")), ("yes", _("Yes")), ("no", _("No"))]
@@ -231,6 +231,7 @@ class CampaignForm(forms.ModelForm):
             "coupon_sku",
             "coupon_min_amount",
             "coupon_valid_days",
+            "trial_plan",
             "subject_ru",
             "message_ru",
             "subject_en",
@@ -259,6 +260,7 @@ class CampaignForm(forms.ModelForm):
             "coupon_min_amount",
             "coupon_valid_days",
         ),
+        Campaign.Kind.FREE_TRIAL: ("trial_plan",),
     }
 
     def __init__(self, *args, **kwargs):
@@ -279,6 +281,10 @@ class CampaignForm(forms.ModelForm):
         self.fields["stores"].queryset = _stores()
         self.fields["kind"].choices = Campaign.Kind.choices
         self.fields["coupon_kind"].choices = [("", "—")] + list(Coupon.Kind.choices)
+        self.fields["trial_plan"].queryset = MembershipPlan.objects.filter(
+            is_active=True, trial_days__gt=0
+        )
+        self.fields["trial_plan"].label_from_instance = lambda plan: plan.display_name()
 
     def clean(self):
         data = super().clean()
@@ -309,6 +315,8 @@ class CampaignForm(forms.ModelForm):
                     self.add_error("coupon_value", _("At most 100%."))
             elif not data.get("coupon_sku"):
                 self.add_error("coupon_sku", required)
+        if kind == Campaign.Kind.FREE_TRIAL and not data.get("trial_plan"):
+            self.add_error("trial_plan", required)
         if kind == Campaign.Kind.MESSAGE and not (data.get("message_ru") or data.get("message_en")):
             self.add_error("message_ru", _("Write the message in at least one language."))
         for language in ("ru", "en"):

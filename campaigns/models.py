@@ -46,6 +46,7 @@ class Campaign(models.Model):
         MULTIPLIER = "multiplier", _("Earn multiplier")
         COUPON = "coupon", _("Personal coupon")
         MESSAGE = "message", _("Message only (win-back or other offer)")
+        FREE_TRIAL = "free_trial", _("Free trial of a paid membership")
 
     class Status(models.TextChoices):
         DRAFT = "draft", pgettext_lazy("campaign", "Draft")
@@ -95,6 +96,16 @@ class Campaign(models.Model):
         _("coupon minimum purchase"), max_digits=12, decimal_places=2, default=0
     )
     coupon_valid_days = models.PositiveIntegerField(_("coupon valid for, days"), default=30)
+    # Free trial of a paid membership
+    trial_plan = models.ForeignKey(
+        "loyalty.MembershipPlan",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("membership plan of the trial"),
+        help_text=_("Members who never had this plan get its free trial; it does not renew."),
+    )
     # Message, per language (empty: no message)
     subject_ru = models.CharField(_("subject (Russian)"), max_length=200, blank=True)
     message_ru = models.TextField(_("message (Russian)"), blank=True)

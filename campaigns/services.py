@@ -36,6 +36,7 @@ from loyalty.engine.db import by_dialect, new_batch
 from loyalty.engine.errors import LoyaltyError
 from loyalty.engine.ledger import credit_batch, expires_after
 from loyalty.engine.locking import retry_on_conflict
+from loyalty.engine.memberships import start_trials
 from loyalty.models import Coupon, audit
 from members.models import Member
 from members.segments import segment_members
@@ -601,6 +602,16 @@ def _offer(campaign, offers, test, batch, now):
     by_number = {offer.number: offer for offer in offers}
     if campaign.kind == Campaign.Kind.BONUS_POINTS and any(offer.points for offer in offers):
         _grant_points(campaign, offers, batch, now)
+    if campaign.kind == Campaign.Kind.FREE_TRIAL and campaign.trial_plan_id:
+        with connection.cursor() as cursor:
+            start_trials(
+                cursor,
+                members_sql="SELECT member_id FROM campaigns_campaignrecipient"
+                " WHERE batch = %s AND grp = 'test'",
+                params=[batch],
+                plan=campaign.trial_plan,
+                now=now,
+            )
     codes = {}
     if campaign.kind == Campaign.Kind.COUPON:
         codes = {member_id: coupon_code(campaign.pk, member_id) for member_id in test}

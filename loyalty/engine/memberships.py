@@ -301,3 +301,76 @@ def renew_memberships(*, as_of, run=None, batch_size=BATCH_MEMBERSHIPS):
             low += batch_size
         if not changed:
             return
+
+
+def start_trials(cursor, *, members_sql, params, plan, now):
+    """The set-based form of ``join_membership(trial=True)`` for a campaign: a free trial of
+    ``plan`` for every active member that ``members_sql`` selects (a ``member_id`` column) who
+    has no live membership and never had one of this plan; the plan's tier at once where it is
+    above the member's, and the "membership joined" message. Returns how many trials started.
+    A gift does not turn into a bill: these trials do not renew into a paid period (the member
+    joins at the counter or through the API to keep it).
+
+    Safe to run again: a member already given the trial is left out by the same rules.
+    """
+    if not plan.trial_days:
+        return 0
+    batch, when = new_batch(), dt(now)
+    end = dt(now + timedelta(days=plan.trial_days))
+    cursor.execute(
+        f"""
+        INSERT INTO loyalty_membership
+            (member_id, plan_id, status, auto_renew, started_at, period_start, period_end)
+        SELECT DISTINCT m.id, %s, 'trial', %s, %s, %s, %s
+        FROM ({members_sql}) q JOIN members_member m ON m.id = q.member_id
+        WHERE m.status = 'active'
+          AND NOT EXISTS (SELECT 1 FROM loyalty_membership ms WHERE ms.member_id = m.id
+                          AND (ms.plan_id = %s OR ms.status IN ('trial', 'active')))
+        ON CONFLICT DO NOTHING
+        """,  # noqa: S608
+        [plan.pk, False, when, when, end, *params, plan.pk],
+    )
+    started = cursor.rowcount
+    if not started:
+        return 0
+    cursor.execute(
+        """
+        INSERT INTO loyalty_membershipperiod
+            (membership_id, kind, starts_at, ends_at, fee, batch, created_at)
+        SELECT ms.id, 'trial', ms.started_at, ms.period_end, 0, %s, %s
+        FROM loyalty_membership ms
+        WHERE ms.plan_id = %s AND ms.status = 'trial' AND ms.started_at = %s
+          AND NOT EXISTS (SELECT 1 FROM loyalty_membershipperiod p WHERE p.membership_id = ms.id)
+        """,
+        [batch, when, plan.pk, when],
+    )
+    joined = """
+        FROM loyalty_membershipperiod p JOIN loyalty_membership ms ON ms.id = p.membership_id
+        WHERE p.batch = %s"""
+    if plan.tier_id:
+        # plan_tier_change's rule: raised at once when the plan's tier is above the member's.
+        cursor.execute(
+            f"""
+            UPDATE members_member SET tier_id = %s, tier_since = %s, below_tier_since = NULL
+            WHERE id IN (SELECT ms.member_id {joined})
+              AND (SELECT t.threshold FROM loyalty_tier t WHERE t.id = members_member.tier_id)
+                  < %s
+            """,  # noqa: S608
+            [plan.tier_id, when, batch, plan.tier.threshold],
+        )
+    context = json_object(plan=name_sql("pl", "m.language"), period_end="ms.period_end")
+    cursor.execute(
+        *outbox.insert_sql(
+            Purpose.MEMBERSHIP_JOINED,
+            f"""
+            SELECT ms.member_id, {context} AS context, ms.id AS event
+            FROM loyalty_membershipperiod p JOIN loyalty_membership ms ON ms.id = p.membership_id
+            JOIN loyalty_membershipplan pl ON pl.id = ms.plan_id
+            JOIN members_member m ON m.id = ms.member_id
+            WHERE p.batch = %s
+            """,  # noqa: S608
+            [batch],
+            now=now,
+        )
+    )
+    return started
