@@ -6,7 +6,6 @@ pytest-django reads the settings before this file is imported.
 """
 
 import os
-from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -16,7 +15,7 @@ from django.test import Client
 from loyalty import roles
 from loyalty.defaults import install_default_program
 from loyalty.management.commands.seed_demo import DEMO_PASSWORD, seed_stores
-from loyalty.models import MembershipPlan, ProgramSettings, Store, Tier, User
+from loyalty.models import ProgramSettings, Store, Tier, User
 
 pytest_plugins = ["tests.fixtures_api"]
 
@@ -297,17 +296,3 @@ def page(browser, live_server, browser_locale):
     tab = context.new_page()
     yield tab
     context.close()
-
-
-@pytest.fixture
-def plus(db):
-    """A paid membership plan on sale: 299.00 a month, a 14-day free trial, Gold, 100 points."""
-    return MembershipPlan.objects.create(
-        code="plus",
-        name="Plus",
-        name_ru="Плюс",
-        fee=Decimal("299.00"),
-        trial_days=14,
-        bonus_points=100,
-        tier=Tier.objects.get(code="gold"),
-    )

@@ -21,6 +21,19 @@ PLAN = {
 }
 
 
+@pytest.fixture
+def plus(db):
+    return MembershipPlan.objects.create(
+        code="plus",
+        name="Plus",
+        name_ru="Плюс",
+        fee=Decimal("299.00"),
+        trial_days=14,
+        bonus_points=100,
+        tier=Tier.objects.get(code="gold"),
+    )
+
+
 def test_an_administrator_creates_a_plan_and_sees_it_on_the_program_page(client_as, stores):
     client = client_as("admin")
     gold = Tier.objects.get(code="gold")

@@ -4,16 +4,30 @@
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from django.urls import reverse
 
 from campaigns.models import Campaign, CampaignChunk, CampaignRecipient
 from campaigns.services import run_chunk
-from loyalty.models import Membership, MembershipPeriod, MembershipPlan
+from loyalty.models import Membership, MembershipPeriod, MembershipPlan, Tier
 from members.models import Member
 from messaging.models import Outbox
 from tests.campaigns.conftest import at
 
 NOW = at("2025-03-01 12:00")
+
+
+@pytest.fixture
+def plus(db):
+    return MembershipPlan.objects.create(
+        code="plus",
+        name="Plus",
+        name_ru="Плюс",
+        fee=Decimal("299.00"),
+        trial_days=14,
+        bonus_points=100,
+        tier=Tier.objects.get(code="gold"),
+    )
 
 
 def test_the_test_group_gets_the_trial_its_tier_and_a_message_once(
